@@ -1,0 +1,318 @@
+// Package lethe is the Go client for Lethe servers. It wraps the generated
+// Connect clients (gen/go) with what every caller needs: the visitor's bearer
+// token, the operator's session cookie, and streams that resume after a
+// disconnect from the last sequence number seen, so that no chat event is lost
+// or delivered twice.
+//
+// A Visitor acts like the widget; an Operator like the console. Both speak the
+// Connect protocol by default; pass connect.WithGRPC() as a client option to
+// use gRPC instead.
+package lethe
+
+import (
+	"context"
+	"math/rand/v2"
+	"net/http"
+	"net/http/cookiejar"
+	"time"
+
+	"connectrpc.com/connect"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+)
+
+// Final reports whether err ends a stream for good (no point resuming):
+// the caller is not allowed, the chat does not exist, or the request is bad.
+func Final(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodePermissionDenied, connect.CodeNotFound,
+		connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeUnimplemented:
+		return true
+	}
+	return false
+}
+
+// Backoff is the wait before the n-th reconnect (n from 1): 100 ms doubling
+// up to 5 s, with jitter.
+func Backoff(n int) time.Duration {
+	d := 100 * time.Millisecond << min(n-1, 6)
+	d = min(d, 5*time.Second)
+	return d/2 + rand.N(d/2+1)
+}
+
+// Visitor is a website visitor: it starts a chat, sends messages and watches
+// the chat's events.
+type Visitor struct {
+	Chat chatv1connect.ChatServiceClient
+	// Token is the visitor's bearer token, set by Start.
+	Token string
+	// ChatID is the visitor's chat, set by Start.
+	ChatID string
+}
+
+// NewVisitor returns a visitor client for the server at baseURL.
+func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.ClientOption) *Visitor {
+	v := &Visitor{}
+	opts = append(opts, connect.WithInterceptors(bearer(func() string { return v.Token })))
+	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
+	return v
+}
+
+// bearer adds the visitor token to every call.
+func bearer(token func() string) connect.Interceptor {
+	return &bearerInterceptor{token: token}
+}
+
+type bearerInterceptor struct{ token func() string }
+
+func (b *bearerInterceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if t := b.token(); t != "" {
+			req.Header().Set("Authorization", "Bearer "+t)
+		}
+		return next(ctx, req)
+	}
+}
+
+func (b *bearerInterceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		if t := b.token(); t != "" {
+			conn.RequestHeader().Set("Authorization", "Bearer "+t)
+		}
+		return conn
+	}
+}
+
+func (b *bearerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
+
+// StartChat is the pre-chat form.
+type StartChat struct {
+	AccountID    string
+	Name         string
+	Email        string
+	FirstMessage string
+}
+
+// Start opens a chat and keeps the token and chat id.
+func (v *Visitor) Start(ctx context.Context, s StartChat) error {
+	res, err := v.Chat.StartChat(ctx, connect.NewRequest(&chatv1.StartChatRequest{
+		AccountId: s.AccountID, VisitorName: s.Name, VisitorEmail: s.Email, FirstMessage: s.FirstMessage}))
+	if err != nil {
+		return err
+	}
+	v.Token, v.ChatID = res.Msg.VisitorToken, res.Msg.ChatId
+	return nil
+}
+
+// Send sends a message and returns the stored event.
+func (v *Visitor) Send(ctx context.Context, text string) (*chatv1.ChatEvent, error) {
+	res, err := v.Chat.SendMessage(ctx, connect.NewRequest(&chatv1.SendMessageRequest{ChatId: v.ChatID, Text: text}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.Event, nil
+}
+
+// Typing says whether the visitor is typing.
+func (v *Visitor) Typing(ctx context.Context, typing bool) error {
+	_, err := v.Chat.SetTyping(ctx, connect.NewRequest(&chatv1.SetTypingRequest{ChatId: v.ChatID, Typing: typing}))
+	return err
+}
+
+// End ends the chat.
+func (v *Visitor) End(ctx context.Context) error {
+	_, err := v.Chat.EndChat(ctx, connect.NewRequest(&chatv1.EndChatRequest{ChatId: v.ChatID}))
+	return err
+}
+
+// Watch streams the chat's events after afterSeq to fn, reconnecting after
+// any interruption from the last sequence number seen, until the chat closes
+// (returns nil), ctx ends (returns ctx.Err()), fn returns an error (returned),
+// or the server gives a final error (returned). Typing events (seq 0) are
+// passed through; stored events are never passed twice.
+func (v *Visitor) Watch(ctx context.Context, afterSeq int64, fn func(*chatv1.WatchChatResponse) error) error {
+	last := afterSeq
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(Backoff(attempt)):
+			}
+		}
+		stream, err := v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if Final(err) {
+				return err
+			}
+			continue
+		}
+		for stream.Receive() {
+			m := stream.Msg()
+			if m.Event.GetSeq() > 0 {
+				if m.Event.Seq <= last {
+					continue
+				}
+				last = m.Event.Seq
+				attempt = 0
+			}
+			if err := fn(m); err != nil {
+				stream.Close()
+				return err
+			}
+			if m.State == chatv1.ChatState_CHAT_STATE_CLOSED {
+				stream.Close()
+				return nil
+			}
+		}
+		err = stream.Err()
+		stream.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && Final(err) {
+			return err
+		}
+	}
+}
+
+// Operator is a signed-in operator.
+type Operator struct {
+	Chat    chatv1connect.ChatServiceClient
+	Account accountv1connect.AccountServiceClient
+	// Me is the operator, set by Login.
+	Me *accountv1.Operator
+}
+
+// NewOperator returns an operator client. The session cookie is kept in a
+// cookie jar added to a copy of httpClient.
+func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.ClientOption) *Operator {
+	c := *httpClient
+	if c.Jar == nil {
+		c.Jar, _ = cookiejar.New(nil)
+	}
+	return &Operator{
+		Chat:    chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
+		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
+	}
+}
+
+// Login signs in.
+func (o *Operator) Login(ctx context.Context, email, password string) error {
+	res, err := o.Account.Login(ctx, connect.NewRequest(&accountv1.LoginRequest{Email: email, Password: password}))
+	if err != nil {
+		return err
+	}
+	o.Me = res.Msg.Operator
+	return nil
+}
+
+// Accept takes a waiting chat.
+func (o *Operator) Accept(ctx context.Context, chatID string) error {
+	_, err := o.Chat.AcceptChat(ctx, connect.NewRequest(&chatv1.AcceptChatRequest{ChatId: chatID}))
+	return err
+}
+
+// Send sends a message to one of the operator's chats.
+func (o *Operator) Send(ctx context.Context, chatID, text string) (*chatv1.ChatEvent, error) {
+	res, err := o.Chat.SendOperatorMessage(ctx, connect.NewRequest(&chatv1.SendOperatorMessageRequest{ChatId: chatID, Text: text}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.Event, nil
+}
+
+// Typing says whether the operator is typing in a chat.
+func (o *Operator) Typing(ctx context.Context, chatID string, typing bool) error {
+	_, err := o.Chat.SetOperatorTyping(ctx, connect.NewRequest(&chatv1.SetOperatorTypingRequest{ChatId: chatID, Typing: typing}))
+	return err
+}
+
+// Transfer hands a chat to another operator.
+func (o *Operator) Transfer(ctx context.Context, chatID, toOperatorID string) error {
+	_, err := o.Chat.TransferChat(ctx, connect.NewRequest(&chatv1.TransferChatRequest{ChatId: chatID, ToOperatorId: toOperatorID}))
+	return err
+}
+
+// Close closes a chat.
+func (o *Operator) Close(ctx context.Context, chatID string) error {
+	_, err := o.Chat.CloseChat(ctx, connect.NewRequest(&chatv1.CloseChatRequest{ChatId: chatID}))
+	return err
+}
+
+// SetStatus sets the operator ONLINE or AWAY.
+func (o *Operator) SetStatus(ctx context.Context, st chatv1.OperatorStatus) error {
+	_, err := o.Chat.SetStatus(ctx, connect.NewRequest(&chatv1.SetStatusRequest{Status: st}))
+	return err
+}
+
+// WatchInbox streams the operator's inbox to fn, resuming after any
+// interruption with the last sequence number seen of every chat, so chat
+// events are neither lost nor repeated. It returns when ctx ends, fn fails,
+// or the server gives a final error.
+func (o *Operator) WatchInbox(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
+	seen := map[string]int64{}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(Backoff(attempt)):
+			}
+		}
+		after := make(map[string]int64, len(seen))
+		for k, v := range seen {
+			after[k] = v
+		}
+		stream, err := o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: after}))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if Final(err) {
+				return err
+			}
+			continue
+		}
+		for stream.Receive() {
+			m := stream.Msg()
+			switch k := m.Kind.(type) {
+			case *chatv1.WatchInboxResponse_Event:
+				if k.Event.Seq > 0 {
+					if k.Event.Seq <= seen[k.Event.ChatId] {
+						continue
+					}
+					seen[k.Event.ChatId] = k.Event.Seq
+				}
+			case *chatv1.WatchInboxResponse_ChatRemoved:
+				delete(seen, k.ChatRemoved.ChatId)
+			case *chatv1.WatchInboxResponse_SnapshotDone:
+				attempt = 0
+			}
+			if err := fn(m); err != nil {
+				stream.Close()
+				return err
+			}
+		}
+		err = stream.Err()
+		stream.Close()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil && Final(err) {
+			return err
+		}
+	}
+}
+
+// WatchChatResponse is one item of a visitor's chat stream.
+type WatchChatResponse = chatv1.WatchChatResponse

@@ -1,0 +1,40 @@
+/**
+ * @lethe/sdk is the thin layer the Lethe web clients share: a transport that
+ * carries the visitor token, and resuming streams that turn WatchChat and
+ * WatchInbox into "every stored event exactly once" callbacks.
+ *
+ * The generated service descriptors and messages are re-exported, so clients
+ * import everything from here:
+ *
+ * ```ts
+ * const chat = createClient(ChatService, createLetheTransport(location.origin));
+ * ```
+ */
+export { createClient, Code, ConnectError } from "@connectrpc/connect";
+export type { Client, Transport } from "@connectrpc/connect";
+export { create } from "@bufbuild/protobuf";
+export { timestampDate } from "@bufbuild/protobuf/wkt";
+export * from "../../../gen/ts/lethe/chat/v1/chat_pb";
+export * from "../../../gen/ts/lethe/account/v1/account_pb";
+export { createLetheTransport, type LetheTransportOptions } from "./transport";
+export {
+  watchChatResuming,
+  watchInboxResuming,
+  type ChatClient,
+  type InboxWatch,
+  type WatchChatOptions,
+  type WatchEnd,
+  type WatchInboxOptions,
+} from "./watch";
+export { Backoff, isFinal, sleep } from "./retry";
+
+import { ConnectError as CE } from "@connectrpc/connect";
+
+/**
+ * errorMessage returns the text to show a user for a failed call: the
+ * server's own message (safe by contract) without the "[code]" prefix.
+ */
+export function errorMessage(err: unknown): string {
+  const e = CE.from(err);
+  return e.rawMessage || "Something went wrong. Please try again.";
+}

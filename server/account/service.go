@@ -1,0 +1,284 @@
+// Package account owns accounts (tenants), their operators and operator
+// sign-in. Its tables live in the durable lethe.db and hold no visitor data.
+package account
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+	"github.com/alexedwards/argon2id"
+	"github.com/alexedwards/scs/v2"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/ids"
+)
+
+// Limits on operator fields.
+const (
+	MaxNameChars     = 100
+	MaxEmailChars    = 254
+	MinPasswordChars = 10
+	MaxPasswordChars = 200
+)
+
+// Service implements lethe.account.v1.AccountService.
+type Service struct {
+	store    *Store
+	sessions *scs.SessionManager
+	log      *slog.Logger
+	params   *argon2id.Params
+
+	// OnSignOut is called when an operator logs out or is disabled, so that
+	// presence and streams can follow. May be nil.
+	OnSignOut func(operatorID string)
+
+	mu       sync.Mutex
+	limiters map[string]*loginLimiter
+	dummy    string
+}
+
+type loginLimiter struct {
+	l    *rate.Limiter
+	seen time.Time
+}
+
+var _ accountv1connect.AccountServiceHandler = (*Service)(nil)
+
+// NewService returns the account service.
+func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger) *Service {
+	s := &Service{store: st, sessions: sm, log: log, params: argon2id.DefaultParams, limiters: map[string]*loginLimiter{}}
+	s.dummy, _ = argon2id.CreateHash("lethe-dummy-password", s.params)
+	return s
+}
+
+// Policy says who may call each procedure.
+func Policy() map[string]auth.Kind {
+	return map[string]auth.Kind{
+		accountv1connect.AccountServiceLoginProcedure:               auth.Public,
+		accountv1connect.AccountServiceCreateOperatorProcedure:      auth.AdminOnly,
+		accountv1connect.AccountServiceSetOperatorDisabledProcedure: auth.AdminOnly,
+	}
+}
+
+// HashPassword hashes a password with argon2id.
+func (s *Service) HashPassword(pw string) (string, error) {
+	return argon2id.CreateHash(pw, s.params)
+}
+
+// SessionOperator implements auth.OperatorSource.
+func (s *Service) SessionOperator(ctx context.Context, id string) (*auth.Operator, error) {
+	o, err := s.store.Operator(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return nil, errs.Unauthenticated("sign in first")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.Disabled {
+		return nil, errs.Unauthenticated("this operator is disabled")
+	}
+	return &auth.Operator{ID: o.ID, AccountID: o.AccountID, Name: o.Name, Admin: o.Role == RoleAdmin}, nil
+}
+
+func (s *Service) allowLogin(email string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	if len(s.limiters) > 10000 {
+		for k, l := range s.limiters {
+			if now.Sub(l.seen) > 10*time.Minute {
+				delete(s.limiters, k)
+			}
+		}
+	}
+	l := s.limiters[email]
+	if l == nil {
+		// 5 attempts at once, then one every 12 seconds.
+		l = &loginLimiter{l: rate.NewLimiter(rate.Every(12*time.Second), 5)}
+		s.limiters[email] = l
+	}
+	l.seen = now
+	return l.l.Allow()
+}
+
+// Login implements AccountServiceHandler.
+func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.LoginRequest]) (*connect.Response[accountv1.LoginResponse], error) {
+	email := strings.ToLower(strings.TrimSpace(req.Msg.Email))
+	if email == "" || req.Msg.Password == "" {
+		return nil, errs.Invalid("e-mail address and password are required")
+	}
+	if len(email) > MaxEmailChars || len(req.Msg.Password) > MaxPasswordChars {
+		return nil, errs.Invalid("e-mail address or password too long")
+	}
+	if !s.allowLogin(email) {
+		return nil, errs.Exhausted("too many sign-in attempts; wait a minute and try again")
+	}
+	o, err := s.store.OperatorByEmail(ctx, email)
+	if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	hash := s.dummy
+	if o != nil {
+		hash = o.PasswordHash
+	}
+	ok, err := argon2id.ComparePasswordAndHash(req.Msg.Password, hash)
+	if err != nil {
+		return nil, err
+	}
+	if o == nil || !ok {
+		s.log.InfoContext(ctx, "login failed")
+		return nil, errs.Unauthenticated("wrong e-mail address or password")
+	}
+	if o.Disabled {
+		return nil, errs.Denied("this operator is disabled")
+	}
+	// A new session token on every login defeats session fixation.
+	if err := s.sessions.RenewToken(ctx); err != nil {
+		return nil, err
+	}
+	s.sessions.Put(ctx, auth.SessionKey, o.ID)
+	a, err := s.store.Account(ctx, o.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "login", slog.String("operator", o.ID), slog.String("account", o.AccountID))
+	return connect.NewResponse(&accountv1.LoginResponse{Operator: toProtoOperator(o), Account: toProtoAccount(a)}), nil
+}
+
+// Logout implements AccountServiceHandler.
+func (s *Service) Logout(ctx context.Context, _ *connect.Request[accountv1.LogoutRequest]) (*connect.Response[accountv1.LogoutResponse], error) {
+	op, _ := auth.OperatorFrom(ctx)
+	if err := s.sessions.Destroy(ctx); err != nil {
+		return nil, err
+	}
+	if s.OnSignOut != nil {
+		s.OnSignOut(op.ID)
+	}
+	return connect.NewResponse(&accountv1.LogoutResponse{}), nil
+}
+
+// GetMe implements AccountServiceHandler.
+func (s *Service) GetMe(ctx context.Context, _ *connect.Request[accountv1.GetMeRequest]) (*connect.Response[accountv1.GetMeResponse], error) {
+	op, _ := auth.OperatorFrom(ctx)
+	o, err := s.store.Operator(ctx, op.ID)
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.store.Account(ctx, o.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&accountv1.GetMeResponse{Operator: toProtoOperator(o), Account: toProtoAccount(a)}), nil
+}
+
+// ListOperators implements AccountServiceHandler.
+func (s *Service) ListOperators(ctx context.Context, _ *connect.Request[accountv1.ListOperatorsRequest]) (*connect.Response[accountv1.ListOperatorsResponse], error) {
+	op, _ := auth.OperatorFrom(ctx)
+	list, err := s.store.Operators(ctx, op.AccountID)
+	if err != nil {
+		return nil, err
+	}
+	res := &accountv1.ListOperatorsResponse{}
+	for _, o := range list {
+		res.Operators = append(res.Operators, toProtoOperator(o))
+	}
+	return connect.NewResponse(res), nil
+}
+
+// ValidateNewOperator checks the fields of a new operator.
+func ValidateNewOperator(email, name, password string) (string, string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	name = strings.TrimSpace(name)
+	if email == "" || len(email) > MaxEmailChars {
+		return "", "", errs.Invalid("e-mail address is required (at most %d characters)", MaxEmailChars)
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return "", "", errs.Invalid("e-mail address is malformed")
+	}
+	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
+		return "", "", errs.Invalid("name is required (at most %d characters)", MaxNameChars)
+	}
+	if n := utf8.RuneCountInString(password); n < MinPasswordChars || n > MaxPasswordChars {
+		return "", "", errs.Invalid("password must be %d to %d characters", MinPasswordChars, MaxPasswordChars)
+	}
+	return email, name, nil
+}
+
+// CreateOperator implements AccountServiceHandler.
+func (s *Service) CreateOperator(ctx context.Context, req *connect.Request[accountv1.CreateOperatorRequest]) (*connect.Response[accountv1.CreateOperatorResponse], error) {
+	op, _ := auth.OperatorFrom(ctx)
+	email, name, err := ValidateNewOperator(req.Msg.Email, req.Msg.Name, req.Msg.Password)
+	if err != nil {
+		return nil, err
+	}
+	role := RoleOperator
+	switch req.Msg.Role {
+	case accountv1.Role_ROLE_ADMIN:
+		role = RoleAdmin
+	case accountv1.Role_ROLE_OPERATOR, accountv1.Role_ROLE_UNSPECIFIED:
+	default:
+		return nil, errs.Invalid("unknown role")
+	}
+	hash, err := s.HashPassword(req.Msg.Password)
+	if err != nil {
+		return nil, err
+	}
+	o := Operator{ID: ids.New(), AccountID: op.AccountID, Email: email, Name: name, PasswordHash: hash, Role: role, CreatedAt: time.Now()}
+	if err := s.store.CreateOperator(ctx, o); err != nil {
+		if errors.Is(err, ErrEmailTaken) {
+			return nil, errs.E(connect.CodeAlreadyExists, "an operator with this e-mail address exists")
+		}
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "operator created", slog.String("operator", o.ID), slog.String("account", o.AccountID), slog.String("by", op.ID))
+	return connect.NewResponse(&accountv1.CreateOperatorResponse{Operator: toProtoOperator(&o)}), nil
+}
+
+// SetOperatorDisabled implements AccountServiceHandler.
+func (s *Service) SetOperatorDisabled(ctx context.Context, req *connect.Request[accountv1.SetOperatorDisabledRequest]) (*connect.Response[accountv1.SetOperatorDisabledResponse], error) {
+	op, _ := auth.OperatorFrom(ctx)
+	o, err := s.store.Operator(ctx, req.Msg.OperatorId)
+	if errors.Is(err, ErrNotFound) || (err == nil && o.AccountID != op.AccountID) {
+		return nil, errs.NotFound("no such operator")
+	}
+	if err != nil {
+		return nil, err
+	}
+	if o.ID == op.ID && req.Msg.Disabled {
+		return nil, errs.Precondition("you cannot disable yourself")
+	}
+	if err := s.store.SetDisabled(ctx, o.ID, req.Msg.Disabled); err != nil {
+		return nil, err
+	}
+	o.Disabled = req.Msg.Disabled
+	if o.Disabled && s.OnSignOut != nil {
+		s.OnSignOut(o.ID)
+	}
+	s.log.InfoContext(ctx, "operator disabled changed", slog.String("operator", o.ID), slog.Bool("disabled", o.Disabled), slog.String("by", op.ID))
+	return connect.NewResponse(&accountv1.SetOperatorDisabledResponse{Operator: toProtoOperator(o)}), nil
+}
+
+func toProtoOperator(o *Operator) *accountv1.Operator {
+	role := accountv1.Role_ROLE_OPERATOR
+	if o.Role == RoleAdmin {
+		role = accountv1.Role_ROLE_ADMIN
+	}
+	return &accountv1.Operator{Id: o.ID, AccountId: o.AccountID, Email: o.Email, Name: o.Name, Role: role,
+		Disabled: o.Disabled, CreatedAt: timestamppb.New(o.CreatedAt)}
+}
+
+func toProtoAccount(a *Account) *accountv1.Account {
+	return &accountv1.Account{Id: a.ID, Name: a.Name, AllowedOrigins: a.AllowedOrigins}
+}

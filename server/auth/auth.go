@@ -1,0 +1,198 @@
+// Package auth resolves who is calling: an operator (scs session cookie) or
+// a visitor (random bearer token issued by the chat service). It owns the
+// sessions table in lethe.db, the session cookie settings, and the interceptor
+// that enforces each procedure's access policy before any handler runs.
+package auth
+
+import (
+	"context"
+	"embed"
+	"net/http"
+	"strings"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/alexedwards/scs/sqlite3store"
+	"github.com/alexedwards/scs/v2"
+
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/store"
+)
+
+// Migrations create the sessions table.
+//
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Migrate creates or updates auth's tables in the durable database.
+func Migrate(ctx context.Context, db *store.DB) error {
+	sub, _ := fsSub(migrations, "migrations")
+	return db.Migrate(ctx, "auth", sub)
+}
+
+// Operator is a signed-in operator.
+type Operator struct {
+	ID        string
+	AccountID string
+	Name      string
+	Admin     bool
+}
+
+// Visitor is a visitor identified by their bearer token.
+type Visitor struct {
+	ID        string
+	AccountID string
+	// ChatID is the visitor's chat.
+	ChatID string
+	// Closed is true when the chat has ended (its data may be gone already).
+	Closed bool
+}
+
+type ctxKey int
+
+const (
+	operatorKey ctxKey = iota
+	visitorKey
+)
+
+// OperatorFrom returns the calling operator, if any.
+func OperatorFrom(ctx context.Context) (*Operator, bool) {
+	o, ok := ctx.Value(operatorKey).(*Operator)
+	return o, ok
+}
+
+// VisitorFrom returns the calling visitor, if any.
+func VisitorFrom(ctx context.Context) (*Visitor, bool) {
+	v, ok := ctx.Value(visitorKey).(*Visitor)
+	return v, ok
+}
+
+// WithOperator returns ctx carrying op (used by tests and by the interceptor).
+func WithOperator(ctx context.Context, op *Operator) context.Context {
+	return context.WithValue(ctx, operatorKey, op)
+}
+
+// WithVisitor returns ctx carrying v.
+func WithVisitor(ctx context.Context, v *Visitor) context.Context {
+	return context.WithValue(ctx, visitorKey, v)
+}
+
+// Kind is who may call a procedure.
+type Kind int
+
+const (
+	// OperatorOnly is the default: a valid operator session.
+	OperatorOnly Kind = iota
+	// AdminOnly needs an operator session with the admin role.
+	AdminOnly
+	// VisitorOnly needs a valid visitor token.
+	VisitorOnly
+	// Public needs nothing; a visitor token is resolved if present.
+	Public
+)
+
+// OperatorSource resolves the operator of a session. It returns an
+// Unauthenticated error for an unknown or disabled operator.
+type OperatorSource interface {
+	SessionOperator(ctx context.Context, operatorID string) (*Operator, error)
+}
+
+// VisitorSource resolves a visitor token.
+type VisitorSource interface {
+	VisitorByToken(ctx context.Context, token string) (*Visitor, error)
+}
+
+// SessionKey is the scs key holding the operator id.
+const SessionKey = "operator_id"
+
+// NewSessions returns the session manager for operator sessions, stored in
+// db: cookie HttpOnly, SameSite=Strict, Secure when secure is set, 12 h
+// absolute and 2 h idle lifetime.
+func NewSessions(db *store.DB, secure bool) *scs.SessionManager {
+	sm := scs.New()
+	sm.Store = sqlite3store.NewWithCleanupInterval(db.W, 10*time.Minute)
+	sm.Lifetime = 12 * time.Hour
+	sm.IdleTimeout = 2 * time.Hour
+	sm.Cookie.Name = "lethe_session"
+	sm.Cookie.HttpOnly = true
+	sm.Cookie.SameSite = http.SameSiteStrictMode
+	sm.Cookie.Secure = secure
+	sm.Cookie.Path = "/"
+	return sm
+}
+
+// Interceptor enforces each procedure's Kind.
+type Interceptor struct {
+	Sessions  *scs.SessionManager
+	Operators OperatorSource
+	Visitors  VisitorSource
+	// Policy maps a procedure ("/pkg.Service/Method") to who may call it;
+	// procedures missing from it are OperatorOnly.
+	Policy map[string]Kind
+}
+
+func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
+	kind := i.Policy[procedure]
+	switch kind {
+	case Public, VisitorOnly:
+		tok, ok := bearer(h)
+		if !ok {
+			if kind == VisitorOnly {
+				return ctx, errs.Unauthenticated("missing visitor token")
+			}
+			return ctx, nil
+		}
+		v, err := i.Visitors.VisitorByToken(ctx, tok)
+		if err != nil {
+			return ctx, err
+		}
+		return WithVisitor(ctx, v), nil
+	default:
+		id := i.Sessions.GetString(ctx, SessionKey)
+		if id == "" {
+			return ctx, errs.Unauthenticated("sign in first")
+		}
+		op, err := i.Operators.SessionOperator(ctx, id)
+		if err != nil {
+			return ctx, err
+		}
+		if kind == AdminOnly && !op.Admin {
+			return ctx, errs.Denied("only admins may do this")
+		}
+		return WithOperator(ctx, op), nil
+	}
+}
+
+func bearer(h http.Header) (string, bool) {
+	v := h.Get("Authorization")
+	tok, ok := strings.CutPrefix(v, "Bearer ")
+	tok = strings.TrimSpace(tok)
+	return tok, ok && tok != ""
+}
+
+// WrapUnary implements connect.Interceptor.
+func (i *Interceptor) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		ctx, err := i.authorize(ctx, req.Spec().Procedure, req.Header())
+		if err != nil {
+			return nil, err
+		}
+		return next(ctx, req)
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (i *Interceptor) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		ctx, err := i.authorize(ctx, conn.Spec().Procedure, conn.RequestHeader())
+		if err != nil {
+			return err
+		}
+		return next(ctx, conn)
+	}
+}

@@ -1,0 +1,486 @@
+// Package chat owns live chats: visitors, chats and their events in the
+// scratch store, operator presence, and the ChatService handlers.
+//
+// Promises kept here: every stored event gets a per-chat sequence number in
+// the transaction that stores it and is published only after that commit, in
+// order, so a stream that resumes "after N" gets exactly what it missed (§6);
+// a closed chat is destroyed — every row deleted with secure_delete and the
+// WAL truncated — as soon as it closes (P1, P2); logs carry ids and counts,
+// never text, names or addresses (P9).
+package chat
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"connectrpc.com/connect"
+	"golang.org/x/time/rate"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/ids"
+)
+
+// Limits, stated in the proto and enforced here.
+const (
+	MaxMessageChars = 4000
+	MaxNameChars    = 100
+	MaxEmailChars   = 254
+	// MaxRequestBytes bounds any ChatService request on the wire.
+	MaxRequestBytes = 64 << 10
+)
+
+// Directory answers questions about accounts and operators, which the
+// account package owns.
+type Directory interface {
+	AccountName(ctx context.Context, accountID string) (string, error)
+	ActiveOperatorName(ctx context.Context, accountID, operatorID string) (string, error)
+}
+
+// Service implements lethe.chat.v1.ChatService.
+type Service struct {
+	store *Store
+	hub   *hub.Hub
+	dir   Directory
+	log   *slog.Logger
+	pres  *presence
+
+	// mu serialises every stored change with its publication, so that
+	// subscribers see each chat's events in sequence order.
+	mu sync.Mutex
+
+	lmu      sync.Mutex
+	limiters map[string]*visitorLimits
+
+	tmu        sync.Mutex
+	tombstones map[string]tombstone // by token hash
+
+	destroyQ chan string
+	wg       sync.WaitGroup
+	stop     chan struct{}
+}
+
+type visitorLimits struct{ msg, typing *rate.Limiter }
+
+// tombstone remembers, without any content, that a token's chat has ended,
+// so late calls get FailedPrecondition rather than a confusing
+// Unauthenticated. It lives in memory for an hour.
+type tombstone struct {
+	visitorID, chatID, accountID string
+	until                        time.Time
+}
+
+var _ chatv1connect.ChatServiceHandler = (*Service)(nil)
+
+// Options tune the service.
+type Options struct {
+	// PresenceGrace is how long an operator whose console disconnected stays
+	// online (default 5 s).
+	PresenceGrace time.Duration
+}
+
+// NewService returns the chat service and starts its destroyer. Chats found
+// closed in the store (a crash between close and destruction) are destroyed.
+func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, log *slog.Logger, o Options) (*Service, error) {
+	if o.PresenceGrace == 0 {
+		o.PresenceGrace = 5 * time.Second
+	}
+	s := &Service{store: st, hub: h, dir: dir, log: log, limiters: map[string]*visitorLimits{},
+		tombstones: map[string]tombstone{}, destroyQ: make(chan string, 1024), stop: make(chan struct{})}
+	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
+		s.hub.Publish(accountTopic(accountID), p)
+	})
+	s.wg.Add(1)
+	go s.destroyer()
+	closed, err := st.Chats(ctx, "", StateClosed)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range closed {
+		s.destroyQ <- c.ID
+	}
+	if len(closed) > 0 {
+		log.Info("destroying chats left closed before restart", slog.Int("chats", len(closed)))
+	}
+	return s, nil
+}
+
+// Close stops the destroyer after it finished its queue.
+func (s *Service) Close() {
+	close(s.stop)
+	s.wg.Wait()
+}
+
+// Policy says who may call each procedure.
+func Policy() map[string]auth.Kind {
+	return map[string]auth.Kind{
+		chatv1connect.ChatServiceGetWidgetConfigProcedure: auth.Public,
+		chatv1connect.ChatServiceStartChatProcedure:       auth.Public,
+		chatv1connect.ChatServiceSendMessageProcedure:     auth.VisitorOnly,
+		chatv1connect.ChatServiceSetTypingProcedure:       auth.VisitorOnly,
+		chatv1connect.ChatServiceEndChatProcedure:         auth.VisitorOnly,
+		chatv1connect.ChatServiceWatchChatProcedure:       auth.VisitorOnly,
+	}
+}
+
+func chatTopic(id string) string     { return "chat:" + id }
+func accountTopic(id string) string  { return "account:" + id }
+func operatorTopic(id string) string { return "operator:" + id }
+
+// chatRemoved is published on an account topic when a chat leaves the
+// queue or an operator's list.
+type chatRemoved struct{ chatID string }
+
+// signOut is published on an operator topic to end their streams.
+type signOut struct{}
+
+// VisitorByToken implements auth.VisitorSource.
+func (s *Service) VisitorByToken(ctx context.Context, token string) (*auth.Visitor, error) {
+	h := ids.Hash(token)
+	c, err := s.store.VisitorByTokenHash(ctx, h)
+	if errors.Is(err, ErrNotFound) {
+		s.tmu.Lock()
+		t, ok := s.tombstones[string(h)]
+		s.tmu.Unlock()
+		if ok && time.Now().Before(t.until) {
+			return &auth.Visitor{ID: t.visitorID, AccountID: t.accountID, ChatID: t.chatID, Closed: true}, nil
+		}
+		return nil, errs.Unauthenticated("unknown or expired visitor token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: c.State == StateClosed}, nil
+}
+
+// SignOut sets an operator offline and ends their console streams.
+func (s *Service) SignOut(operatorID string) {
+	s.pres.signOut(operatorID)
+	s.hub.Publish(operatorTopic(operatorID), signOut{})
+}
+
+func (s *Service) limits(visitorID string) *visitorLimits {
+	s.lmu.Lock()
+	defer s.lmu.Unlock()
+	l := s.limiters[visitorID]
+	if l == nil {
+		l = &visitorLimits{msg: rate.NewLimiter(5, 10), typing: rate.NewLimiter(5, 10)}
+		s.limiters[visitorID] = l
+	}
+	return l
+}
+
+// cleanText trims a message and checks its length.
+func cleanText(text string) (string, error) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return "", errs.Invalid("message is empty")
+	}
+	if n := utf8.RuneCountInString(text); n > MaxMessageChars {
+		return "", errs.Invalid("message is %d characters long; the limit is %d", n, MaxMessageChars)
+	}
+	return text, nil
+}
+
+// GetWidgetConfig implements ChatServiceHandler.
+func (s *Service) GetWidgetConfig(ctx context.Context, req *connect.Request[chatv1.GetWidgetConfigRequest]) (*connect.Response[chatv1.GetWidgetConfigResponse], error) {
+	name, err := s.accountName(ctx, req.Msg.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&chatv1.GetWidgetConfigResponse{
+		AccountName: name, OperatorsOnline: s.pres.anyOnline(req.Msg.AccountId), MaxMessageChars: MaxMessageChars,
+	}), nil
+}
+
+func (s *Service) accountName(ctx context.Context, id string) (string, error) {
+	if id == "" {
+		return "", errs.Invalid("account_id is required")
+	}
+	name, err := s.dir.AccountName(ctx, id)
+	if err != nil {
+		if isNotFound(err) {
+			return "", errs.NotFound("no such account")
+		}
+		return "", err
+	}
+	return name, nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, errs.ErrNotFound) }
+
+// StartChat implements ChatServiceHandler.
+func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.StartChatRequest]) (*connect.Response[chatv1.StartChatResponse], error) {
+	if v, ok := auth.VisitorFrom(ctx); ok && !v.Closed {
+		return nil, errs.Precondition("this visitor already has an open chat")
+	}
+	m := req.Msg
+	if _, err := s.accountName(ctx, m.AccountId); err != nil {
+		return nil, err
+	}
+	name := strings.TrimSpace(m.VisitorName)
+	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
+		return nil, errs.Invalid("name is required (at most %d characters)", MaxNameChars)
+	}
+	email := strings.TrimSpace(m.VisitorEmail)
+	if email != "" {
+		if len(email) > MaxEmailChars {
+			return nil, errs.Invalid("e-mail address is longer than %d characters", MaxEmailChars)
+		}
+		if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+			return nil, errs.Invalid("e-mail address is malformed")
+		}
+	}
+	text, err := cleanText(m.FirstMessage)
+	if err != nil {
+		return nil, err
+	}
+	token := ids.Token()
+	n := NewChat{ChatID: ids.New(), VisitorID: ids.New(), AccountID: m.AccountId, TokenHash: ids.Hash(token),
+		Name: name, Email: email, FirstMessage: text, MessageID: ids.New()}
+	s.mu.Lock()
+	c, evs, err := s.store.Create(ctx, n)
+	if err == nil {
+		s.publish(c, evs)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	s.log.InfoContext(ctx, "chat started", slog.String("chat", c.ID), slog.String("account", c.AccountID))
+	return connect.NewResponse(&chatv1.StartChatResponse{VisitorToken: token, ChatId: c.ID}), nil
+}
+
+// publish sends stored events and the chat's new summary to subscribers.
+// Call with s.mu held, after the commit.
+func (s *Service) publish(c *Chat, evs []*chatv1.ChatEvent) {
+	for _, ev := range evs {
+		s.hub.Publish(chatTopic(c.ID), ev)
+		s.hub.Publish(accountTopic(c.AccountID), ev)
+	}
+	s.hub.Publish(accountTopic(c.AccountID), c.summary())
+}
+
+// change runs a stored change and publishes its result.
+func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, evs, err := s.store.Change(ctx, chatID, fn)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, errs.NotFound("no such chat")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	s.publish(c, evs)
+	if c.State == StateClosed {
+		s.hub.Publish(accountTopic(c.AccountID), chatRemoved{chatID: c.ID})
+	}
+	return c, evs, nil
+}
+
+// visitorChat checks that the calling visitor owns chatID.
+func (s *Service) visitorChat(ctx context.Context, chatID string) (*auth.Visitor, error) {
+	v, _ := auth.VisitorFrom(ctx)
+	if chatID == "" {
+		return nil, errs.Invalid("chat_id is required")
+	}
+	if chatID != v.ChatID {
+		if _, err := s.store.Chat(ctx, chatID); errors.Is(err, ErrNotFound) {
+			return nil, errs.NotFound("no such chat")
+		}
+		return nil, errs.Denied("this chat belongs to another visitor")
+	}
+	if v.Closed {
+		return v, errs.Precondition("the chat is closed")
+	}
+	return v, nil
+}
+
+func openCheck(c *Chat) error {
+	if c.State == StateClosed {
+		return errs.Precondition("the chat is closed")
+	}
+	return nil
+}
+
+// SendMessage implements ChatServiceHandler.
+func (s *Service) SendMessage(ctx context.Context, req *connect.Request[chatv1.SendMessageRequest]) (*connect.Response[chatv1.SendMessageResponse], error) {
+	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	if err != nil {
+		return nil, err
+	}
+	text, err := cleanText(req.Msg.Text)
+	if err != nil {
+		return nil, err
+	}
+	if !s.limits(v.ID).msg.Allow() {
+		return nil, errs.Exhausted("too many messages; at most 5 per second")
+	}
+	_, evs, err := s.change(ctx, v.ChatID, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+		if err := openCheck(c); err != nil {
+			return nil, err
+		}
+		return []*chatv1.ChatEvent{{Kind: &chatv1.ChatEvent_Message{Message: &chatv1.Message{
+			Id: ids.New(), AuthorKind: chatv1.AuthorKind_AUTHOR_KIND_VISITOR, AuthorName: c.VisitorName, Text: text}}}}, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&chatv1.SendMessageResponse{Event: evs[0]}), nil
+}
+
+// typing publishes an ephemeral typing event.
+func (s *Service) typing(c *Chat, kind chatv1.AuthorKind, name string, on bool) {
+	ev := &chatv1.ChatEvent{ChatId: c.ID, Time: timestamppb.Now(),
+		Kind: &chatv1.ChatEvent_Typing{Typing: &chatv1.Typing{AuthorKind: kind, AuthorName: name, Typing: on}}}
+	s.hub.Publish(chatTopic(c.ID), ev)
+	s.hub.Publish(accountTopic(c.AccountID), ev)
+}
+
+// SetTyping implements ChatServiceHandler.
+func (s *Service) SetTyping(ctx context.Context, req *connect.Request[chatv1.SetTypingRequest]) (*connect.Response[chatv1.SetTypingResponse], error) {
+	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	if err != nil {
+		return nil, err
+	}
+	if !s.limits(v.ID).typing.Allow() {
+		return nil, errs.Exhausted("too many typing updates")
+	}
+	c, err := s.store.Chat(ctx, v.ChatID)
+	if err != nil {
+		return nil, errs.Precondition("the chat is closed")
+	}
+	if err := openCheck(c); err != nil {
+		return nil, err
+	}
+	s.typing(c, chatv1.AuthorKind_AUTHOR_KIND_VISITOR, c.VisitorName, req.Msg.Typing)
+	return connect.NewResponse(&chatv1.SetTypingResponse{}), nil
+}
+
+// EndChat implements ChatServiceHandler.
+func (s *Service) EndChat(ctx context.Context, req *connect.Request[chatv1.EndChatRequest]) (*connect.Response[chatv1.EndChatResponse], error) {
+	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	if errs.CodeOf(err) == connect.CodeFailedPrecondition {
+		return connect.NewResponse(&chatv1.EndChatResponse{}), nil // already closed
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.close(ctx, v.ChatID, chatv1.AuthorKind_AUTHOR_KIND_VISITOR, nil); err != nil {
+		return nil, err
+	}
+	return connect.NewResponse(&chatv1.EndChatResponse{}), nil
+}
+
+// close closes a chat (check may refuse) and queues its destruction.
+func (s *Service) close(ctx context.Context, chatID string, by chatv1.AuthorKind, check func(c *Chat) error) error {
+	c, _, err := s.change(ctx, chatID, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+		if c.State == StateClosed {
+			return nil, errs.Precondition("the chat is already closed")
+		}
+		if check != nil {
+			if err := check(c); err != nil {
+				return nil, err
+			}
+		}
+		c.State = StateClosed
+		return []*chatv1.ChatEvent{{Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{ClosedBy: by}}}}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "chat closed", slog.String("chat", c.ID), slog.String("account", c.AccountID), slog.String("by", by.String()))
+	s.enqueueDestroy(c.ID)
+	return nil
+}
+
+func (s *Service) enqueueDestroy(chatID string) {
+	select {
+	case s.destroyQ <- chatID:
+	default:
+		// The queue is full; the row stays closed and is picked up by the
+		// next sweep (at start or by the destroyer's periodic scan).
+		s.log.Warn("destroy queue full", slog.String("chat", chatID))
+	}
+}
+
+// destroyer destroys closed chats: delete every row with secure_delete on,
+// then truncate the WAL so no copy of a deleted page survives (P2).
+func (s *Service) destroyer() {
+	defer s.wg.Done()
+	sweep := time.NewTicker(time.Minute)
+	defer sweep.Stop()
+	for {
+		select {
+		case id := <-s.destroyQ:
+			s.destroy(id)
+		case <-sweep.C:
+			closed, err := s.store.Chats(context.Background(), "", StateClosed)
+			if err != nil {
+				s.log.Error("sweep closed chats", slog.String("error", err.Error()))
+				continue
+			}
+			for _, c := range closed {
+				s.destroy(c.ID)
+			}
+		case <-s.stop:
+			for {
+				select {
+				case id := <-s.destroyQ:
+					s.destroy(id)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+func (s *Service) destroy(chatID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := s.store.Chat(ctx, chatID)
+	if errors.Is(err, ErrNotFound) {
+		return
+	}
+	if err != nil {
+		s.log.Error("destroy chat: load", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	h, err := s.store.visitorTokenHash(ctx, c.VisitorID)
+	if err == nil {
+		s.tmu.Lock()
+		now := time.Now()
+		for k, t := range s.tombstones {
+			if now.After(t.until) {
+				delete(s.tombstones, k)
+			}
+		}
+		s.tombstones[string(h)] = tombstone{visitorID: c.VisitorID, chatID: c.ID, accountID: c.AccountID, until: now.Add(time.Hour)}
+		s.tmu.Unlock()
+	}
+	if err := s.store.Destroy(ctx, chatID); err != nil {
+		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	if err := s.store.DB().Checkpoint(ctx); err != nil {
+		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	s.lmu.Lock()
+	delete(s.limiters, c.VisitorID)
+	s.lmu.Unlock()
+	s.log.Info("chat destroyed", slog.String("chat", chatID), slog.Int64("events", c.LastSeq), slog.Duration("took", time.Since(start)))
+}

@@ -1,0 +1,291 @@
+package chat
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// ErrNotFound is returned when a chat or visitor does not exist.
+var ErrNotFound = errs.ErrNotFound
+
+// State is a chat's state as stored.
+type State int
+
+const (
+	StateWaiting State = 1
+	StateActive  State = 2
+	StateClosed  State = 3
+)
+
+func (s State) proto() chatv1.ChatState { return chatv1.ChatState(s) }
+
+// Chat is one chat row.
+type Chat struct {
+	ID           string
+	AccountID    string
+	VisitorID    string
+	VisitorName  string
+	VisitorEmail string
+	State        State
+	OperatorID   string
+	OperatorName string
+	LastSeq      int64
+	StartedAt    time.Time
+}
+
+func (c *Chat) summary() *chatv1.ChatSummary {
+	return &chatv1.ChatSummary{
+		ChatId: c.ID, State: c.State.proto(), VisitorName: c.VisitorName, VisitorEmail: c.VisitorEmail,
+		OperatorId: c.OperatorID, OperatorName: c.OperatorName, StartedAt: timestamppb.New(c.StartedAt), LastSeq: c.LastSeq,
+	}
+}
+
+// Store owns the visitors, chats and events tables in scratch.db.
+type Store struct {
+	db *store.DB
+}
+
+// NewStore migrates and returns the chat store.
+func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
+	sub, _ := fs.Sub(migrations, "migrations")
+	if err := db.Migrate(ctx, "chat", sub); err != nil {
+		return nil, err
+	}
+	return &Store{db: db}, nil
+}
+
+// DB is the scratch database (for checkpoints after destruction).
+func (s *Store) DB() *store.DB { return s.db }
+
+const chatCols = `c.id, c.account_id, c.visitor_id, v.name, v.email, c.state, c.operator_id, c.operator_name, c.last_seq, c.started_at`
+
+func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
+	var c Chat
+	var started int64
+	err := row.Scan(&c.ID, &c.AccountID, &c.VisitorID, &c.VisitorName, &c.VisitorEmail, &c.State, &c.OperatorID, &c.OperatorName, &c.LastSeq, &started)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.StartedAt = time.UnixMilli(started)
+	return &c, nil
+}
+
+type querier interface {
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+func getChat(ctx context.Context, q querier, id string) (*Chat, error) {
+	return scanChat(q.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE c.id = ?`, id))
+}
+
+// Chat returns one chat.
+func (s *Store) Chat(ctx context.Context, id string) (*Chat, error) { return getChat(ctx, s.db.R, id) }
+
+// VisitorByTokenHash returns the chat of the visitor holding a token.
+func (s *Store) VisitorByTokenHash(ctx context.Context, hash []byte) (*Chat, error) {
+	return scanChat(s.db.R.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE v.token_hash = ?`, hash))
+}
+
+// Chats lists an account's chats in the given states (all accounts when
+// accountID is empty), oldest first.
+func (s *Store) Chats(ctx context.Context, accountID string, states ...State) ([]*Chat, error) {
+	q := `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE (? = '' OR c.account_id = ?) AND c.state IN (`
+	args := []any{accountID, accountID}
+	for i, st := range states {
+		if i > 0 {
+			q += ","
+		}
+		q += "?"
+		args = append(args, st)
+	}
+	q += `) ORDER BY c.started_at, c.id`
+	rows, err := s.db.R.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Chat
+	for rows.Next() {
+		c, err := scanChat(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Events returns the stored events of a chat with seq > after, in order.
+func (s *Store) Events(ctx context.Context, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`, chatID, after)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*chatv1.ChatEvent
+	for rows.Next() {
+		var b []byte
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		ev := &chatv1.ChatEvent{}
+		if err := proto.Unmarshal(b, ev); err != nil {
+			return nil, fmt.Errorf("decode event: %w", err)
+		}
+		out = append(out, ev)
+	}
+	return out, rows.Err()
+}
+
+// appendEvent assigns the chat's next sequence number to ev and stores it,
+// inside tx.
+func appendEvent(ctx context.Context, tx *sql.Tx, chatID string, ev *chatv1.ChatEvent) error {
+	var seq int64
+	if err := tx.QueryRowContext(ctx, `UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`, chatID).Scan(&seq); err != nil {
+		return err
+	}
+	ev.ChatId, ev.Seq = chatID, seq
+	if ev.Time == nil {
+		ev.Time = timestamppb.Now()
+	}
+	b, err := proto.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	_, err = tx.ExecContext(ctx, `INSERT INTO events (chat_id, seq, body) VALUES (?, ?, ?)`, chatID, seq, b)
+	return err
+}
+
+// NewChat is what StartChat stores.
+type NewChat struct {
+	ChatID, VisitorID, AccountID string
+	TokenHash                    []byte
+	Name, Email, FirstMessage    string
+	MessageID                    string
+}
+
+// Create stores a new visitor and their waiting chat with its first two
+// events (started, first message), in one transaction.
+func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEvent, error) {
+	now := time.Now()
+	evs := []*chatv1.ChatEvent{
+		{Kind: &chatv1.ChatEvent_Started{Started: &chatv1.ChatStarted{VisitorName: n.Name}}},
+		{Kind: &chatv1.ChatEvent_Message{Message: &chatv1.Message{Id: n.MessageID, AuthorKind: chatv1.AuthorKind_AUTHOR_KIND_VISITOR, AuthorName: n.Name, Text: n.FirstMessage}}},
+	}
+	var c *Chat
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO visitors (id, account_id, token_hash, name, email, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
+			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, now.UnixMilli()); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chats (id, account_id, visitor_id, state, started_at) VALUES (?, ?, ?, ?, ?)`,
+			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, now.UnixMilli()); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := appendEvent(ctx, tx, n.ChatID, ev); err != nil {
+				return err
+			}
+		}
+		var err error
+		c, err = getChat(ctx, tx, n.ChatID)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, evs, nil
+}
+
+// Change applies a change to one chat in a write transaction: check may
+// refuse it (its error is returned as is), mutate may update the chat row
+// (its fields are written back), and the events it returns are appended. It
+// returns the chat as it is after the change.
+func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
+	var c *Chat
+	var evs []*chatv1.ChatEvent
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var err error
+		c, err = getChat(ctx, tx, chatID)
+		if err != nil {
+			return err
+		}
+		evs, err = fn(c)
+		if err != nil {
+			return err
+		}
+		closedAt := int64(0)
+		if c.State == StateClosed {
+			closedAt = time.Now().UnixMilli()
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ? WHERE id = ?`,
+			c.State, c.OperatorID, c.OperatorName, closedAt, c.ID); err != nil {
+			return err
+		}
+		for _, ev := range evs {
+			if err := appendEvent(ctx, tx, chatID, ev); err != nil {
+				return err
+			}
+		}
+		if len(evs) > 0 {
+			c.LastSeq = evs[len(evs)-1].Seq
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return c, evs, nil
+}
+
+// Destroy deletes every row of a chat (events, chat, visitor) in one
+// transaction. With secure_delete on, the deleted content is overwritten in
+// the database file; the caller checkpoints the WAL afterwards so it is gone
+// from there too.
+func (s *Store) Destroy(ctx context.Context, chatID string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var visitorID string
+		err := tx.QueryRowContext(ctx, `SELECT visitor_id FROM chats WHERE id = ?`, chatID).Scan(&visitorID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		for _, q := range []string{
+			`DELETE FROM events WHERE chat_id = ?`,
+			`DELETE FROM chats WHERE id = ?`,
+		} {
+			if _, err := tx.ExecContext(ctx, q, chatID); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM visitors WHERE id = ?`, visitorID)
+		return err
+	})
+}
+
+func (s *Store) visitorTokenHash(ctx context.Context, visitorID string) ([]byte, error) {
+	var h []byte
+	err := s.db.R.QueryRowContext(ctx, `SELECT token_hash FROM visitors WHERE id = ?`, visitorID).Scan(&h)
+	return h, err
+}

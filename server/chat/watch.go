@@ -1,0 +1,232 @@
+package chat
+
+import (
+	"context"
+	"errors"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/hub"
+)
+
+// cutOff turns the end of a subscription into the error a client sees.
+func cutOff(sub *hub.Sub) error {
+	if errors.Is(sub.Err(), hub.ErrSlow) {
+		return errs.E(connect.CodeUnavailable, "stream fell behind; resume from the last sequence number")
+	}
+	return errs.E(connect.CodeUnavailable, "server is shutting down; resume from the last sequence number")
+}
+
+func stateAfter(st chatv1.ChatState, ev *chatv1.ChatEvent) chatv1.ChatState {
+	switch ev.Kind.(type) {
+	case *chatv1.ChatEvent_OperatorJoined:
+		return chatv1.ChatState_CHAT_STATE_ACTIVE
+	case *chatv1.ChatEvent_Closed:
+		return chatv1.ChatState_CHAT_STATE_CLOSED
+	}
+	return st
+}
+
+// WatchChat implements ChatServiceHandler. It subscribes before reading the
+// backlog, so nothing published between the two is missed, and drops live
+// events it already sent from the backlog (by sequence number).
+func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.WatchChatRequest], stream *connect.ServerStream[chatv1.WatchChatResponse]) error {
+	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	if errs.CodeOf(err) == connect.CodeFailedPrecondition {
+		return sendEnded(stream, v.ChatID)
+	}
+	if err != nil {
+		return err
+	}
+	if req.Msg.AfterSeq < 0 {
+		return errs.Invalid("after_seq must not be negative")
+	}
+	sub := s.hub.Subscribe(chatTopic(v.ChatID))
+	defer sub.Close()
+	c, err := s.store.Chat(ctx, v.ChatID)
+	if isNotFound(err) {
+		return sendEnded(stream, v.ChatID)
+	}
+	if err != nil {
+		return err
+	}
+	backlog, err := s.store.Events(ctx, v.ChatID, req.Msg.AfterSeq)
+	if err != nil {
+		return err
+	}
+	// A full history replays the state from the start.
+	state := c.State.proto()
+	if req.Msg.AfterSeq == 0 {
+		state = chatv1.ChatState_CHAT_STATE_WAITING
+	}
+	last := req.Msg.AfterSeq
+	send := func(ev *chatv1.ChatEvent) error {
+		if ev.Seq > 0 {
+			last = ev.Seq
+		}
+		state = stateAfter(state, ev)
+		return stream.Send(&chatv1.WatchChatResponse{Event: ev, State: state})
+	}
+	for _, ev := range backlog {
+		if err := send(ev); err != nil {
+			return err
+		}
+	}
+	if state == chatv1.ChatState_CHAT_STATE_CLOSED {
+		return nil
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-sub.C():
+			if !ok {
+				return cutOff(sub)
+			}
+			ev, isEvent := m.(*chatv1.ChatEvent)
+			if !isEvent || (ev.Seq > 0 && ev.Seq <= last) {
+				continue
+			}
+			if err := send(ev); err != nil {
+				return err
+			}
+			if state == chatv1.ChatState_CHAT_STATE_CLOSED {
+				return nil
+			}
+		}
+	}
+}
+
+// sendEnded tells a client watching a chat that has ended (and may already
+// be destroyed) that it is closed, with an unsequenced closed event.
+func sendEnded(stream *connect.ServerStream[chatv1.WatchChatResponse], chatID string) error {
+	return stream.Send(&chatv1.WatchChatResponse{State: chatv1.ChatState_CHAT_STATE_CLOSED,
+		Event: &chatv1.ChatEvent{ChatId: chatID, Time: timestamppb.Now(), Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{}}}})
+}
+
+// inbox is the state of one operator's WatchInbox stream.
+type inbox struct {
+	s      *Service
+	op     *auth.Operator
+	stream *connect.ServerStream[chatv1.WatchInboxResponse]
+	// mine maps each chat assigned to the operator to the last sequence
+	// number sent.
+	mine map[string]int64
+}
+
+func (in *inbox) send(r *chatv1.WatchInboxResponse) error { return in.stream.Send(r) }
+
+// adopt starts showing a chat assigned to the operator: its summary, then
+// its stored events after `after`.
+func (in *inbox) adopt(ctx context.Context, sum *chatv1.ChatSummary, after int64) error {
+	in.mine[sum.ChatId] = after
+	if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}}); err != nil {
+		return err
+	}
+	evs, err := in.s.store.Events(ctx, sum.ChatId, after)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		if err := in.event(ev); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (in *inbox) event(ev *chatv1.ChatEvent) error {
+	last, ok := in.mine[ev.ChatId]
+	if !ok || (ev.Seq > 0 && ev.Seq <= last) {
+		return nil
+	}
+	if ev.Seq > 0 {
+		in.mine[ev.ChatId] = ev.Seq
+	}
+	return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Event{Event: ev}})
+}
+
+func (in *inbox) removed(id string) error {
+	delete(in.mine, id)
+	return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: id}}})
+}
+
+func (in *inbox) summary(ctx context.Context, sum *chatv1.ChatSummary) error {
+	switch {
+	case sum.State == chatv1.ChatState_CHAT_STATE_WAITING:
+		return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
+	case sum.State == chatv1.ChatState_CHAT_STATE_ACTIVE && sum.OperatorId == in.op.ID:
+		if _, ok := in.mine[sum.ChatId]; ok {
+			return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
+		}
+		return in.adopt(ctx, sum, 0)
+	case sum.State == chatv1.ChatState_CHAT_STATE_CLOSED:
+		return nil // the chatRemoved that follows takes it away
+	default:
+		// Taken by or transferred to someone else.
+		return in.removed(sum.ChatId)
+	}
+}
+
+// WatchInbox implements ChatServiceHandler.
+func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.WatchInboxRequest], stream *connect.ServerStream[chatv1.WatchInboxResponse]) error {
+	op, _ := auth.OperatorFrom(ctx)
+	sub := s.hub.Subscribe(accountTopic(op.AccountID), operatorTopic(op.ID))
+	defer sub.Close()
+	s.pres.connect(op.AccountID, op.ID, op.Name)
+	defer s.pres.disconnect(op.ID)
+
+	in := &inbox{s: s, op: op, stream: stream, mine: map[string]int64{}}
+	for _, p := range s.pres.list(op.AccountID) {
+		if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: p}}); err != nil {
+			return err
+		}
+	}
+	chats, err := s.store.Chats(ctx, op.AccountID, StateWaiting, StateActive)
+	if err != nil {
+		return err
+	}
+	for _, c := range chats {
+		switch {
+		case c.State == StateWaiting:
+			err = in.summary(ctx, c.summary())
+		case c.OperatorID == op.ID:
+			err = in.adopt(ctx, c.summary(), max(req.Msg.AfterSeq[c.ID], 0))
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_SnapshotDone{SnapshotDone: &chatv1.SnapshotDone{}}}); err != nil {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case m, ok := <-sub.C():
+			if !ok {
+				return cutOff(sub)
+			}
+			switch m := m.(type) {
+			case *chatv1.ChatEvent:
+				err = in.event(m)
+			case *chatv1.ChatSummary:
+				err = in.summary(ctx, m)
+			case chatRemoved:
+				err = in.removed(m.chatID)
+			case *chatv1.OperatorPresence:
+				err = in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: m}})
+			case signOut:
+				return errs.Unauthenticated("signed out")
+			}
+			if err != nil {
+				return err
+			}
+		}
+	}
+}

@@ -1,0 +1,292 @@
+// Command lethe runs the Lethe live chat server: Connect, gRPC and gRPC-Web
+// on one port, the widget, the operator console and a demo page.
+//
+// With no flags it creates ./lethe-data, a demo account and an admin whose
+// password is printed once, and listens on 127.0.0.1:8080.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/server/account"
+	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/store"
+	"github.com/lethehq/lethe/server/web"
+)
+
+type config struct {
+	addr     string
+	dataDir  string
+	tlsCert  string
+	tlsKey   string
+	logLevel string
+	adminPW  string
+	// for tests
+	hubBuffer     int
+	presenceGrace time.Duration
+}
+
+func env(name, def string) string {
+	if v, ok := os.LookupEnv(name); ok {
+		return v
+	}
+	return def
+}
+
+func parseFlags(args []string) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("lethe", flag.ContinueOnError)
+	fs.StringVar(&c.addr, "addr", env("LETHE_ADDR", "127.0.0.1:8080"), "listen address (env LETHE_ADDR)")
+	fs.StringVar(&c.dataDir, "data", env("LETHE_DATA", "lethe-data"), "data directory (env LETHE_DATA)")
+	fs.StringVar(&c.tlsCert, "tls-cert", env("LETHE_TLS_CERT", ""), "TLS certificate file (PEM); serves HTTPS when set with --tls-key")
+	fs.StringVar(&c.tlsKey, "tls-key", env("LETHE_TLS_KEY", ""), "TLS private key file (PEM)")
+	fs.StringVar(&c.logLevel, "log-level", env("LETHE_LOG_LEVEL", "info"), "debug, info, warn or error")
+	err := fs.Parse(args)
+	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	return c, err
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "lethe:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "lethe:", err)
+		os.Exit(1)
+	}
+}
+
+// app is the wired server: everything but the listener.
+type app struct {
+	handler http.Handler
+	hub     *hub.Hub
+	closers []func() error
+	// first-run admin credentials, set only when this start created them
+	adminCreated        bool
+	adminEmail, adminPW string
+}
+
+func (a *app) Close() error {
+	a.hub.Close()
+	var errsOut []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		errsOut = append(errsOut, a.closers[i]())
+	}
+	return errors.Join(errsOut...)
+}
+
+// newApp opens the databases, runs migrations and first-run setup, and wires
+// the services into one handler.
+func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err error) {
+	a := &app{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, err
+	}
+	durable, err := store.Open(filepath.Join(cfg.dataDir, "lethe.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, durable.Close)
+	scratch, err := store.Open(filepath.Join(cfg.dataDir, "scratch.db"), store.Options{SecureDelete: true})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, scratch.Close)
+
+	if err := auth.Migrate(ctx, durable); err != nil {
+		return nil, err
+	}
+	accounts, err := account.NewStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	chats, err := chat.NewStore(ctx, scratch)
+	if err != nil {
+		return nil, err
+	}
+	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
+	accountSvc := account.NewService(accounts, sessions, log)
+	a.hub = hub.New(cfg.hubBuffer)
+	chatSvc, err := chat.NewService(ctx, chats, a.hub, accounts, log, chat.Options{PresenceGrace: cfg.presenceGrace})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, func() error { chatSvc.Close(); return nil })
+	accountSvc.OnSignOut = chatSvc.SignOut
+
+	a.adminCreated, a.adminEmail, a.adminPW, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW)
+	if err != nil {
+		return nil, fmt.Errorf("first-run setup: %w", err)
+	}
+
+	policy := map[string]auth.Kind{}
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy()} {
+		for k, v := range p {
+			policy[k] = v
+		}
+	}
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(
+			errs.Interceptor{Log: log},
+			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, Policy: policy},
+		),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			log.ErrorContext(ctx, "panic in handler", slog.String("procedure", spec.Procedure))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+		connect.WithReadMaxBytes(chat.MaxRequestBytes),
+		connect.WithRequireConnectProtocolHeader(),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
+	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
+	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName}
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("/", web.New(accounts))
+
+	var handler http.Handler = auth.SessionMiddleware(sessions, mux)
+	// Refuse cross-site state-changing requests (they would carry the
+	// operator's cookie): browsers say where a request comes from.
+	a.handler = http.NewCrossOriginProtection().Handler(handler)
+	return a, nil
+}
+
+func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.logLevel)); err != nil {
+		return fmt.Errorf("--log-level: %w", err)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	created, email, password := a.adminCreated, a.adminEmail, a.adminPW
+	handler := a.handler
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if cfg.tlsCert != "" {
+		protocols.SetHTTP2(true)
+		srv.TLSConfig = TLSConfig()
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
+	srv.Protocols = &protocols
+
+	ln, err := net.Listen("tcp", cfg.addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if cfg.tlsCert != "" {
+		scheme = "https"
+	}
+	base := scheme + "://" + displayAddr(ln.Addr().String())
+	fmt.Fprintf(stdout, "Lethe is listening on %s\n", base)
+	fmt.Fprintf(stdout, "  Demo page (visitor): %s/demo\n", base)
+	fmt.Fprintf(stdout, "  Console (operator):  %s/console/\n", base)
+	if created {
+		fmt.Fprintf(stdout, "  First run: admin %s, password %s (shown once; set LETHE_ADMIN_PASSWORD to choose it)\n", email, password)
+	}
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.dataDir), slog.Bool("tls", cfg.tlsCert != ""))
+
+	errc := make(chan error, 1)
+	go func() {
+		if cfg.tlsCert != "" {
+			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	// Cut streams first (clients resume against the next instance), then let
+	// unary calls finish.
+	a.hub.Close()
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	return nil
+}
+
+// displayAddr turns a listen address into one a browser can open.
+func displayAddr(a string) string {
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		return a
+	}
+	if host == "127.0.0.1" || host == "::1" || host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return net.JoinHostPort(strings.Trim(host, "[]"), port)
+}
+
+// TLSConfig is TLS 1.2+ with AEAD cipher suites only, AES-256-GCM first.
+// (TLS 1.3 suites are all AEAD and not configurable.)
+func TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+		},
+	}
+}
