@@ -167,6 +167,10 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 		var busy, logFrames, checkpointed int
 		err := db.W.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
 		if err != nil {
+			if ctx.Err() != nil {
+				// Interrupted while SQLite's busy handler waited for a reader.
+				return fmt.Errorf("%w: %w", ErrCheckpointBusy, ctx.Err())
+			}
 			return fmt.Errorf("checkpoint: %w", err)
 		}
 		if busy == 0 {

@@ -52,7 +52,8 @@ func New(o Origins) *Handler {
 	h.mux.HandleFunc("GET /console", func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/console/", http.StatusMovedPermanently)
 	})
-	h.mux.HandleFunc("GET /demo", h.page(demoPage, "frame-ancestors 'none'"))
+	// The demo page frames the chat panel from this server.
+	h.mux.HandleFunc("GET /demo", h.page(demoPage, "frame-src 'self'; frame-ancestors 'none'"))
 	h.mux.HandleFunc("GET /{$}", h.page(indexPage, "frame-ancestors 'none'"))
 	return h
 }

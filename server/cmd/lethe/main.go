@@ -44,6 +44,8 @@ type config struct {
 	tlsKey   string
 	logLevel string
 	adminPW  string
+	// extra website origins for the demo account's widget
+	demoOrigins string
 	// for tests
 	hubBuffer     int
 	presenceGrace time.Duration
@@ -63,6 +65,8 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.dataDir, "data", env("LETHE_DATA", "lethe-data"), "data directory (env LETHE_DATA)")
 	fs.StringVar(&c.tlsCert, "tls-cert", env("LETHE_TLS_CERT", ""), "TLS certificate file (PEM); serves HTTPS when set with --tls-key")
 	fs.StringVar(&c.tlsKey, "tls-key", env("LETHE_TLS_KEY", ""), "TLS private key file (PEM)")
+	fs.StringVar(&c.demoOrigins, "demo-origins", env("LETHE_DEMO_ORIGINS", ""),
+		"comma-separated website origins (https://shop.example) where the demo account's widget may be embedded, besides this server")
 	fs.StringVar(&c.logLevel, "log-level", env("LETHE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	err := fs.Parse(args)
 	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
@@ -152,6 +156,20 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	a.adminCreated, a.adminEmail, a.adminPW, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW)
 	if err != nil {
 		return nil, fmt.Errorf("first-run setup: %w", err)
+	}
+
+	if cfg.demoOrigins != "" {
+		origins := []string{"self"}
+		for _, o := range strings.Split(cfg.demoOrigins, ",") {
+			n, err := web.NormalizeOrigin(o)
+			if err != nil {
+				return nil, fmt.Errorf("--demo-origins: %w", err)
+			}
+			origins = append(origins, n)
+		}
+		if err := accounts.SetAllowedOrigins(ctx, account.DemoAccountID, origins); err != nil {
+			return nil, err
+		}
 	}
 
 	policy := map[string]auth.Kind{}

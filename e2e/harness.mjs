@@ -1,0 +1,122 @@
+// Shared pieces of the end-to-end tests: start the real lethe binary on a
+// random port with a temp data directory, launch Debian's Chromium through
+// playwright-core, and save screenshots (not committed) for a human to look at.
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { createServer } from "node:http";
+import { chromium } from "playwright-core";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+export const shotsDir = join(root, "e2e", "screenshots");
+export const ADMIN_EMAIL = "admin@lethe.local";
+export const ADMIN_PASSWORD = "e2e-admin-password";
+
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+
+/** Starts the lethe binary; resolves with {base, proc, dataDir, logs()}. */
+export async function startLethe(extraArgs = [], extraEnv = {}) {
+  const bin = process.env.LETHE_BIN || join(root, "bin", "lethe");
+  if (!existsSync(bin)) throw new Error(`lethe binary not found at ${bin}; run 'make bin' (or make e2e)`);
+  const dataDir = mkdtempSync(join(tmpdir(), "lethe-e2e-"));
+  const proc = spawn(bin, ["--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "debug", ...extraArgs], {
+    env: { ...process.env, LETHE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  let err = "";
+  proc.stderr.on("data", (d) => (err += d));
+  const base = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lethe did not start:\n${out}\n${err}`)), 30000);
+    proc.stdout.on("data", (d) => {
+      out += d;
+      const m = /listening on (http:\/\/[^\s]+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        // The server listens on 127.0.0.1; use that literally in the browser.
+        resolve(m[1].replace("localhost", "127.0.0.1"));
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`lethe exited with ${code}:\n${out}\n${err}`)));
+  });
+  return {
+    base,
+    proc,
+    dataDir,
+    logs: () => err,
+    async stop() {
+      if (proc.exitCode !== null) return;
+      const exited = new Promise((r) => proc.on("exit", r));
+      proc.kill("SIGTERM");
+      await exited;
+    },
+  };
+}
+
+/** Launches headless Chromium (Debian's package; never a downloaded build). */
+export async function launchBrowser() {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium not found at ${CHROMIUM}; run scripts/ensure-chromium.sh`);
+  }
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+      "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    ],
+  });
+}
+
+/** Saves a screenshot under e2e/screenshots (git-ignored). */
+export async function shot(page, name) {
+  mkdirSync(shotsDir, { recursive: true });
+  await page.screenshot({ path: join(shotsDir, `${name}.png`) });
+}
+
+/** Serves one HTML page from another origin (a foreign or customer website). */
+export async function startSite(html) {
+  const srv = createServer((req, res) => {
+    const body = typeof html === "function" ? html(req) : html;
+    if (body === null) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end(body);
+  });
+  await new Promise((r) => srv.listen(0, "127.0.0.1", r));
+  const { port } = srv.address();
+  return { origin: `http://localhost:${port}`, close: () => new Promise((r) => srv.close(r)) };
+}
+
+/** Signs an operator in to the console in page. */
+export async function operatorLogin(page, base, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
+  await page.goto(`${base}/console/`);
+  await page.getByTestId("login-email").fill(email);
+  await page.getByTestId("login-password").fill(password);
+  await page.getByTestId("login-submit").click();
+  await page.getByTestId("queue").waitFor();
+}
+
+/** Calls a unary Connect RPC with JSON (as any HTTP client could). */
+export async function rpc(base, path, body, headers = {}) {
+  const res = await fetch(`${base}/${path}`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "connect-protocol-version": "1", ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, body: await res.json() };
+}
+
+/** Waits until the account has no operator online (presence has a grace period). */
+export async function waitNoOperatorOnline(base, account = "demo", timeoutMs = 30000) {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const r = await rpc(base, "lethe.chat.v1.ChatService/GetWidgetConfig", { accountId: account });
+    if (!r.body.operatorsOnline) return;
+    await new Promise((res) => setTimeout(res, 250));
+  }
+  throw new Error("an operator stayed online");
+}
