@@ -40,6 +40,11 @@ type Service struct {
 	log      *slog.Logger
 	params   *argon2id.Params
 
+	// MailConfigured tells admins whether the server can send mail.
+	MailConfigured bool
+	// NormalizeOrigin checks a website origin (set by the wiring).
+	NormalizeOrigin OriginNormalizer
+
 	// OnSignOut is called when an operator logs out or is disabled, so that
 	// presence and streams can follow. May be nil.
 	OnSignOut func(operatorID string)
@@ -69,6 +74,7 @@ func Policy() map[string]auth.Kind {
 		accountv1connect.AccountServiceLoginProcedure:               auth.Public,
 		accountv1connect.AccountServiceCreateOperatorProcedure:      auth.AdminOnly,
 		accountv1connect.AccountServiceSetOperatorDisabledProcedure: auth.AdminOnly,
+		accountv1connect.AccountServiceUpdateSettingsProcedure:      auth.AdminOnly,
 	}
 }
 
@@ -263,8 +269,21 @@ func (s *Service) SetOperatorDisabled(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	o.Disabled = req.Msg.Disabled
-	if o.Disabled && s.OnSignOut != nil {
-		s.OnSignOut(o.ID)
+	if o.Disabled {
+		// End the operator's sessions for good, so re-enabling does not
+		// revive them.
+		err := s.sessions.Iterate(ctx, func(sctx context.Context) error {
+			if s.sessions.GetString(sctx, auth.SessionKey) == o.ID {
+				return s.sessions.Destroy(sctx)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if s.OnSignOut != nil {
+			s.OnSignOut(o.ID)
+		}
 	}
 	s.log.InfoContext(ctx, "operator disabled changed", slog.String("operator", o.ID), slog.Bool("disabled", o.Disabled), slog.String("by", op.ID))
 	return connect.NewResponse(&accountv1.SetOperatorDisabledResponse{Operator: toProtoOperator(o)}), nil

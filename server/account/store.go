@@ -183,8 +183,11 @@ func (s *Store) ActiveOperatorName(ctx context.Context, accountID, operatorID st
 	if err != nil {
 		return "", err
 	}
-	if o.AccountID != accountID || o.Disabled {
+	if o.AccountID != accountID {
 		return "", ErrNotFound
+	}
+	if o.Disabled {
+		return "", errs.Precondition("that operator is disabled")
 	}
 	return o.Name, nil
 }

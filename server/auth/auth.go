@@ -144,6 +144,9 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 		}
 		v, err := i.Visitors.VisitorByToken(ctx, tok)
 		if err != nil {
+			if kind == Public && errs.CodeOf(err) == connect.CodeUnauthenticated {
+				return ctx, nil // a stale token does not stop anonymous calls
+			}
 			return ctx, err
 		}
 		return WithVisitor(ctx, v), nil

@@ -2,6 +2,7 @@ package chat
 
 import (
 	"context"
+	"database/sql"
 	"log/slog"
 
 	"connectrpc.com/connect"
@@ -42,7 +43,7 @@ func (s *Service) AcceptChat(ctx context.Context, req *connect.Request[chatv1.Ac
 	if err := requireChatID(req.Msg.ChatId); err != nil {
 		return nil, err
 	}
-	c, _, err := s.change(ctx, req.Msg.ChatId, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+	c, _, err := s.change(ctx, req.Msg.ChatId, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
 		if c.AccountID != op.AccountID {
 			return nil, errs.NotFound("no such chat")
 		}
@@ -75,7 +76,7 @@ func (s *Service) SendOperatorMessage(ctx context.Context, req *connect.Request[
 		return nil, err
 	}
 	check := mineCheck(op)
-	_, evs, err := s.change(ctx, req.Msg.ChatId, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+	_, evs, err := s.change(ctx, req.Msg.ChatId, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
 		if err := check(c); err != nil {
 			return nil, err
 		}
@@ -132,7 +133,7 @@ func (s *Service) TransferChat(ctx context.Context, req *connect.Request[chatv1.
 		return nil, errs.Precondition("that operator is not online")
 	}
 	check := mineCheck(op)
-	c, _, err := s.change(ctx, req.Msg.ChatId, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+	c, _, err := s.change(ctx, req.Msg.ChatId, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
 		if err := check(c); err != nil {
 			return nil, err
 		}
@@ -155,7 +156,7 @@ func (s *Service) CloseChat(ctx context.Context, req *connect.Request[chatv1.Clo
 	if err := requireChatID(req.Msg.ChatId); err != nil {
 		return nil, err
 	}
-	err := s.close(ctx, req.Msg.ChatId, chatv1.AuthorKind_AUTHOR_KIND_OPERATOR, func(c *Chat) error {
+	err := s.close(ctx, req.Msg.ChatId, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_OPERATOR, check: func(c *Chat) error {
 		if c.AccountID != op.AccountID {
 			return errs.NotFound("no such chat")
 		}
@@ -163,7 +164,7 @@ func (s *Service) CloseChat(ctx context.Context, req *connect.Request[chatv1.Clo
 			return errs.Denied("this chat is assigned to another operator")
 		}
 		return nil
-	})
+	}})
 	if err != nil {
 		return nil, err
 	}

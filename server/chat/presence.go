@@ -45,7 +45,7 @@ func (p *presence) get(accountID, id, name string) *opPresence {
 // update recomputes o's effective status and publishes a change. Call with mu held.
 func (p *presence) update(id string, o *opPresence) {
 	eff := chatv1.OperatorStatus_OPERATOR_STATUS_OFFLINE
-	if o.streams > 0 {
+	if o.streams > 0 || o.timer != nil {
 		eff = o.desired
 	}
 	if eff == o.effective {
@@ -77,21 +77,25 @@ func (p *presence) disconnect(id string) {
 	if o == nil {
 		return
 	}
+	if o.streams == 0 {
+		return // already signed out
+	}
 	o.streams--
 	if o.streams > 0 {
 		return
 	}
-	o.streams = 1 // still counted as connected during the grace period
-	o.timer = time.AfterFunc(p.grace, func() {
+	// Still shown as connected during the grace period.
+	var t *time.Timer
+	t = time.AfterFunc(p.grace, func() {
 		p.mu.Lock()
 		defer p.mu.Unlock()
-		if o.timer == nil {
+		if o.timer != t {
 			return
 		}
 		o.timer = nil
-		o.streams = 0
 		p.update(id, o)
 	})
+	o.timer = t
 }
 
 // signOut sets the operator offline at once.

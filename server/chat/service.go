@@ -11,11 +11,12 @@ package chat
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"log/slog"
-	"net/mail"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -25,10 +26,13 @@ import (
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 // Limits, stated in the proto and enforced here.
@@ -45,6 +49,24 @@ const (
 type Directory interface {
 	AccountName(ctx context.Context, accountID string) (string, error)
 	ActiveOperatorName(ctx context.Context, accountID, operatorID string) (string, error)
+	Settings(ctx context.Context, accountID string) (AccountSettings, error)
+}
+
+// AccountSettings are the account settings chats follow.
+type AccountSettings struct {
+	TranscriptsEnabled bool
+	Recipients         []string
+	// HideVisitorIP: IP and host are never stored, shown, mailed or logged (P5).
+	HideVisitorIP bool
+	// RequireTLS: mail is never sent in clear (P8).
+	RequireTLS  bool
+	IdleTimeout time.Duration
+}
+
+// Consent checks what a visitor accepted (server/consent).
+type Consent interface {
+	Check(ctx context.Context, accountID string, form consentv1.ConsentForm, locale string, version int32) (consent.Text, error)
+	Accepted(ctx context.Context, accountID string, t consent.Text) error
 }
 
 // Service implements lethe.chat.v1.ChatService.
@@ -65,9 +87,25 @@ type Service struct {
 	tmu        sync.Mutex
 	tombstones map[string]tombstone // by token hash
 
-	destroyQ chan string
-	wg       sync.WaitGroup
-	stop     chan struct{}
+	destroyQ  chan string
+	dmu       sync.Mutex // one destruction at a time
+	destroyed atomic.Int64
+	// checkpointOwed: a destruction could not truncate the WAL yet.
+	checkpointOwed atomic.Bool
+	wg             sync.WaitGroup
+	stop           chan struct{}
+
+	// watchers counts each chat's open visitor streams (idle detection).
+	vmu      sync.Mutex
+	watchers map[string]int
+
+	mailer   Mailer
+	consent  Consent
+	resolver *netinfo.Resolver
+	opts     Options
+
+	omu        sync.Mutex
+	offlineLim map[string]*rate.Limiter
 }
 
 type visitorLimits struct{ msg, typing *rate.Limiter }
@@ -87,6 +125,19 @@ type Options struct {
 	// PresenceGrace is how long an operator whose console disconnected stays
 	// online (default 5 s).
 	PresenceGrace time.Duration
+	// JanitorInterval is how often idle chats are closed and leftovers swept
+	// (default 15 s).
+	JanitorInterval time.Duration
+	// Mailer queues transcripts and offline messages; nil when the server
+	// has no mail server configured.
+	Mailer Mailer
+	// Consent checks consent texts.
+	Consent Consent
+	// Resolver finds visitors' host names (nil: no reverse DNS).
+	Resolver *netinfo.Resolver
+	// OnDestroyed, if set, is told each destroyed chat and how long the
+	// destruction took (benchmarks).
+	OnDestroyed func(chatID string, took time.Duration)
 }
 
 // NewService returns the chat service and starts its destroyer. Chats found
@@ -95,23 +146,25 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, log *
 	if o.PresenceGrace == 0 {
 		o.PresenceGrace = 5 * time.Second
 	}
+	if o.JanitorInterval == 0 {
+		o.JanitorInterval = 15 * time.Second
+	}
 	s := &Service{store: st, hub: h, dir: dir, log: log, limiters: map[string]*visitorLimits{},
-		tombstones: map[string]tombstone{}, destroyQ: make(chan string, 1024), stop: make(chan struct{})}
+		tombstones: map[string]tombstone{}, destroyQ: make(chan string, 1024), stop: make(chan struct{}),
+		watchers: map[string]int{}, mailer: o.Mailer, consent: o.Consent, resolver: o.Resolver, opts: o,
+		offlineLim: map[string]*rate.Limiter{}}
 	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
 		s.hub.Publish(accountTopic(accountID), p)
 	})
-	s.wg.Add(1)
-	go s.destroyer()
 	closed, err := st.Chats(ctx, "", StateClosed)
 	if err != nil {
 		return nil, err
 	}
-	for _, c := range closed {
-		s.destroyQ <- c.ID
-	}
 	if len(closed) > 0 {
-		log.Info("destroying chats left closed before restart", slog.Int("chats", len(closed)))
+		log.Info("chats left closing before restart", slog.Int("chats", len(closed)))
 	}
+	s.wg.Add(1)
+	go s.destroyer()
 	return s, nil
 }
 
@@ -124,12 +177,14 @@ func (s *Service) Close() {
 // Policy says who may call each procedure.
 func Policy() map[string]auth.Kind {
 	return map[string]auth.Kind{
-		chatv1connect.ChatServiceGetWidgetConfigProcedure: auth.Public,
-		chatv1connect.ChatServiceStartChatProcedure:       auth.Public,
-		chatv1connect.ChatServiceSendMessageProcedure:     auth.VisitorOnly,
-		chatv1connect.ChatServiceSetTypingProcedure:       auth.VisitorOnly,
-		chatv1connect.ChatServiceEndChatProcedure:         auth.VisitorOnly,
-		chatv1connect.ChatServiceWatchChatProcedure:       auth.VisitorOnly,
+		chatv1connect.ChatServiceGetWidgetConfigProcedure:     auth.Public,
+		chatv1connect.ChatServiceStartChatProcedure:           auth.Public,
+		chatv1connect.ChatServiceSendMessageProcedure:         auth.VisitorOnly,
+		chatv1connect.ChatServiceSetTypingProcedure:           auth.VisitorOnly,
+		chatv1connect.ChatServiceEndChatProcedure:             auth.VisitorOnly,
+		chatv1connect.ChatServiceWatchChatProcedure:           auth.VisitorOnly,
+		chatv1connect.ChatServiceRequestTranscriptProcedure:   auth.VisitorOnly,
+		chatv1connect.ChatServiceLeaveOfflineMessageProcedure: auth.Public,
 	}
 }
 
@@ -198,8 +253,13 @@ func (s *Service) GetWidgetConfig(ctx context.Context, req *connect.Request[chat
 	if err != nil {
 		return nil, err
 	}
+	set, err := s.dir.Settings(ctx, req.Msg.AccountId)
+	if err != nil {
+		return nil, err
+	}
 	return connect.NewResponse(&chatv1.GetWidgetConfigResponse{
 		AccountName: name, OperatorsOnline: s.pres.anyOnline(req.Msg.AccountId), MaxMessageChars: MaxMessageChars,
+		OfflineMessagesEnabled: s.mailer != nil && len(set.Recipients) > 0, TranscriptRequestsEnabled: s.mailer != nil,
 	}), nil
 }
 
@@ -228,26 +288,31 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	if _, err := s.accountName(ctx, m.AccountId); err != nil {
 		return nil, err
 	}
-	name := strings.TrimSpace(m.VisitorName)
-	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
-		return nil, errs.Invalid("name is required (at most %d characters)", MaxNameChars)
+	name, err := visitorName(m.VisitorName)
+	if err != nil {
+		return nil, err
 	}
-	email := strings.TrimSpace(m.VisitorEmail)
-	if email != "" {
-		if len(email) > MaxEmailChars {
-			return nil, errs.Invalid("e-mail address is longer than %d characters", MaxEmailChars)
-		}
-		if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
-			return nil, errs.Invalid("e-mail address is malformed")
-		}
+	email, err := visitorEmail(m.VisitorEmail, false)
+	if err != nil {
+		return nil, err
 	}
 	text, err := cleanText(m.FirstMessage)
 	if err != nil {
 		return nil, err
 	}
+	accepted, err := s.consent.Check(ctx, m.AccountId, consentv1.ConsentForm_CONSENT_FORM_PRECHAT, m.Locale, m.ConsentVersion)
+	if err != nil {
+		return nil, err
+	}
+	set, err := s.dir.Settings(ctx, m.AccountId)
+	if err != nil {
+		return nil, err
+	}
+	ip, host := s.clientAddr(ctx, req.Peer().Addr, set.HideVisitorIP)
 	token := ids.Token()
 	n := NewChat{ChatID: ids.New(), VisitorID: ids.New(), AccountID: m.AccountId, TokenHash: ids.Hash(token),
-		Name: name, Email: email, FirstMessage: text, MessageID: ids.New()}
+		Name: name, Email: email, FirstMessage: text, MessageID: ids.New(), IP: ip, Host: host,
+		ConsentVersion: accepted.Version, ConsentLocale: accepted.Locale}
 	s.mu.Lock()
 	c, evs, err := s.store.Create(ctx, n)
 	if err == nil {
@@ -257,7 +322,10 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "chat started", slog.String("chat", c.ID), slog.String("account", c.AccountID))
+	if err := s.consent.Accepted(ctx, m.AccountId, accepted); err != nil {
+		s.log.WarnContext(ctx, "count consent", slog.String("error", err.Error()))
+	}
+	s.log.InfoContext(ctx, "chat started", slog.String("chat", c.ID), slog.String("account", c.AccountID), slog.Int("consent_version", int(accepted.Version)))
 	return connect.NewResponse(&chatv1.StartChatResponse{VisitorToken: token, ChatId: c.ID}), nil
 }
 
@@ -272,7 +340,7 @@ func (s *Service) publish(c *Chat, evs []*chatv1.ChatEvent) {
 }
 
 // change runs a stored change and publishes its result.
-func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
+func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c, evs, err := s.store.Change(ctx, chatID, fn)
@@ -327,7 +395,7 @@ func (s *Service) SendMessage(ctx context.Context, req *connect.Request[chatv1.S
 	if !s.limits(v.ID).msg.Allow() {
 		return nil, errs.Exhausted("too many messages; at most 5 per second")
 	}
-	_, evs, err := s.change(ctx, v.ChatID, func(c *Chat) ([]*chatv1.ChatEvent, error) {
+	_, evs, err := s.change(ctx, v.ChatID, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
 		if err := openCheck(c); err != nil {
 			return nil, err
 		}
@@ -377,110 +445,8 @@ func (s *Service) EndChat(ctx context.Context, req *connect.Request[chatv1.EndCh
 	if err != nil {
 		return nil, err
 	}
-	if err := s.close(ctx, v.ChatID, chatv1.AuthorKind_AUTHOR_KIND_VISITOR, nil); err != nil {
+	if err := s.close(ctx, v.ChatID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_VISITOR}); err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(&chatv1.EndChatResponse{}), nil
-}
-
-// close closes a chat (check may refuse) and queues its destruction.
-func (s *Service) close(ctx context.Context, chatID string, by chatv1.AuthorKind, check func(c *Chat) error) error {
-	c, _, err := s.change(ctx, chatID, func(c *Chat) ([]*chatv1.ChatEvent, error) {
-		if c.State == StateClosed {
-			return nil, errs.Precondition("the chat is already closed")
-		}
-		if check != nil {
-			if err := check(c); err != nil {
-				return nil, err
-			}
-		}
-		c.State = StateClosed
-		return []*chatv1.ChatEvent{{Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{ClosedBy: by}}}}, nil
-	})
-	if err != nil {
-		return err
-	}
-	s.log.InfoContext(ctx, "chat closed", slog.String("chat", c.ID), slog.String("account", c.AccountID), slog.String("by", by.String()))
-	s.enqueueDestroy(c.ID)
-	return nil
-}
-
-func (s *Service) enqueueDestroy(chatID string) {
-	select {
-	case s.destroyQ <- chatID:
-	default:
-		// The queue is full; the row stays closed and is picked up by the
-		// next sweep (at start or by the destroyer's periodic scan).
-		s.log.Warn("destroy queue full", slog.String("chat", chatID))
-	}
-}
-
-// destroyer destroys closed chats: delete every row with secure_delete on,
-// then truncate the WAL so no copy of a deleted page survives (P2).
-func (s *Service) destroyer() {
-	defer s.wg.Done()
-	sweep := time.NewTicker(time.Minute)
-	defer sweep.Stop()
-	for {
-		select {
-		case id := <-s.destroyQ:
-			s.destroy(id)
-		case <-sweep.C:
-			closed, err := s.store.Chats(context.Background(), "", StateClosed)
-			if err != nil {
-				s.log.Error("sweep closed chats", slog.String("error", err.Error()))
-				continue
-			}
-			for _, c := range closed {
-				s.destroy(c.ID)
-			}
-		case <-s.stop:
-			for {
-				select {
-				case id := <-s.destroyQ:
-					s.destroy(id)
-				default:
-					return
-				}
-			}
-		}
-	}
-}
-
-func (s *Service) destroy(chatID string) {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	start := time.Now()
-	c, err := s.store.Chat(ctx, chatID)
-	if errors.Is(err, ErrNotFound) {
-		return
-	}
-	if err != nil {
-		s.log.Error("destroy chat: load", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
-	}
-	h, err := s.store.visitorTokenHash(ctx, c.VisitorID)
-	if err == nil {
-		s.tmu.Lock()
-		now := time.Now()
-		for k, t := range s.tombstones {
-			if now.After(t.until) {
-				delete(s.tombstones, k)
-			}
-		}
-		s.tombstones[string(h)] = tombstone{visitorID: c.VisitorID, chatID: c.ID, accountID: c.AccountID, until: now.Add(time.Hour)}
-		s.tmu.Unlock()
-	}
-	if err := s.store.Destroy(ctx, chatID); err != nil {
-		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
-	}
-	if err := s.store.DB().Checkpoint(ctx); err != nil {
-		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
-	}
-	s.lmu.Lock()
-	delete(s.limiters, c.VisitorID)
-	s.lmu.Unlock()
-	s.log.Info("chat destroyed", slog.String("chat", chatID), slog.Int64("events", c.LastSeq), slog.Duration("took", time.Since(start)))
 }

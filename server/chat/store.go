@@ -46,12 +46,18 @@ type Chat struct {
 	OperatorName string
 	LastSeq      int64
 	StartedAt    time.Time
+	// Empty when hidden (P5).
+	VisitorIP, VisitorHost string
+	TranscriptEmail        string
+	ConsentVersion         int32
+	SeenAt                 time.Time
 }
 
 func (c *Chat) summary() *chatv1.ChatSummary {
 	return &chatv1.ChatSummary{
 		ChatId: c.ID, State: c.State.proto(), VisitorName: c.VisitorName, VisitorEmail: c.VisitorEmail,
 		OperatorId: c.OperatorID, OperatorName: c.OperatorName, StartedAt: timestamppb.New(c.StartedAt), LastSeq: c.LastSeq,
+		VisitorIp: c.VisitorIP, VisitorHost: c.VisitorHost,
 	}
 }
 
@@ -72,12 +78,14 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 // DB is the scratch database (for checkpoints after destruction).
 func (s *Store) DB() *store.DB { return s.db }
 
-const chatCols = `c.id, c.account_id, c.visitor_id, v.name, v.email, c.state, c.operator_id, c.operator_name, c.last_seq, c.started_at`
+const chatCols = `c.id, c.account_id, c.visitor_id, v.name, v.email, c.state, c.operator_id, c.operator_name, c.last_seq, c.started_at,
+	v.ip, v.host, v.transcript_email, c.consent_version, c.visitor_seen_at`
 
 func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 	var c Chat
-	var started int64
-	err := row.Scan(&c.ID, &c.AccountID, &c.VisitorID, &c.VisitorName, &c.VisitorEmail, &c.State, &c.OperatorID, &c.OperatorName, &c.LastSeq, &started)
+	var started, seen int64
+	err := row.Scan(&c.ID, &c.AccountID, &c.VisitorID, &c.VisitorName, &c.VisitorEmail, &c.State, &c.OperatorID, &c.OperatorName, &c.LastSeq, &started,
+		&c.VisitorIP, &c.VisitorHost, &c.TranscriptEmail, &c.ConsentVersion, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -85,6 +93,7 @@ func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 		return nil, err
 	}
 	c.StartedAt = time.UnixMilli(started)
+	c.SeenAt = time.UnixMilli(seen)
 	return &c, nil
 }
 
@@ -136,7 +145,11 @@ func (s *Store) Chats(ctx context.Context, accountID string, states ...State) ([
 
 // Events returns the stored events of a chat with seq > after, in order.
 func (s *Store) Events(ctx context.Context, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`, chatID, after)
+	return events(ctx, s.db.R, chatID, after)
+}
+
+func events(ctx context.Context, q querier, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
+	rows, err := q.QueryContext(ctx, `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`, chatID, after)
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +194,10 @@ type NewChat struct {
 	TokenHash                    []byte
 	Name, Email, FirstMessage    string
 	MessageID                    string
+	// Empty when hidden (P5).
+	IP, Host       string
+	ConsentVersion int32
+	ConsentLocale  string
 }
 
 // Create stores a new visitor and their waiting chat with its first two
@@ -193,12 +210,17 @@ func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEve
 	}
 	var c *Chat
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO visitors (id, account_id, token_hash, name, email, created_at) VALUES (?, ?, ?, ?, ?, ?)`,
-			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, now.UnixMilli()); err != nil {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO visitors (id, account_id, token_hash, name, email, ip, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, n.IP, n.Host, now.UnixMilli()); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chats (id, account_id, visitor_id, state, started_at) VALUES (?, ?, ?, ?, ?)`,
-			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, now.UnixMilli()); err != nil {
+		consentAt := int64(0)
+		if n.ConsentVersion > 0 {
+			consentAt = now.UnixMilli()
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, now.UnixMilli(), n.ConsentVersion, n.ConsentLocale, consentAt, now.UnixMilli()); err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -220,7 +242,7 @@ func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEve
 // refuse it (its error is returned as is), mutate may update the chat row
 // (its fields are written back), and the events it returns are appended. It
 // returns the chat as it is after the change.
-func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
+func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
 	var c *Chat
 	var evs []*chatv1.ChatEvent
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
@@ -229,7 +251,7 @@ func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat) ([]*
 		if err != nil {
 			return err
 		}
-		evs, err = fn(c)
+		evs, err = fn(c, tx)
 		if err != nil {
 			return err
 		}
@@ -288,4 +310,16 @@ func (s *Store) visitorTokenHash(ctx context.Context, visitorID string) ([]byte,
 	var h []byte
 	err := s.db.R.QueryRowContext(ctx, `SELECT token_hash FROM visitors WHERE id = ?`, visitorID).Scan(&h)
 	return h, err
+}
+
+// SetTranscriptEmail records where the visitor wants a transcript copy.
+func (s *Store) SetTranscriptEmail(ctx context.Context, visitorID, email string) error {
+	_, err := s.db.W.ExecContext(ctx, `UPDATE visitors SET transcript_email = ? WHERE id = ?`, email, visitorID)
+	return err
+}
+
+// Touch records that the chat's visitor was seen now.
+func (s *Store) Touch(ctx context.Context, chatID string, at time.Time) error {
+	_, err := s.db.W.ExecContext(ctx, `UPDATE chats SET visitor_seen_at = ? WHERE id = ?`, at.UnixMilli(), chatID)
+	return err
 }

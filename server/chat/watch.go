@@ -3,6 +3,8 @@ package chat
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -47,6 +49,8 @@ func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.Wat
 	}
 	sub := s.hub.Subscribe(chatTopic(v.ChatID))
 	defer sub.Close()
+	s.watch(v.ChatID, +1)
+	defer s.watch(v.ChatID, -1)
 	c, err := s.store.Chat(ctx, v.ChatID)
 	if isNotFound(err) {
 		return sendEnded(stream, v.ChatID)
@@ -116,6 +120,8 @@ type inbox struct {
 	// mine maps each chat assigned to the operator to the last sequence
 	// number sent.
 	mine map[string]int64
+	// queued holds the waiting chats the client was shown.
+	queued map[string]bool
 }
 
 func (in *inbox) send(r *chatv1.WatchInboxResponse) error { return in.stream.Send(r) }
@@ -151,15 +157,22 @@ func (in *inbox) event(ev *chatv1.ChatEvent) error {
 }
 
 func (in *inbox) removed(id string) error {
+	_, mine := in.mine[id]
+	if !mine && !in.queued[id] {
+		return nil // never shown to this client
+	}
 	delete(in.mine, id)
+	delete(in.queued, id)
 	return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: id}}})
 }
 
 func (in *inbox) summary(ctx context.Context, sum *chatv1.ChatSummary) error {
 	switch {
 	case sum.State == chatv1.ChatState_CHAT_STATE_WAITING:
+		in.queued[sum.ChatId] = true
 		return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
 	case sum.State == chatv1.ChatState_CHAT_STATE_ACTIVE && sum.OperatorId == in.op.ID:
+		delete(in.queued, sum.ChatId)
 		if _, ok := in.mine[sum.ChatId]; ok {
 			return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
 		}
@@ -180,7 +193,7 @@ func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.Wa
 	s.pres.connect(op.AccountID, op.ID, op.Name)
 	defer s.pres.disconnect(op.ID)
 
-	in := &inbox{s: s, op: op, stream: stream, mine: map[string]int64{}}
+	in := &inbox{s: s, op: op, stream: stream, mine: map[string]int64{}, queued: map[string]bool{}}
 	for _, p := range s.pres.list(op.AccountID) {
 		if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: p}}); err != nil {
 			return err
@@ -229,4 +242,29 @@ func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.Wa
 			}
 		}
 	}
+}
+
+// watch counts a chat's open visitor streams; when the last one ends the
+// visitor is "seen" now and the idle timeout starts.
+func (s *Service) watch(chatID string, d int) {
+	s.vmu.Lock()
+	s.watchers[chatID] += d
+	n := s.watchers[chatID]
+	if n <= 0 {
+		delete(s.watchers, chatID)
+	}
+	s.vmu.Unlock()
+	if n <= 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.store.Touch(ctx, chatID, time.Now()); err != nil && !isNotFound(err) {
+			s.log.Warn("touch chat", slog.String("chat", chatID), slog.String("error", err.Error()))
+		}
+	}
+}
+
+func (s *Service) watching(chatID string) bool {
+	s.vmu.Lock()
+	defer s.vmu.Unlock()
+	return s.watchers[chatID] > 0
 }

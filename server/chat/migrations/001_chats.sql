@@ -7,6 +7,11 @@ CREATE TABLE visitors (
 	token_hash BLOB NOT NULL UNIQUE,
 	name TEXT NOT NULL,
 	email TEXT NOT NULL DEFAULT '',
+	-- Empty when the account hides IP and host (P5).
+	ip TEXT NOT NULL DEFAULT '',
+	host TEXT NOT NULL DEFAULT '',
+	-- Where the visitor asked a transcript copy to go.
+	transcript_email TEXT NOT NULL DEFAULT '',
 	created_at INTEGER NOT NULL
 );
 
@@ -20,7 +25,13 @@ CREATE TABLE chats (
 	operator_name TEXT NOT NULL DEFAULT '',
 	last_seq INTEGER NOT NULL DEFAULT 0,
 	started_at INTEGER NOT NULL,
-	closed_at INTEGER NOT NULL DEFAULT 0
+	closed_at INTEGER NOT NULL DEFAULT 0,
+	-- Which consent version the visitor accepted, in which locale, when.
+	consent_version INTEGER NOT NULL DEFAULT 0,
+	consent_locale TEXT NOT NULL DEFAULT '',
+	consent_at INTEGER NOT NULL DEFAULT 0,
+	-- When the visitor was last seen (idle timeout).
+	visitor_seen_at INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX chats_account_state ON chats(account_id, state);
 CREATE INDEX chats_state ON chats(state);

@@ -28,11 +28,14 @@ import (
 
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/web"
 )
@@ -47,8 +50,21 @@ type config struct {
 	// extra website origins for the demo account's widget
 	demoOrigins string
 	// for tests
-	hubBuffer     int
-	presenceGrace time.Duration
+	hubBuffer       int
+	presenceGrace   time.Duration
+	janitorInterval time.Duration
+}
+
+// directory gives the chat package what it needs of accounts.
+type directory struct{ *account.Store }
+
+func (d directory) Settings(ctx context.Context, accountID string) (chat.AccountSettings, error) {
+	s, err := d.Store.Settings(ctx, accountID)
+	if err != nil {
+		return chat.AccountSettings{}, err
+	}
+	return chat.AccountSettings{TranscriptsEnabled: s.TranscriptsEnabled, Recipients: s.Recipients, HideVisitorIP: s.HideVisitorIP,
+		RequireTLS: s.RequireTLS, IdleTimeout: time.Duration(s.IdleTimeoutSeconds) * time.Second}, nil
 }
 
 func env(name, def string) string {
@@ -146,12 +162,24 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
 	accountSvc := account.NewService(accounts, sessions, log)
 	a.hub = hub.New(cfg.hubBuffer)
-	chatSvc, err := chat.NewService(ctx, chats, a.hub, accounts, log, chat.Options{PresenceGrace: cfg.presenceGrace})
+	consents, err := consent.NewStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	consentSvc := consent.NewService(consents)
+	accountSvc.NormalizeOrigin = web.NormalizeOrigin
+	chatSvc, err := chat.NewService(ctx, chats, a.hub, directory{accounts}, log, chat.Options{
+		PresenceGrace:   cfg.presenceGrace,
+		JanitorInterval: cfg.janitorInterval,
+		Consent:         consentSvc,
+		Resolver:        netinfo.NewResolver(),
+	})
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() error { chatSvc.Close(); return nil })
 	accountSvc.OnSignOut = chatSvc.SignOut
+	consentSvc.Withdraw = chatSvc
 
 	a.adminCreated, a.adminEmail, a.adminPW, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW)
 	if err != nil {
@@ -173,7 +201,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 
 	policy := map[string]auth.Kind{}
-	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy()} {
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy()} {
 		for k, v := range p {
 			policy[k] = v
 		}
@@ -193,7 +221,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux := http.NewServeMux()
 	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
 	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
-	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName}
+	mux.Handle(consentv1connect.NewConsentServiceHandler(consentSvc, opts...))
+	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName}
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

@@ -22,6 +22,60 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// MailTlsPolicy says how mail for an account may travel to the mail server.
+type MailTlsPolicy int32
+
+const (
+	MailTlsPolicy_MAIL_TLS_POLICY_UNSPECIFIED MailTlsPolicy = 0
+	// STARTTLS whenever the server offers it (then a failed handshake means
+	// retry later, never clear text); clear text only if it is not offered.
+	MailTlsPolicy_MAIL_TLS_POLICY_OPPORTUNISTIC MailTlsPolicy = 1
+	// TLS or nothing: without STARTTLS the mail waits (and is retried until
+	// the maximum hold, then dropped).
+	MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY MailTlsPolicy = 2
+)
+
+// Enum value maps for MailTlsPolicy.
+var (
+	MailTlsPolicy_name = map[int32]string{
+		0: "MAIL_TLS_POLICY_UNSPECIFIED",
+		1: "MAIL_TLS_POLICY_OPPORTUNISTIC",
+		2: "MAIL_TLS_POLICY_MANDATORY",
+	}
+	MailTlsPolicy_value = map[string]int32{
+		"MAIL_TLS_POLICY_UNSPECIFIED":   0,
+		"MAIL_TLS_POLICY_OPPORTUNISTIC": 1,
+		"MAIL_TLS_POLICY_MANDATORY":     2,
+	}
+)
+
+func (x MailTlsPolicy) Enum() *MailTlsPolicy {
+	p := new(MailTlsPolicy)
+	*p = x
+	return p
+}
+
+func (x MailTlsPolicy) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (MailTlsPolicy) Descriptor() protoreflect.EnumDescriptor {
+	return file_lethe_account_v1_account_proto_enumTypes[0].Descriptor()
+}
+
+func (MailTlsPolicy) Type() protoreflect.EnumType {
+	return &file_lethe_account_v1_account_proto_enumTypes[0]
+}
+
+func (x MailTlsPolicy) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use MailTlsPolicy.Descriptor instead.
+func (MailTlsPolicy) EnumDescriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
 // Role decides what an operator may do.
 type Role int32
 
@@ -58,11 +112,11 @@ func (x Role) String() string {
 }
 
 func (Role) Descriptor() protoreflect.EnumDescriptor {
-	return file_lethe_account_v1_account_proto_enumTypes[0].Descriptor()
+	return file_lethe_account_v1_account_proto_enumTypes[1].Descriptor()
 }
 
 func (Role) Type() protoreflect.EnumType {
-	return &file_lethe_account_v1_account_proto_enumTypes[0]
+	return &file_lethe_account_v1_account_proto_enumTypes[1]
 }
 
 func (x Role) Number() protoreflect.EnumNumber {
@@ -71,7 +125,99 @@ func (x Role) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Role.Descriptor instead.
 func (Role) EnumDescriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{1}
+}
+
+// Settings are an account's privacy and mail settings.
+type Settings struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// E-mail a transcript of every chat to the recipients when it closes; the
+	// chat is destroyed once the mail server accepted it.
+	TranscriptsEnabled bool `protobuf:"varint,1,opt,name=transcripts_enabled,json=transcriptsEnabled,proto3" json:"transcripts_enabled,omitempty"`
+	// Where transcripts and offline messages go (at most 20 addresses).
+	Recipients []string `protobuf:"bytes,2,rep,name=recipients,proto3" json:"recipients,omitempty"`
+	// P5: never store, show, mail or log visitors' IP addresses and host names.
+	HideVisitorIp bool          `protobuf:"varint,3,opt,name=hide_visitor_ip,json=hideVisitorIp,proto3" json:"hide_visitor_ip,omitempty"`
+	MailTlsPolicy MailTlsPolicy `protobuf:"varint,4,opt,name=mail_tls_policy,json=mailTlsPolicy,proto3,enum=lethe.account.v1.MailTlsPolicy" json:"mail_tls_policy,omitempty"`
+	// A chat whose visitor has been gone this long is closed (10 to 86,400 s).
+	IdleTimeoutSeconds int32 `protobuf:"varint,5,opt,name=idle_timeout_seconds,json=idleTimeoutSeconds,proto3" json:"idle_timeout_seconds,omitempty"`
+	// Website origins (scheme://host[:port]) where the widget may be embedded;
+	// "self" is the Lethe server's own origin (at most 20).
+	AllowedOrigins []string `protobuf:"bytes,6,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *Settings) Reset() {
+	*x = Settings{}
+	mi := &file_lethe_account_v1_account_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Settings) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Settings) ProtoMessage() {}
+
+func (x *Settings) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_account_v1_account_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Settings.ProtoReflect.Descriptor instead.
+func (*Settings) Descriptor() ([]byte, []int) {
 	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *Settings) GetTranscriptsEnabled() bool {
+	if x != nil {
+		return x.TranscriptsEnabled
+	}
+	return false
+}
+
+func (x *Settings) GetRecipients() []string {
+	if x != nil {
+		return x.Recipients
+	}
+	return nil
+}
+
+func (x *Settings) GetHideVisitorIp() bool {
+	if x != nil {
+		return x.HideVisitorIp
+	}
+	return false
+}
+
+func (x *Settings) GetMailTlsPolicy() MailTlsPolicy {
+	if x != nil {
+		return x.MailTlsPolicy
+	}
+	return MailTlsPolicy_MAIL_TLS_POLICY_UNSPECIFIED
+}
+
+func (x *Settings) GetIdleTimeoutSeconds() int32 {
+	if x != nil {
+		return x.IdleTimeoutSeconds
+	}
+	return 0
+}
+
+func (x *Settings) GetAllowedOrigins() []string {
+	if x != nil {
+		return x.AllowedOrigins
+	}
+	return nil
 }
 
 // Operator is a person who answers chats.
@@ -92,7 +238,7 @@ type Operator struct {
 
 func (x *Operator) Reset() {
 	*x = Operator{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[0]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -104,7 +250,7 @@ func (x *Operator) String() string {
 func (*Operator) ProtoMessage() {}
 
 func (x *Operator) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[0]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -117,7 +263,7 @@ func (x *Operator) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Operator.ProtoReflect.Descriptor instead.
 func (*Operator) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{0}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *Operator) GetId() string {
@@ -183,7 +329,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[1]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -195,7 +341,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[1]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -208,7 +354,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{1}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *Account) GetId() string {
@@ -242,7 +388,7 @@ type LoginRequest struct {
 
 func (x *LoginRequest) Reset() {
 	*x = LoginRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[2]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -254,7 +400,7 @@ func (x *LoginRequest) String() string {
 func (*LoginRequest) ProtoMessage() {}
 
 func (x *LoginRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[2]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -267,7 +413,7 @@ func (x *LoginRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginRequest.ProtoReflect.Descriptor instead.
 func (*LoginRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{2}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *LoginRequest) GetEmail() string {
@@ -294,7 +440,7 @@ type LoginResponse struct {
 
 func (x *LoginResponse) Reset() {
 	*x = LoginResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[3]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -306,7 +452,7 @@ func (x *LoginResponse) String() string {
 func (*LoginResponse) ProtoMessage() {}
 
 func (x *LoginResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[3]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -319,7 +465,7 @@ func (x *LoginResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LoginResponse.ProtoReflect.Descriptor instead.
 func (*LoginResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{3}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *LoginResponse) GetOperator() *Operator {
@@ -344,7 +490,7 @@ type LogoutRequest struct {
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[4]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +502,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[4]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +515,7 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{4}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{5}
 }
 
 type LogoutResponse struct {
@@ -380,7 +526,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[5]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -392,7 +538,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[5]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -405,7 +551,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{5}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{6}
 }
 
 type GetMeRequest struct {
@@ -416,7 +562,7 @@ type GetMeRequest struct {
 
 func (x *GetMeRequest) Reset() {
 	*x = GetMeRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[6]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -428,7 +574,7 @@ func (x *GetMeRequest) String() string {
 func (*GetMeRequest) ProtoMessage() {}
 
 func (x *GetMeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[6]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -441,7 +587,7 @@ func (x *GetMeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeRequest.ProtoReflect.Descriptor instead.
 func (*GetMeRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{6}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{7}
 }
 
 type GetMeResponse struct {
@@ -454,7 +600,7 @@ type GetMeResponse struct {
 
 func (x *GetMeResponse) Reset() {
 	*x = GetMeResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[7]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +612,7 @@ func (x *GetMeResponse) String() string {
 func (*GetMeResponse) ProtoMessage() {}
 
 func (x *GetMeResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[7]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +625,7 @@ func (x *GetMeResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetMeResponse.ProtoReflect.Descriptor instead.
 func (*GetMeResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{7}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GetMeResponse) GetOperator() *Operator {
@@ -504,7 +650,7 @@ type ListOperatorsRequest struct {
 
 func (x *ListOperatorsRequest) Reset() {
 	*x = ListOperatorsRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[8]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -516,7 +662,7 @@ func (x *ListOperatorsRequest) String() string {
 func (*ListOperatorsRequest) ProtoMessage() {}
 
 func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[8]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -529,7 +675,7 @@ func (x *ListOperatorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsRequest.ProtoReflect.Descriptor instead.
 func (*ListOperatorsRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{8}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{9}
 }
 
 type ListOperatorsResponse struct {
@@ -541,7 +687,7 @@ type ListOperatorsResponse struct {
 
 func (x *ListOperatorsResponse) Reset() {
 	*x = ListOperatorsResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[9]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -553,7 +699,7 @@ func (x *ListOperatorsResponse) String() string {
 func (*ListOperatorsResponse) ProtoMessage() {}
 
 func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[9]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -566,7 +712,7 @@ func (x *ListOperatorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListOperatorsResponse.ProtoReflect.Descriptor instead.
 func (*ListOperatorsResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{9}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListOperatorsResponse) GetOperators() []*Operator {
@@ -591,7 +737,7 @@ type CreateOperatorRequest struct {
 
 func (x *CreateOperatorRequest) Reset() {
 	*x = CreateOperatorRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[10]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -603,7 +749,7 @@ func (x *CreateOperatorRequest) String() string {
 func (*CreateOperatorRequest) ProtoMessage() {}
 
 func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[10]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -616,7 +762,7 @@ func (x *CreateOperatorRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorRequest.ProtoReflect.Descriptor instead.
 func (*CreateOperatorRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{10}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateOperatorRequest) GetEmail() string {
@@ -656,7 +802,7 @@ type CreateOperatorResponse struct {
 
 func (x *CreateOperatorResponse) Reset() {
 	*x = CreateOperatorResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[11]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -668,7 +814,7 @@ func (x *CreateOperatorResponse) String() string {
 func (*CreateOperatorResponse) ProtoMessage() {}
 
 func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[11]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -681,7 +827,7 @@ func (x *CreateOperatorResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateOperatorResponse.ProtoReflect.Descriptor instead.
 func (*CreateOperatorResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{11}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateOperatorResponse) GetOperator() *Operator {
@@ -701,7 +847,7 @@ type SetOperatorDisabledRequest struct {
 
 func (x *SetOperatorDisabledRequest) Reset() {
 	*x = SetOperatorDisabledRequest{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[12]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +859,7 @@ func (x *SetOperatorDisabledRequest) String() string {
 func (*SetOperatorDisabledRequest) ProtoMessage() {}
 
 func (x *SetOperatorDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[12]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +872,7 @@ func (x *SetOperatorDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetOperatorDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{12}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *SetOperatorDisabledRequest) GetOperatorId() string {
@@ -752,7 +898,7 @@ type SetOperatorDisabledResponse struct {
 
 func (x *SetOperatorDisabledResponse) Reset() {
 	*x = SetOperatorDisabledResponse{}
-	mi := &file_lethe_account_v1_account_proto_msgTypes[13]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -764,7 +910,7 @@ func (x *SetOperatorDisabledResponse) String() string {
 func (*SetOperatorDisabledResponse) ProtoMessage() {}
 
 func (x *SetOperatorDisabledResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_account_v1_account_proto_msgTypes[13]
+	mi := &file_lethe_account_v1_account_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -777,7 +923,7 @@ func (x *SetOperatorDisabledResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorDisabledResponse.ProtoReflect.Descriptor instead.
 func (*SetOperatorDisabledResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{13}
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SetOperatorDisabledResponse) GetOperator() *Operator {
@@ -787,11 +933,198 @@ func (x *SetOperatorDisabledResponse) GetOperator() *Operator {
 	return nil
 }
 
+type GetSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetSettingsRequest) Reset() {
+	*x = GetSettingsRequest{}
+	mi := &file_lethe_account_v1_account_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsRequest) ProtoMessage() {}
+
+func (x *GetSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_account_v1_account_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsRequest.ProtoReflect.Descriptor instead.
+func (*GetSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{15}
+}
+
+type GetSettingsResponse struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Settings *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	// Whether the server has an SMTP server configured; without one no
+	// transcript or offline message can be sent.
+	MailConfigured bool `protobuf:"varint,2,opt,name=mail_configured,json=mailConfigured,proto3" json:"mail_configured,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *GetSettingsResponse) Reset() {
+	*x = GetSettingsResponse{}
+	mi := &file_lethe_account_v1_account_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetSettingsResponse) ProtoMessage() {}
+
+func (x *GetSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_account_v1_account_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetSettingsResponse.ProtoReflect.Descriptor instead.
+func (*GetSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *GetSettingsResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+func (x *GetSettingsResponse) GetMailConfigured() bool {
+	if x != nil {
+		return x.MailConfigured
+	}
+	return false
+}
+
+type UpdateSettingsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSettingsRequest) Reset() {
+	*x = UpdateSettingsRequest{}
+	mi := &file_lethe_account_v1_account_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSettingsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSettingsRequest) ProtoMessage() {}
+
+func (x *UpdateSettingsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_account_v1_account_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSettingsRequest.ProtoReflect.Descriptor instead.
+func (*UpdateSettingsRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *UpdateSettingsRequest) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
+type UpdateSettingsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Settings      *Settings              `protobuf:"bytes,1,opt,name=settings,proto3" json:"settings,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateSettingsResponse) Reset() {
+	*x = UpdateSettingsResponse{}
+	mi := &file_lethe_account_v1_account_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateSettingsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateSettingsResponse) ProtoMessage() {}
+
+func (x *UpdateSettingsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_account_v1_account_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateSettingsResponse.ProtoReflect.Descriptor instead.
+func (*UpdateSettingsResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_account_v1_account_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *UpdateSettingsResponse) GetSettings() *Settings {
+	if x != nil {
+		return x.Settings
+	}
+	return nil
+}
+
 var File_lethe_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe6\x01\n" +
+	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x02\n" +
+	"\bSettings\x12/\n" +
+	"\x13transcripts_enabled\x18\x01 \x01(\bR\x12transcriptsEnabled\x12\x1e\n" +
+	"\n" +
+	"recipients\x18\x02 \x03(\tR\n" +
+	"recipients\x12&\n" +
+	"\x0fhide_visitor_ip\x18\x03 \x01(\bR\rhideVisitorIp\x12G\n" +
+	"\x0fmail_tls_policy\x18\x04 \x01(\x0e2\x1f.lethe.account.v1.MailTlsPolicyR\rmailTlsPolicy\x120\n" +
+	"\x14idle_timeout_seconds\x18\x05 \x01(\x05R\x12idleTimeoutSeconds\x12'\n" +
+	"\x0fallowed_origins\x18\x06 \x03(\tR\x0eallowedOrigins\"\xe6\x01\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -833,19 +1166,33 @@ const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"operatorId\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"U\n" +
 	"\x1bSetOperatorDisabledResponse\x126\n" +
-	"\boperator\x18\x01 \x01(\v2\x1a.lethe.account.v1.OperatorR\boperator*?\n" +
+	"\boperator\x18\x01 \x01(\v2\x1a.lethe.account.v1.OperatorR\boperator\"\x14\n" +
+	"\x12GetSettingsRequest\"v\n" +
+	"\x13GetSettingsResponse\x126\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1a.lethe.account.v1.SettingsR\bsettings\x12'\n" +
+	"\x0fmail_configured\x18\x02 \x01(\bR\x0emailConfigured\"O\n" +
+	"\x15UpdateSettingsRequest\x126\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1a.lethe.account.v1.SettingsR\bsettings\"P\n" +
+	"\x16UpdateSettingsResponse\x126\n" +
+	"\bsettings\x18\x01 \x01(\v2\x1a.lethe.account.v1.SettingsR\bsettings*r\n" +
+	"\rMailTlsPolicy\x12\x1f\n" +
+	"\x1bMAIL_TLS_POLICY_UNSPECIFIED\x10\x00\x12!\n" +
+	"\x1dMAIL_TLS_POLICY_OPPORTUNISTIC\x10\x01\x12\x1d\n" +
+	"\x19MAIL_TLS_POLICY_MANDATORY\x10\x02*?\n" +
 	"\x04Role\x12\x14\n" +
 	"\x10ROLE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rROLE_OPERATOR\x10\x01\x12\x0e\n" +
 	"\n" +
-	"ROLE_ADMIN\x10\x022\xac\x04\n" +
+	"ROLE_ADMIN\x10\x022\xed\x05\n" +
 	"\x0eAccountService\x12H\n" +
 	"\x05Login\x12\x1e.lethe.account.v1.LoginRequest\x1a\x1f.lethe.account.v1.LoginResponse\x12K\n" +
 	"\x06Logout\x12\x1f.lethe.account.v1.LogoutRequest\x1a .lethe.account.v1.LogoutResponse\x12H\n" +
 	"\x05GetMe\x12\x1e.lethe.account.v1.GetMeRequest\x1a\x1f.lethe.account.v1.GetMeResponse\x12`\n" +
 	"\rListOperators\x12&.lethe.account.v1.ListOperatorsRequest\x1a'.lethe.account.v1.ListOperatorsResponse\x12c\n" +
 	"\x0eCreateOperator\x12'.lethe.account.v1.CreateOperatorRequest\x1a(.lethe.account.v1.CreateOperatorResponse\x12r\n" +
-	"\x13SetOperatorDisabled\x12,.lethe.account.v1.SetOperatorDisabledRequest\x1a-.lethe.account.v1.SetOperatorDisabledResponseB<Z:github.com/lethehq/lethe/gen/go/lethe/account/v1;accountv1b\x06proto3"
+	"\x13SetOperatorDisabled\x12,.lethe.account.v1.SetOperatorDisabledRequest\x1a-.lethe.account.v1.SetOperatorDisabledResponse\x12Z\n" +
+	"\vGetSettings\x12$.lethe.account.v1.GetSettingsRequest\x1a%.lethe.account.v1.GetSettingsResponse\x12c\n" +
+	"\x0eUpdateSettings\x12'.lethe.account.v1.UpdateSettingsRequest\x1a(.lethe.account.v1.UpdateSettingsResponseB<Z:github.com/lethehq/lethe/gen/go/lethe/account/v1;accountv1b\x06proto3"
 
 var (
 	file_lethe_account_v1_account_proto_rawDescOnce sync.Once
@@ -859,54 +1206,68 @@ func file_lethe_account_v1_account_proto_rawDescGZIP() []byte {
 	return file_lethe_account_v1_account_proto_rawDescData
 }
 
-var file_lethe_account_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lethe_account_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_lethe_account_v1_account_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_lethe_account_v1_account_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_lethe_account_v1_account_proto_goTypes = []any{
-	(Role)(0),                           // 0: lethe.account.v1.Role
-	(*Operator)(nil),                    // 1: lethe.account.v1.Operator
-	(*Account)(nil),                     // 2: lethe.account.v1.Account
-	(*LoginRequest)(nil),                // 3: lethe.account.v1.LoginRequest
-	(*LoginResponse)(nil),               // 4: lethe.account.v1.LoginResponse
-	(*LogoutRequest)(nil),               // 5: lethe.account.v1.LogoutRequest
-	(*LogoutResponse)(nil),              // 6: lethe.account.v1.LogoutResponse
-	(*GetMeRequest)(nil),                // 7: lethe.account.v1.GetMeRequest
-	(*GetMeResponse)(nil),               // 8: lethe.account.v1.GetMeResponse
-	(*ListOperatorsRequest)(nil),        // 9: lethe.account.v1.ListOperatorsRequest
-	(*ListOperatorsResponse)(nil),       // 10: lethe.account.v1.ListOperatorsResponse
-	(*CreateOperatorRequest)(nil),       // 11: lethe.account.v1.CreateOperatorRequest
-	(*CreateOperatorResponse)(nil),      // 12: lethe.account.v1.CreateOperatorResponse
-	(*SetOperatorDisabledRequest)(nil),  // 13: lethe.account.v1.SetOperatorDisabledRequest
-	(*SetOperatorDisabledResponse)(nil), // 14: lethe.account.v1.SetOperatorDisabledResponse
-	(*timestamppb.Timestamp)(nil),       // 15: google.protobuf.Timestamp
+	(MailTlsPolicy)(0),                  // 0: lethe.account.v1.MailTlsPolicy
+	(Role)(0),                           // 1: lethe.account.v1.Role
+	(*Settings)(nil),                    // 2: lethe.account.v1.Settings
+	(*Operator)(nil),                    // 3: lethe.account.v1.Operator
+	(*Account)(nil),                     // 4: lethe.account.v1.Account
+	(*LoginRequest)(nil),                // 5: lethe.account.v1.LoginRequest
+	(*LoginResponse)(nil),               // 6: lethe.account.v1.LoginResponse
+	(*LogoutRequest)(nil),               // 7: lethe.account.v1.LogoutRequest
+	(*LogoutResponse)(nil),              // 8: lethe.account.v1.LogoutResponse
+	(*GetMeRequest)(nil),                // 9: lethe.account.v1.GetMeRequest
+	(*GetMeResponse)(nil),               // 10: lethe.account.v1.GetMeResponse
+	(*ListOperatorsRequest)(nil),        // 11: lethe.account.v1.ListOperatorsRequest
+	(*ListOperatorsResponse)(nil),       // 12: lethe.account.v1.ListOperatorsResponse
+	(*CreateOperatorRequest)(nil),       // 13: lethe.account.v1.CreateOperatorRequest
+	(*CreateOperatorResponse)(nil),      // 14: lethe.account.v1.CreateOperatorResponse
+	(*SetOperatorDisabledRequest)(nil),  // 15: lethe.account.v1.SetOperatorDisabledRequest
+	(*SetOperatorDisabledResponse)(nil), // 16: lethe.account.v1.SetOperatorDisabledResponse
+	(*GetSettingsRequest)(nil),          // 17: lethe.account.v1.GetSettingsRequest
+	(*GetSettingsResponse)(nil),         // 18: lethe.account.v1.GetSettingsResponse
+	(*UpdateSettingsRequest)(nil),       // 19: lethe.account.v1.UpdateSettingsRequest
+	(*UpdateSettingsResponse)(nil),      // 20: lethe.account.v1.UpdateSettingsResponse
+	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
 }
 var file_lethe_account_v1_account_proto_depIdxs = []int32{
-	0,  // 0: lethe.account.v1.Operator.role:type_name -> lethe.account.v1.Role
-	15, // 1: lethe.account.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	1,  // 2: lethe.account.v1.LoginResponse.operator:type_name -> lethe.account.v1.Operator
-	2,  // 3: lethe.account.v1.LoginResponse.account:type_name -> lethe.account.v1.Account
-	1,  // 4: lethe.account.v1.GetMeResponse.operator:type_name -> lethe.account.v1.Operator
-	2,  // 5: lethe.account.v1.GetMeResponse.account:type_name -> lethe.account.v1.Account
-	1,  // 6: lethe.account.v1.ListOperatorsResponse.operators:type_name -> lethe.account.v1.Operator
-	0,  // 7: lethe.account.v1.CreateOperatorRequest.role:type_name -> lethe.account.v1.Role
-	1,  // 8: lethe.account.v1.CreateOperatorResponse.operator:type_name -> lethe.account.v1.Operator
-	1,  // 9: lethe.account.v1.SetOperatorDisabledResponse.operator:type_name -> lethe.account.v1.Operator
-	3,  // 10: lethe.account.v1.AccountService.Login:input_type -> lethe.account.v1.LoginRequest
-	5,  // 11: lethe.account.v1.AccountService.Logout:input_type -> lethe.account.v1.LogoutRequest
-	7,  // 12: lethe.account.v1.AccountService.GetMe:input_type -> lethe.account.v1.GetMeRequest
-	9,  // 13: lethe.account.v1.AccountService.ListOperators:input_type -> lethe.account.v1.ListOperatorsRequest
-	11, // 14: lethe.account.v1.AccountService.CreateOperator:input_type -> lethe.account.v1.CreateOperatorRequest
-	13, // 15: lethe.account.v1.AccountService.SetOperatorDisabled:input_type -> lethe.account.v1.SetOperatorDisabledRequest
-	4,  // 16: lethe.account.v1.AccountService.Login:output_type -> lethe.account.v1.LoginResponse
-	6,  // 17: lethe.account.v1.AccountService.Logout:output_type -> lethe.account.v1.LogoutResponse
-	8,  // 18: lethe.account.v1.AccountService.GetMe:output_type -> lethe.account.v1.GetMeResponse
-	10, // 19: lethe.account.v1.AccountService.ListOperators:output_type -> lethe.account.v1.ListOperatorsResponse
-	12, // 20: lethe.account.v1.AccountService.CreateOperator:output_type -> lethe.account.v1.CreateOperatorResponse
-	14, // 21: lethe.account.v1.AccountService.SetOperatorDisabled:output_type -> lethe.account.v1.SetOperatorDisabledResponse
-	16, // [16:22] is the sub-list for method output_type
-	10, // [10:16] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	0,  // 0: lethe.account.v1.Settings.mail_tls_policy:type_name -> lethe.account.v1.MailTlsPolicy
+	1,  // 1: lethe.account.v1.Operator.role:type_name -> lethe.account.v1.Role
+	21, // 2: lethe.account.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: lethe.account.v1.LoginResponse.operator:type_name -> lethe.account.v1.Operator
+	4,  // 4: lethe.account.v1.LoginResponse.account:type_name -> lethe.account.v1.Account
+	3,  // 5: lethe.account.v1.GetMeResponse.operator:type_name -> lethe.account.v1.Operator
+	4,  // 6: lethe.account.v1.GetMeResponse.account:type_name -> lethe.account.v1.Account
+	3,  // 7: lethe.account.v1.ListOperatorsResponse.operators:type_name -> lethe.account.v1.Operator
+	1,  // 8: lethe.account.v1.CreateOperatorRequest.role:type_name -> lethe.account.v1.Role
+	3,  // 9: lethe.account.v1.CreateOperatorResponse.operator:type_name -> lethe.account.v1.Operator
+	3,  // 10: lethe.account.v1.SetOperatorDisabledResponse.operator:type_name -> lethe.account.v1.Operator
+	2,  // 11: lethe.account.v1.GetSettingsResponse.settings:type_name -> lethe.account.v1.Settings
+	2,  // 12: lethe.account.v1.UpdateSettingsRequest.settings:type_name -> lethe.account.v1.Settings
+	2,  // 13: lethe.account.v1.UpdateSettingsResponse.settings:type_name -> lethe.account.v1.Settings
+	5,  // 14: lethe.account.v1.AccountService.Login:input_type -> lethe.account.v1.LoginRequest
+	7,  // 15: lethe.account.v1.AccountService.Logout:input_type -> lethe.account.v1.LogoutRequest
+	9,  // 16: lethe.account.v1.AccountService.GetMe:input_type -> lethe.account.v1.GetMeRequest
+	11, // 17: lethe.account.v1.AccountService.ListOperators:input_type -> lethe.account.v1.ListOperatorsRequest
+	13, // 18: lethe.account.v1.AccountService.CreateOperator:input_type -> lethe.account.v1.CreateOperatorRequest
+	15, // 19: lethe.account.v1.AccountService.SetOperatorDisabled:input_type -> lethe.account.v1.SetOperatorDisabledRequest
+	17, // 20: lethe.account.v1.AccountService.GetSettings:input_type -> lethe.account.v1.GetSettingsRequest
+	19, // 21: lethe.account.v1.AccountService.UpdateSettings:input_type -> lethe.account.v1.UpdateSettingsRequest
+	6,  // 22: lethe.account.v1.AccountService.Login:output_type -> lethe.account.v1.LoginResponse
+	8,  // 23: lethe.account.v1.AccountService.Logout:output_type -> lethe.account.v1.LogoutResponse
+	10, // 24: lethe.account.v1.AccountService.GetMe:output_type -> lethe.account.v1.GetMeResponse
+	12, // 25: lethe.account.v1.AccountService.ListOperators:output_type -> lethe.account.v1.ListOperatorsResponse
+	14, // 26: lethe.account.v1.AccountService.CreateOperator:output_type -> lethe.account.v1.CreateOperatorResponse
+	16, // 27: lethe.account.v1.AccountService.SetOperatorDisabled:output_type -> lethe.account.v1.SetOperatorDisabledResponse
+	18, // 28: lethe.account.v1.AccountService.GetSettings:output_type -> lethe.account.v1.GetSettingsResponse
+	20, // 29: lethe.account.v1.AccountService.UpdateSettings:output_type -> lethe.account.v1.UpdateSettingsResponse
+	22, // [22:30] is the sub-list for method output_type
+	14, // [14:22] is the sub-list for method input_type
+	14, // [14:14] is the sub-list for extension type_name
+	14, // [14:14] is the sub-list for extension extendee
+	0,  // [0:14] is the sub-list for field type_name
 }
 
 func init() { file_lethe_account_v1_account_proto_init() }
@@ -919,8 +1280,8 @@ func file_lethe_account_v1_account_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_account_v1_account_proto_rawDesc), len(file_lethe_account_v1_account_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   14,
+			NumEnums:      2,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

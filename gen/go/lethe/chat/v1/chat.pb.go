@@ -657,8 +657,11 @@ func (x *OperatorLeft) GetOperatorName() string {
 // ChatClosed is the last event of a chat.
 type ChatClosed struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Who closed it.
-	ClosedBy      AuthorKind `protobuf:"varint,1,opt,name=closed_by,json=closedBy,proto3,enum=lethe.chat.v1.AuthorKind" json:"closed_by,omitempty"`
+	// Who closed it (SYSTEM for the idle timeout or consent withdrawal).
+	ClosedBy AuthorKind `protobuf:"varint,1,opt,name=closed_by,json=closedBy,proto3,enum=lethe.chat.v1.AuthorKind" json:"closed_by,omitempty"`
+	// Why, in a few words for people ("idle", "consent withdrawn"); empty when
+	// a participant closed it.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -700,6 +703,13 @@ func (x *ChatClosed) GetClosedBy() AuthorKind {
 	return AuthorKind_AUTHOR_KIND_UNSPECIFIED
 }
 
+func (x *ChatClosed) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 // ChatSummary describes a chat in the operator's queue or list.
 type ChatSummary struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -713,7 +723,11 @@ type ChatSummary struct {
 	OperatorName string                 `protobuf:"bytes,6,opt,name=operator_name,json=operatorName,proto3" json:"operator_name,omitempty"`
 	StartedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
 	// Highest stored sequence number when the summary was made.
-	LastSeq       int64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	LastSeq int64 `protobuf:"varint,8,opt,name=last_seq,json=lastSeq,proto3" json:"last_seq,omitempty"`
+	// The visitor's IP address and reverse-DNS host name; always empty when
+	// the account hides them (P5).
+	VisitorIp     string `protobuf:"bytes,9,opt,name=visitor_ip,json=visitorIp,proto3" json:"visitor_ip,omitempty"`
+	VisitorHost   string `protobuf:"bytes,10,opt,name=visitor_host,json=visitorHost,proto3" json:"visitor_host,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -802,6 +816,20 @@ func (x *ChatSummary) GetLastSeq() int64 {
 		return x.LastSeq
 	}
 	return 0
+}
+
+func (x *ChatSummary) GetVisitorIp() string {
+	if x != nil {
+		return x.VisitorIp
+	}
+	return ""
+}
+
+func (x *ChatSummary) GetVisitorHost() string {
+	if x != nil {
+		return x.VisitorHost
+	}
+	return ""
 }
 
 // OperatorPresence is one operator's status as seen by colleagues.
@@ -918,8 +946,12 @@ type GetWidgetConfigResponse struct {
 	OperatorsOnline bool `protobuf:"varint,2,opt,name=operators_online,json=operatorsOnline,proto3" json:"operators_online,omitempty"`
 	// Maximum message length in characters.
 	MaxMessageChars int32 `protobuf:"varint,3,opt,name=max_message_chars,json=maxMessageChars,proto3" json:"max_message_chars,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// Whether offline messages can be left (recipients and mail configured).
+	OfflineMessagesEnabled bool `protobuf:"varint,4,opt,name=offline_messages_enabled,json=offlineMessagesEnabled,proto3" json:"offline_messages_enabled,omitempty"`
+	// Whether the visitor can ask for a transcript copy (mail configured).
+	TranscriptRequestsEnabled bool `protobuf:"varint,5,opt,name=transcript_requests_enabled,json=transcriptRequestsEnabled,proto3" json:"transcript_requests_enabled,omitempty"`
+	unknownFields             protoimpl.UnknownFields
+	sizeCache                 protoimpl.SizeCache
 }
 
 func (x *GetWidgetConfigResponse) Reset() {
@@ -973,6 +1005,20 @@ func (x *GetWidgetConfigResponse) GetMaxMessageChars() int32 {
 	return 0
 }
 
+func (x *GetWidgetConfigResponse) GetOfflineMessagesEnabled() bool {
+	if x != nil {
+		return x.OfflineMessagesEnabled
+	}
+	return false
+}
+
+func (x *GetWidgetConfigResponse) GetTranscriptRequestsEnabled() bool {
+	if x != nil {
+		return x.TranscriptRequestsEnabled
+	}
+	return false
+}
+
 type StartChatRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The account to chat with.
@@ -982,9 +1028,13 @@ type StartChatRequest struct {
 	// Optional e-mail address, at most 254 characters.
 	VisitorEmail string `protobuf:"bytes,3,opt,name=visitor_email,json=visitorEmail,proto3" json:"visitor_email,omitempty"`
 	// The first message, 1 to 4,000 characters.
-	FirstMessage  string `protobuf:"bytes,4,opt,name=first_message,json=firstMessage,proto3" json:"first_message,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FirstMessage string `protobuf:"bytes,4,opt,name=first_message,json=firstMessage,proto3" json:"first_message,omitempty"`
+	// The visitor's locale, used to pick the consent text.
+	Locale string `protobuf:"bytes,5,opt,name=locale,proto3" json:"locale,omitempty"`
+	// The version of the pre-chat consent text the visitor accepted (0: none).
+	ConsentVersion int32 `protobuf:"varint,6,opt,name=consent_version,json=consentVersion,proto3" json:"consent_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartChatRequest) Reset() {
@@ -1043,6 +1093,20 @@ func (x *StartChatRequest) GetFirstMessage() string {
 		return x.FirstMessage
 	}
 	return ""
+}
+
+func (x *StartChatRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *StartChatRequest) GetConsentVersion() int32 {
+	if x != nil {
+		return x.ConsentVersion
+	}
+	return 0
 }
 
 type StartChatResponse struct {
@@ -2186,6 +2250,219 @@ func (*CloseChatResponse) Descriptor() ([]byte, []int) {
 	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
+type LeaveOfflineMessageRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	AccountId string                 `protobuf:"bytes,1,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	// 1 to 100 characters.
+	VisitorName string `protobuf:"bytes,2,opt,name=visitor_name,json=visitorName,proto3" json:"visitor_name,omitempty"`
+	// Required, at most 254 characters: where the answer goes.
+	VisitorEmail string `protobuf:"bytes,3,opt,name=visitor_email,json=visitorEmail,proto3" json:"visitor_email,omitempty"`
+	// 1 to 4,000 characters.
+	Message string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Locale  string `protobuf:"bytes,5,opt,name=locale,proto3" json:"locale,omitempty"`
+	// The version of the offline consent text the visitor accepted (0: none).
+	ConsentVersion int32 `protobuf:"varint,6,opt,name=consent_version,json=consentVersion,proto3" json:"consent_version,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *LeaveOfflineMessageRequest) Reset() {
+	*x = LeaveOfflineMessageRequest{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveOfflineMessageRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveOfflineMessageRequest) ProtoMessage() {}
+
+func (x *LeaveOfflineMessageRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveOfflineMessageRequest.ProtoReflect.Descriptor instead.
+func (*LeaveOfflineMessageRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *LeaveOfflineMessageRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *LeaveOfflineMessageRequest) GetVisitorName() string {
+	if x != nil {
+		return x.VisitorName
+	}
+	return ""
+}
+
+func (x *LeaveOfflineMessageRequest) GetVisitorEmail() string {
+	if x != nil {
+		return x.VisitorEmail
+	}
+	return ""
+}
+
+func (x *LeaveOfflineMessageRequest) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+func (x *LeaveOfflineMessageRequest) GetLocale() string {
+	if x != nil {
+		return x.Locale
+	}
+	return ""
+}
+
+func (x *LeaveOfflineMessageRequest) GetConsentVersion() int32 {
+	if x != nil {
+		return x.ConsentVersion
+	}
+	return 0
+}
+
+type LeaveOfflineMessageResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveOfflineMessageResponse) Reset() {
+	*x = LeaveOfflineMessageResponse{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveOfflineMessageResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveOfflineMessageResponse) ProtoMessage() {}
+
+func (x *LeaveOfflineMessageResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveOfflineMessageResponse.ProtoReflect.Descriptor instead.
+func (*LeaveOfflineMessageResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+}
+
+type RequestTranscriptRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	ChatId string                 `protobuf:"bytes,1,opt,name=chat_id,json=chatId,proto3" json:"chat_id,omitempty"`
+	// The visitor's address, at most 254 characters.
+	Email         string `protobuf:"bytes,2,opt,name=email,proto3" json:"email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestTranscriptRequest) Reset() {
+	*x = RequestTranscriptRequest{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestTranscriptRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestTranscriptRequest) ProtoMessage() {}
+
+func (x *RequestTranscriptRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestTranscriptRequest.ProtoReflect.Descriptor instead.
+func (*RequestTranscriptRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *RequestTranscriptRequest) GetChatId() string {
+	if x != nil {
+		return x.ChatId
+	}
+	return ""
+}
+
+func (x *RequestTranscriptRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+type RequestTranscriptResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RequestTranscriptResponse) Reset() {
+	*x = RequestTranscriptResponse{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RequestTranscriptResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RequestTranscriptResponse) ProtoMessage() {}
+
+func (x *RequestTranscriptResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RequestTranscriptResponse.ProtoReflect.Descriptor instead.
+func (*RequestTranscriptResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
 type SetStatusRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// ONLINE or AWAY.
@@ -2196,7 +2473,7 @@ type SetStatusRequest struct {
 
 func (x *SetStatusRequest) Reset() {
 	*x = SetStatusRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2208,7 +2485,7 @@ func (x *SetStatusRequest) String() string {
 func (*SetStatusRequest) ProtoMessage() {}
 
 func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2221,7 +2498,7 @@ func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *SetStatusRequest) GetStatus() OperatorStatus {
@@ -2240,7 +2517,7 @@ type SetStatusResponse struct {
 
 func (x *SetStatusResponse) Reset() {
 	*x = SetStatusResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2252,7 +2529,7 @@ func (x *SetStatusResponse) String() string {
 func (*SetStatusResponse) ProtoMessage() {}
 
 func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2265,7 +2542,7 @@ func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusResponse.ProtoReflect.Descriptor instead.
 func (*SetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetStatusResponse) GetStatus() OperatorStatus {
@@ -2314,10 +2591,11 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\fOperatorLeft\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\tR\n" +
 	"operatorId\x12#\n" +
-	"\roperator_name\x18\x02 \x01(\tR\foperatorName\"D\n" +
+	"\roperator_name\x18\x02 \x01(\tR\foperatorName\"\\\n" +
 	"\n" +
 	"ChatClosed\x126\n" +
-	"\tclosed_by\x18\x01 \x01(\x0e2\x19.lethe.chat.v1.AuthorKindR\bclosedBy\"\xba\x02\n" +
+	"\tclosed_by\x18\x01 \x01(\x0e2\x19.lethe.chat.v1.AuthorKindR\bclosedBy\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfc\x02\n" +
 	"\vChatSummary\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.lethe.chat.v1.ChatStateR\x05state\x12!\n" +
@@ -2328,7 +2606,11 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\roperator_name\x18\x06 \x01(\tR\foperatorName\x129\n" +
 	"\n" +
 	"started_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x19\n" +
-	"\blast_seq\x18\b \x01(\x03R\alastSeq\"~\n" +
+	"\blast_seq\x18\b \x01(\x03R\alastSeq\x12\x1d\n" +
+	"\n" +
+	"visitor_ip\x18\t \x01(\tR\tvisitorIp\x12!\n" +
+	"\fvisitor_host\x18\n" +
+	" \x01(\tR\vvisitorHost\"~\n" +
 	"\x10OperatorPresence\x12\x1f\n" +
 	"\voperator_id\x18\x01 \x01(\tR\n" +
 	"operatorId\x12\x12\n" +
@@ -2336,17 +2618,21 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x1d.lethe.chat.v1.OperatorStatusR\x06status\"7\n" +
 	"\x16GetWidgetConfigRequest\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\"\x93\x01\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"\x8d\x02\n" +
 	"\x17GetWidgetConfigResponse\x12!\n" +
 	"\faccount_name\x18\x01 \x01(\tR\vaccountName\x12)\n" +
 	"\x10operators_online\x18\x02 \x01(\bR\x0foperatorsOnline\x12*\n" +
-	"\x11max_message_chars\x18\x03 \x01(\x05R\x0fmaxMessageChars\"\x9e\x01\n" +
+	"\x11max_message_chars\x18\x03 \x01(\x05R\x0fmaxMessageChars\x128\n" +
+	"\x18offline_messages_enabled\x18\x04 \x01(\bR\x16offlineMessagesEnabled\x12>\n" +
+	"\x1btranscript_requests_enabled\x18\x05 \x01(\bR\x19transcriptRequestsEnabled\"\xdf\x01\n" +
 	"\x10StartChatRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
 	"\fvisitor_name\x18\x02 \x01(\tR\vvisitorName\x12#\n" +
 	"\rvisitor_email\x18\x03 \x01(\tR\fvisitorEmail\x12#\n" +
-	"\rfirst_message\x18\x04 \x01(\tR\ffirstMessage\"Q\n" +
+	"\rfirst_message\x18\x04 \x01(\tR\ffirstMessage\x12\x16\n" +
+	"\x06locale\x18\x05 \x01(\tR\x06locale\x12'\n" +
+	"\x0fconsent_version\x18\x06 \x01(\x05R\x0econsentVersion\"Q\n" +
 	"\x11StartChatResponse\x12#\n" +
 	"\rvisitor_token\x18\x01 \x01(\tR\fvisitorToken\x12\x17\n" +
 	"\achat_id\x18\x02 \x01(\tR\x06chatId\"A\n" +
@@ -2403,7 +2689,20 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x04chat\x18\x01 \x01(\v2\x1a.lethe.chat.v1.ChatSummaryR\x04chat\"+\n" +
 	"\x10CloseChatRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\"\x13\n" +
-	"\x11CloseChatResponse\"I\n" +
+	"\x11CloseChatResponse\"\xde\x01\n" +
+	"\x1aLeaveOfflineMessageRequest\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +
+	"\fvisitor_name\x18\x02 \x01(\tR\vvisitorName\x12#\n" +
+	"\rvisitor_email\x18\x03 \x01(\tR\fvisitorEmail\x12\x18\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
+	"\x06locale\x18\x05 \x01(\tR\x06locale\x12'\n" +
+	"\x0fconsent_version\x18\x06 \x01(\x05R\x0econsentVersion\"\x1d\n" +
+	"\x1bLeaveOfflineMessageResponse\"I\n" +
+	"\x18RequestTranscriptRequest\x12\x17\n" +
+	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12\x14\n" +
+	"\x05email\x18\x02 \x01(\tR\x05email\"\x1b\n" +
+	"\x19RequestTranscriptResponse\"I\n" +
 	"\x10SetStatusRequest\x125\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x1d.lethe.chat.v1.OperatorStatusR\x06status\"J\n" +
 	"\x11SetStatusResponse\x125\n" +
@@ -2423,7 +2722,8 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x1bOPERATOR_STATUS_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATOR_STATUS_OFFLINE\x10\x01\x12\x1a\n" +
 	"\x16OPERATOR_STATUS_ONLINE\x10\x02\x12\x18\n" +
-	"\x14OPERATOR_STATUS_AWAY\x10\x032\xf8\b\n" +
+	"\x14OPERATOR_STATUS_AWAY\x10\x032\xce\n" +
+	"\n" +
 	"\vChatService\x12`\n" +
 	"\x0fGetWidgetConfig\x12%.lethe.chat.v1.GetWidgetConfigRequest\x1a&.lethe.chat.v1.GetWidgetConfigResponse\x12N\n" +
 	"\tStartChat\x12\x1f.lethe.chat.v1.StartChatRequest\x1a .lethe.chat.v1.StartChatResponse\x12T\n" +
@@ -2438,7 +2738,9 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x13SendOperatorMessage\x12).lethe.chat.v1.SendOperatorMessageRequest\x1a*.lethe.chat.v1.SendOperatorMessageResponse\x12f\n" +
 	"\x11SetOperatorTyping\x12'.lethe.chat.v1.SetOperatorTypingRequest\x1a(.lethe.chat.v1.SetOperatorTypingResponse\x12W\n" +
 	"\fTransferChat\x12\".lethe.chat.v1.TransferChatRequest\x1a#.lethe.chat.v1.TransferChatResponse\x12N\n" +
-	"\tCloseChat\x12\x1f.lethe.chat.v1.CloseChatRequest\x1a .lethe.chat.v1.CloseChatResponse\x12N\n" +
+	"\tCloseChat\x12\x1f.lethe.chat.v1.CloseChatRequest\x1a .lethe.chat.v1.CloseChatResponse\x12l\n" +
+	"\x13LeaveOfflineMessage\x12).lethe.chat.v1.LeaveOfflineMessageRequest\x1a*.lethe.chat.v1.LeaveOfflineMessageResponse\x12f\n" +
+	"\x11RequestTranscript\x12'.lethe.chat.v1.RequestTranscriptRequest\x1a(.lethe.chat.v1.RequestTranscriptResponse\x12N\n" +
 	"\tSetStatus\x12\x1f.lethe.chat.v1.SetStatusRequest\x1a .lethe.chat.v1.SetStatusResponseB6Z4github.com/lethehq/lethe/gen/go/lethe/chat/v1;chatv1b\x06proto3"
 
 var (
@@ -2454,7 +2756,7 @@ func file_lethe_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_lethe_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_lethe_chat_v1_chat_proto_goTypes = []any{
 	(ChatState)(0),                      // 0: lethe.chat.v1.ChatState
 	(AuthorKind)(0),                     // 1: lethe.chat.v1.AuthorKind
@@ -2494,13 +2796,17 @@ var file_lethe_chat_v1_chat_proto_goTypes = []any{
 	(*TransferChatResponse)(nil),        // 35: lethe.chat.v1.TransferChatResponse
 	(*CloseChatRequest)(nil),            // 36: lethe.chat.v1.CloseChatRequest
 	(*CloseChatResponse)(nil),           // 37: lethe.chat.v1.CloseChatResponse
-	(*SetStatusRequest)(nil),            // 38: lethe.chat.v1.SetStatusRequest
-	(*SetStatusResponse)(nil),           // 39: lethe.chat.v1.SetStatusResponse
-	nil,                                 // 40: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
-	(*timestamppb.Timestamp)(nil),       // 41: google.protobuf.Timestamp
+	(*LeaveOfflineMessageRequest)(nil),  // 38: lethe.chat.v1.LeaveOfflineMessageRequest
+	(*LeaveOfflineMessageResponse)(nil), // 39: lethe.chat.v1.LeaveOfflineMessageResponse
+	(*RequestTranscriptRequest)(nil),    // 40: lethe.chat.v1.RequestTranscriptRequest
+	(*RequestTranscriptResponse)(nil),   // 41: lethe.chat.v1.RequestTranscriptResponse
+	(*SetStatusRequest)(nil),            // 42: lethe.chat.v1.SetStatusRequest
+	(*SetStatusResponse)(nil),           // 43: lethe.chat.v1.SetStatusResponse
+	nil,                                 // 44: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
 }
 var file_lethe_chat_v1_chat_proto_depIdxs = []int32{
-	41, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
+	45, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: lethe.chat.v1.ChatEvent.started:type_name -> lethe.chat.v1.ChatStarted
 	5,  // 2: lethe.chat.v1.ChatEvent.message:type_name -> lethe.chat.v1.Message
 	6,  // 3: lethe.chat.v1.ChatEvent.typing:type_name -> lethe.chat.v1.Typing
@@ -2511,12 +2817,12 @@ var file_lethe_chat_v1_chat_proto_depIdxs = []int32{
 	1,  // 8: lethe.chat.v1.Typing.author_kind:type_name -> lethe.chat.v1.AuthorKind
 	1,  // 9: lethe.chat.v1.ChatClosed.closed_by:type_name -> lethe.chat.v1.AuthorKind
 	0,  // 10: lethe.chat.v1.ChatSummary.state:type_name -> lethe.chat.v1.ChatState
-	41, // 11: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
+	45, // 11: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
 	2,  // 12: lethe.chat.v1.OperatorPresence.status:type_name -> lethe.chat.v1.OperatorStatus
 	3,  // 13: lethe.chat.v1.SendMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
 	3,  // 14: lethe.chat.v1.WatchChatResponse.event:type_name -> lethe.chat.v1.ChatEvent
 	0,  // 15: lethe.chat.v1.WatchChatResponse.state:type_name -> lethe.chat.v1.ChatState
-	40, // 16: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	44, // 16: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
 	26, // 17: lethe.chat.v1.WatchInboxResponse.snapshot_done:type_name -> lethe.chat.v1.SnapshotDone
 	10, // 18: lethe.chat.v1.WatchInboxResponse.chat_updated:type_name -> lethe.chat.v1.ChatSummary
 	27, // 19: lethe.chat.v1.WatchInboxResponse.chat_removed:type_name -> lethe.chat.v1.ChatRemoved
@@ -2539,22 +2845,26 @@ var file_lethe_chat_v1_chat_proto_depIdxs = []int32{
 	32, // 36: lethe.chat.v1.ChatService.SetOperatorTyping:input_type -> lethe.chat.v1.SetOperatorTypingRequest
 	34, // 37: lethe.chat.v1.ChatService.TransferChat:input_type -> lethe.chat.v1.TransferChatRequest
 	36, // 38: lethe.chat.v1.ChatService.CloseChat:input_type -> lethe.chat.v1.CloseChatRequest
-	38, // 39: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
-	13, // 40: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
-	15, // 41: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
-	17, // 42: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
-	19, // 43: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
-	21, // 44: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
-	23, // 45: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
-	25, // 46: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
-	29, // 47: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
-	31, // 48: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
-	33, // 49: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
-	35, // 50: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
-	37, // 51: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
-	39, // 52: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
-	40, // [40:53] is the sub-list for method output_type
-	27, // [27:40] is the sub-list for method input_type
+	38, // 39: lethe.chat.v1.ChatService.LeaveOfflineMessage:input_type -> lethe.chat.v1.LeaveOfflineMessageRequest
+	40, // 40: lethe.chat.v1.ChatService.RequestTranscript:input_type -> lethe.chat.v1.RequestTranscriptRequest
+	42, // 41: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
+	13, // 42: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
+	15, // 43: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
+	17, // 44: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
+	19, // 45: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
+	21, // 46: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
+	23, // 47: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
+	25, // 48: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
+	29, // 49: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
+	31, // 50: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
+	33, // 51: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
+	35, // 52: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
+	37, // 53: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
+	39, // 54: lethe.chat.v1.ChatService.LeaveOfflineMessage:output_type -> lethe.chat.v1.LeaveOfflineMessageResponse
+	41, // 55: lethe.chat.v1.ChatService.RequestTranscript:output_type -> lethe.chat.v1.RequestTranscriptResponse
+	43, // 56: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
+	42, // [42:57] is the sub-list for method output_type
+	27, // [27:42] is the sub-list for method input_type
 	27, // [27:27] is the sub-list for extension type_name
 	27, // [27:27] is the sub-list for extension extendee
 	0,  // [0:27] is the sub-list for field type_name
@@ -2586,7 +2896,7 @@ func file_lethe_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_chat_v1_chat_proto_rawDesc), len(file_lethe_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,7 +12,63 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lethe/account/v1/account.proto.
  */
 export const file_lethe_account_v1_account: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sZXRoZS9hY2NvdW50L3YxL2FjY291bnQucHJvdG8SEGxldGhlLmFjY291bnQudjEirwEKCE9wZXJhdG9yEgoKAmlkGAEgASgJEhIKCmFjY291bnRfaWQYAiABKAkSDQoFZW1haWwYAyABKAkSDAoEbmFtZRgEIAEoCRIkCgRyb2xlGAUgASgOMhYubGV0aGUuYWNjb3VudC52MS5Sb2xlEhAKCGRpc2FibGVkGAYgASgIEi4KCmNyZWF0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIjwKB0FjY291bnQSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIXCg9hbGxvd2VkX29yaWdpbnMYAyADKAkiLwoMTG9naW5SZXF1ZXN0Eg0KBWVtYWlsGAEgASgJEhAKCHBhc3N3b3JkGAIgASgJImkKDUxvZ2luUmVzcG9uc2USLAoIb3BlcmF0b3IYASABKAsyGi5sZXRoZS5hY2NvdW50LnYxLk9wZXJhdG9yEioKB2FjY291bnQYAiABKAsyGS5sZXRoZS5hY2NvdW50LnYxLkFjY291bnQiDwoNTG9nb3V0UmVxdWVzdCIQCg5Mb2dvdXRSZXNwb25zZSIOCgxHZXRNZVJlcXVlc3QiaQoNR2V0TWVSZXNwb25zZRIsCghvcGVyYXRvchgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuT3BlcmF0b3ISKgoHYWNjb3VudBgCIAEoCzIZLmxldGhlLmFjY291bnQudjEuQWNjb3VudCIWChRMaXN0T3BlcmF0b3JzUmVxdWVzdCJGChVMaXN0T3BlcmF0b3JzUmVzcG9uc2USLQoJb3BlcmF0b3JzGAEgAygLMhoubGV0aGUuYWNjb3VudC52MS5PcGVyYXRvciJsChVDcmVhdGVPcGVyYXRvclJlcXVlc3QSDQoFZW1haWwYASABKAkSDAoEbmFtZRgCIAEoCRIQCghwYXNzd29yZBgDIAEoCRIkCgRyb2xlGAQgASgOMhYubGV0aGUuYWNjb3VudC52MS5Sb2xlIkYKFkNyZWF0ZU9wZXJhdG9yUmVzcG9uc2USLAoIb3BlcmF0b3IYASABKAsyGi5sZXRoZS5hY2NvdW50LnYxLk9wZXJhdG9yIkMKGlNldE9wZXJhdG9yRGlzYWJsZWRSZXF1ZXN0EhMKC29wZXJhdG9yX2lkGAEgASgJEhAKCGRpc2FibGVkGAIgASgIIksKG1NldE9wZXJhdG9yRGlzYWJsZWRSZXNwb25zZRIsCghvcGVyYXRvchgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuT3BlcmF0b3IqPwoEUm9sZRIUChBST0xFX1VOU1BFQ0lGSUVEEAASEQoNUk9MRV9PUEVSQVRPUhABEg4KClJPTEVfQURNSU4QAjKsBAoOQWNjb3VudFNlcnZpY2USSAoFTG9naW4SHi5sZXRoZS5hY2NvdW50LnYxLkxvZ2luUmVxdWVzdBofLmxldGhlLmFjY291bnQudjEuTG9naW5SZXNwb25zZRJLCgZMb2dvdXQSHy5sZXRoZS5hY2NvdW50LnYxLkxvZ291dFJlcXVlc3QaIC5sZXRoZS5hY2NvdW50LnYxLkxvZ291dFJlc3BvbnNlEkgKBUdldE1lEh4ubGV0aGUuYWNjb3VudC52MS5HZXRNZVJlcXVlc3QaHy5sZXRoZS5hY2NvdW50LnYxLkdldE1lUmVzcG9uc2USYAoNTGlzdE9wZXJhdG9ycxImLmxldGhlLmFjY291bnQudjEuTGlzdE9wZXJhdG9yc1JlcXVlc3QaJy5sZXRoZS5hY2NvdW50LnYxLkxpc3RPcGVyYXRvcnNSZXNwb25zZRJjCg5DcmVhdGVPcGVyYXRvchInLmxldGhlLmFjY291bnQudjEuQ3JlYXRlT3BlcmF0b3JSZXF1ZXN0GigubGV0aGUuYWNjb3VudC52MS5DcmVhdGVPcGVyYXRvclJlc3BvbnNlEnIKE1NldE9wZXJhdG9yRGlzYWJsZWQSLC5sZXRoZS5hY2NvdW50LnYxLlNldE9wZXJhdG9yRGlzYWJsZWRSZXF1ZXN0Gi0ubGV0aGUuYWNjb3VudC52MS5TZXRPcGVyYXRvckRpc2FibGVkUmVzcG9uc2VCPFo6Z2l0aHViLmNvbS9sZXRoZWhxL2xldGhlL2dlbi9nby9sZXRoZS9hY2NvdW50L3YxO2FjY291bnR2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sZXRoZS9hY2NvdW50L3YxL2FjY291bnQucHJvdG8SEGxldGhlLmFjY291bnQudjEixQEKCFNldHRpbmdzEhsKE3RyYW5zY3JpcHRzX2VuYWJsZWQYASABKAgSEgoKcmVjaXBpZW50cxgCIAMoCRIXCg9oaWRlX3Zpc2l0b3JfaXAYAyABKAgSOAoPbWFpbF90bHNfcG9saWN5GAQgASgOMh8ubGV0aGUuYWNjb3VudC52MS5NYWlsVGxzUG9saWN5EhwKFGlkbGVfdGltZW91dF9zZWNvbmRzGAUgASgFEhcKD2FsbG93ZWRfb3JpZ2lucxgGIAMoCSKvAQoIT3BlcmF0b3ISCgoCaWQYASABKAkSEgoKYWNjb3VudF9pZBgCIAEoCRINCgVlbWFpbBgDIAEoCRIMCgRuYW1lGAQgASgJEiQKBHJvbGUYBSABKA4yFi5sZXRoZS5hY2NvdW50LnYxLlJvbGUSEAoIZGlzYWJsZWQYBiABKAgSLgoKY3JlYXRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiPAoHQWNjb3VudBIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEhcKD2FsbG93ZWRfb3JpZ2lucxgDIAMoCSIvCgxMb2dpblJlcXVlc3QSDQoFZW1haWwYASABKAkSEAoIcGFzc3dvcmQYAiABKAkiaQoNTG9naW5SZXNwb25zZRIsCghvcGVyYXRvchgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuT3BlcmF0b3ISKgoHYWNjb3VudBgCIAEoCzIZLmxldGhlLmFjY291bnQudjEuQWNjb3VudCIPCg1Mb2dvdXRSZXF1ZXN0IhAKDkxvZ291dFJlc3BvbnNlIg4KDEdldE1lUmVxdWVzdCJpCg1HZXRNZVJlc3BvbnNlEiwKCG9wZXJhdG9yGAEgASgLMhoubGV0aGUuYWNjb3VudC52MS5PcGVyYXRvchIqCgdhY2NvdW50GAIgASgLMhkubGV0aGUuYWNjb3VudC52MS5BY2NvdW50IhYKFExpc3RPcGVyYXRvcnNSZXF1ZXN0IkYKFUxpc3RPcGVyYXRvcnNSZXNwb25zZRItCglvcGVyYXRvcnMYASADKAsyGi5sZXRoZS5hY2NvdW50LnYxLk9wZXJhdG9yImwKFUNyZWF0ZU9wZXJhdG9yUmVxdWVzdBINCgVlbWFpbBgBIAEoCRIMCgRuYW1lGAIgASgJEhAKCHBhc3N3b3JkGAMgASgJEiQKBHJvbGUYBCABKA4yFi5sZXRoZS5hY2NvdW50LnYxLlJvbGUiRgoWQ3JlYXRlT3BlcmF0b3JSZXNwb25zZRIsCghvcGVyYXRvchgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuT3BlcmF0b3IiQwoaU2V0T3BlcmF0b3JEaXNhYmxlZFJlcXVlc3QSEwoLb3BlcmF0b3JfaWQYASABKAkSEAoIZGlzYWJsZWQYAiABKAgiSwobU2V0T3BlcmF0b3JEaXNhYmxlZFJlc3BvbnNlEiwKCG9wZXJhdG9yGAEgASgLMhoubGV0aGUuYWNjb3VudC52MS5PcGVyYXRvciIUChJHZXRTZXR0aW5nc1JlcXVlc3QiXAoTR2V0U2V0dGluZ3NSZXNwb25zZRIsCghzZXR0aW5ncxgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuU2V0dGluZ3MSFwoPbWFpbF9jb25maWd1cmVkGAIgASgIIkUKFVVwZGF0ZVNldHRpbmdzUmVxdWVzdBIsCghzZXR0aW5ncxgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuU2V0dGluZ3MiRgoWVXBkYXRlU2V0dGluZ3NSZXNwb25zZRIsCghzZXR0aW5ncxgBIAEoCzIaLmxldGhlLmFjY291bnQudjEuU2V0dGluZ3MqcgoNTWFpbFRsc1BvbGljeRIfChtNQUlMX1RMU19QT0xJQ1lfVU5TUEVDSUZJRUQQABIhCh1NQUlMX1RMU19QT0xJQ1lfT1BQT1JUVU5JU1RJQxABEh0KGU1BSUxfVExTX1BPTElDWV9NQU5EQVRPUlkQAio/CgRSb2xlEhQKEFJPTEVfVU5TUEVDSUZJRUQQABIRCg1ST0xFX09QRVJBVE9SEAESDgoKUk9MRV9BRE1JThACMu0FCg5BY2NvdW50U2VydmljZRJICgVMb2dpbhIeLmxldGhlLmFjY291bnQudjEuTG9naW5SZXF1ZXN0Gh8ubGV0aGUuYWNjb3VudC52MS5Mb2dpblJlc3BvbnNlEksKBkxvZ291dBIfLmxldGhlLmFjY291bnQudjEuTG9nb3V0UmVxdWVzdBogLmxldGhlLmFjY291bnQudjEuTG9nb3V0UmVzcG9uc2USSAoFR2V0TWUSHi5sZXRoZS5hY2NvdW50LnYxLkdldE1lUmVxdWVzdBofLmxldGhlLmFjY291bnQudjEuR2V0TWVSZXNwb25zZRJgCg1MaXN0T3BlcmF0b3JzEiYubGV0aGUuYWNjb3VudC52MS5MaXN0T3BlcmF0b3JzUmVxdWVzdBonLmxldGhlLmFjY291bnQudjEuTGlzdE9wZXJhdG9yc1Jlc3BvbnNlEmMKDkNyZWF0ZU9wZXJhdG9yEicubGV0aGUuYWNjb3VudC52MS5DcmVhdGVPcGVyYXRvclJlcXVlc3QaKC5sZXRoZS5hY2NvdW50LnYxLkNyZWF0ZU9wZXJhdG9yUmVzcG9uc2UScgoTU2V0T3BlcmF0b3JEaXNhYmxlZBIsLmxldGhlLmFjY291bnQudjEuU2V0T3BlcmF0b3JEaXNhYmxlZFJlcXVlc3QaLS5sZXRoZS5hY2NvdW50LnYxLlNldE9wZXJhdG9yRGlzYWJsZWRSZXNwb25zZRJaCgtHZXRTZXR0aW5ncxIkLmxldGhlLmFjY291bnQudjEuR2V0U2V0dGluZ3NSZXF1ZXN0GiUubGV0aGUuYWNjb3VudC52MS5HZXRTZXR0aW5nc1Jlc3BvbnNlEmMKDlVwZGF0ZVNldHRpbmdzEicubGV0aGUuYWNjb3VudC52MS5VcGRhdGVTZXR0aW5nc1JlcXVlc3QaKC5sZXRoZS5hY2NvdW50LnYxLlVwZGF0ZVNldHRpbmdzUmVzcG9uc2VCPFo6Z2l0aHViLmNvbS9sZXRoZWhxL2xldGhlL2dlbi9nby9sZXRoZS9hY2NvdW50L3YxO2FjY291bnR2MWIGcHJvdG8z", [file_google_protobuf_timestamp]);
+
+/**
+ * Settings are an account's privacy and mail settings.
+ *
+ * @generated from message lethe.account.v1.Settings
+ */
+export type Settings = Message<"lethe.account.v1.Settings"> & {
+  /**
+   * E-mail a transcript of every chat to the recipients when it closes; the
+   * chat is destroyed once the mail server accepted it.
+   *
+   * @generated from field: bool transcripts_enabled = 1;
+   */
+  transcriptsEnabled: boolean;
+
+  /**
+   * Where transcripts and offline messages go (at most 20 addresses).
+   *
+   * @generated from field: repeated string recipients = 2;
+   */
+  recipients: string[];
+
+  /**
+   * P5: never store, show, mail or log visitors' IP addresses and host names.
+   *
+   * @generated from field: bool hide_visitor_ip = 3;
+   */
+  hideVisitorIp: boolean;
+
+  /**
+   * @generated from field: lethe.account.v1.MailTlsPolicy mail_tls_policy = 4;
+   */
+  mailTlsPolicy: MailTlsPolicy;
+
+  /**
+   * A chat whose visitor has been gone this long is closed (10 to 86,400 s).
+   *
+   * @generated from field: int32 idle_timeout_seconds = 5;
+   */
+  idleTimeoutSeconds: number;
+
+  /**
+   * Website origins (scheme://host[:port]) where the widget may be embedded;
+   * "self" is the Lethe server's own origin (at most 20).
+   *
+   * @generated from field: repeated string allowed_origins = 6;
+   */
+  allowedOrigins: string[];
+};
+
+/**
+ * Describes the message lethe.account.v1.Settings.
+ * Use `create(SettingsSchema)` to create a new message.
+ */
+export const SettingsSchema: GenMessage<Settings> = /*@__PURE__*/
+  messageDesc(file_lethe_account_v1_account, 0);
 
 /**
  * Operator is a person who answers chats.
@@ -65,7 +121,7 @@ export type Operator = Message<"lethe.account.v1.Operator"> & {
  * Use `create(OperatorSchema)` to create a new message.
  */
 export const OperatorSchema: GenMessage<Operator> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 0);
+  messageDesc(file_lethe_account_v1_account, 1);
 
 /**
  * Account is one tenant: a company with its websites and operators.
@@ -97,7 +153,7 @@ export type Account = Message<"lethe.account.v1.Account"> & {
  * Use `create(AccountSchema)` to create a new message.
  */
 export const AccountSchema: GenMessage<Account> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 1);
+  messageDesc(file_lethe_account_v1_account, 2);
 
 /**
  * @generated from message lethe.account.v1.LoginRequest
@@ -119,7 +175,7 @@ export type LoginRequest = Message<"lethe.account.v1.LoginRequest"> & {
  * Use `create(LoginRequestSchema)` to create a new message.
  */
 export const LoginRequestSchema: GenMessage<LoginRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 2);
+  messageDesc(file_lethe_account_v1_account, 3);
 
 /**
  * @generated from message lethe.account.v1.LoginResponse
@@ -141,7 +197,7 @@ export type LoginResponse = Message<"lethe.account.v1.LoginResponse"> & {
  * Use `create(LoginResponseSchema)` to create a new message.
  */
 export const LoginResponseSchema: GenMessage<LoginResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 3);
+  messageDesc(file_lethe_account_v1_account, 4);
 
 /**
  * @generated from message lethe.account.v1.LogoutRequest
@@ -154,7 +210,7 @@ export type LogoutRequest = Message<"lethe.account.v1.LogoutRequest"> & {
  * Use `create(LogoutRequestSchema)` to create a new message.
  */
 export const LogoutRequestSchema: GenMessage<LogoutRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 4);
+  messageDesc(file_lethe_account_v1_account, 5);
 
 /**
  * @generated from message lethe.account.v1.LogoutResponse
@@ -167,7 +223,7 @@ export type LogoutResponse = Message<"lethe.account.v1.LogoutResponse"> & {
  * Use `create(LogoutResponseSchema)` to create a new message.
  */
 export const LogoutResponseSchema: GenMessage<LogoutResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 5);
+  messageDesc(file_lethe_account_v1_account, 6);
 
 /**
  * @generated from message lethe.account.v1.GetMeRequest
@@ -180,7 +236,7 @@ export type GetMeRequest = Message<"lethe.account.v1.GetMeRequest"> & {
  * Use `create(GetMeRequestSchema)` to create a new message.
  */
 export const GetMeRequestSchema: GenMessage<GetMeRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 6);
+  messageDesc(file_lethe_account_v1_account, 7);
 
 /**
  * @generated from message lethe.account.v1.GetMeResponse
@@ -202,7 +258,7 @@ export type GetMeResponse = Message<"lethe.account.v1.GetMeResponse"> & {
  * Use `create(GetMeResponseSchema)` to create a new message.
  */
 export const GetMeResponseSchema: GenMessage<GetMeResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 7);
+  messageDesc(file_lethe_account_v1_account, 8);
 
 /**
  * @generated from message lethe.account.v1.ListOperatorsRequest
@@ -215,7 +271,7 @@ export type ListOperatorsRequest = Message<"lethe.account.v1.ListOperatorsReques
  * Use `create(ListOperatorsRequestSchema)` to create a new message.
  */
 export const ListOperatorsRequestSchema: GenMessage<ListOperatorsRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 8);
+  messageDesc(file_lethe_account_v1_account, 9);
 
 /**
  * @generated from message lethe.account.v1.ListOperatorsResponse
@@ -232,7 +288,7 @@ export type ListOperatorsResponse = Message<"lethe.account.v1.ListOperatorsRespo
  * Use `create(ListOperatorsResponseSchema)` to create a new message.
  */
 export const ListOperatorsResponseSchema: GenMessage<ListOperatorsResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 9);
+  messageDesc(file_lethe_account_v1_account, 10);
 
 /**
  * @generated from message lethe.account.v1.CreateOperatorRequest
@@ -270,7 +326,7 @@ export type CreateOperatorRequest = Message<"lethe.account.v1.CreateOperatorRequ
  * Use `create(CreateOperatorRequestSchema)` to create a new message.
  */
 export const CreateOperatorRequestSchema: GenMessage<CreateOperatorRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 10);
+  messageDesc(file_lethe_account_v1_account, 11);
 
 /**
  * @generated from message lethe.account.v1.CreateOperatorResponse
@@ -287,7 +343,7 @@ export type CreateOperatorResponse = Message<"lethe.account.v1.CreateOperatorRes
  * Use `create(CreateOperatorResponseSchema)` to create a new message.
  */
 export const CreateOperatorResponseSchema: GenMessage<CreateOperatorResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 11);
+  messageDesc(file_lethe_account_v1_account, 12);
 
 /**
  * @generated from message lethe.account.v1.SetOperatorDisabledRequest
@@ -309,7 +365,7 @@ export type SetOperatorDisabledRequest = Message<"lethe.account.v1.SetOperatorDi
  * Use `create(SetOperatorDisabledRequestSchema)` to create a new message.
  */
 export const SetOperatorDisabledRequestSchema: GenMessage<SetOperatorDisabledRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 12);
+  messageDesc(file_lethe_account_v1_account, 13);
 
 /**
  * @generated from message lethe.account.v1.SetOperatorDisabledResponse
@@ -326,7 +382,113 @@ export type SetOperatorDisabledResponse = Message<"lethe.account.v1.SetOperatorD
  * Use `create(SetOperatorDisabledResponseSchema)` to create a new message.
  */
 export const SetOperatorDisabledResponseSchema: GenMessage<SetOperatorDisabledResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_account_v1_account, 13);
+  messageDesc(file_lethe_account_v1_account, 14);
+
+/**
+ * @generated from message lethe.account.v1.GetSettingsRequest
+ */
+export type GetSettingsRequest = Message<"lethe.account.v1.GetSettingsRequest"> & {
+};
+
+/**
+ * Describes the message lethe.account.v1.GetSettingsRequest.
+ * Use `create(GetSettingsRequestSchema)` to create a new message.
+ */
+export const GetSettingsRequestSchema: GenMessage<GetSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_account_v1_account, 15);
+
+/**
+ * @generated from message lethe.account.v1.GetSettingsResponse
+ */
+export type GetSettingsResponse = Message<"lethe.account.v1.GetSettingsResponse"> & {
+  /**
+   * @generated from field: lethe.account.v1.Settings settings = 1;
+   */
+  settings?: Settings | undefined;
+
+  /**
+   * Whether the server has an SMTP server configured; without one no
+   * transcript or offline message can be sent.
+   *
+   * @generated from field: bool mail_configured = 2;
+   */
+  mailConfigured: boolean;
+};
+
+/**
+ * Describes the message lethe.account.v1.GetSettingsResponse.
+ * Use `create(GetSettingsResponseSchema)` to create a new message.
+ */
+export const GetSettingsResponseSchema: GenMessage<GetSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_account_v1_account, 16);
+
+/**
+ * @generated from message lethe.account.v1.UpdateSettingsRequest
+ */
+export type UpdateSettingsRequest = Message<"lethe.account.v1.UpdateSettingsRequest"> & {
+  /**
+   * @generated from field: lethe.account.v1.Settings settings = 1;
+   */
+  settings?: Settings | undefined;
+};
+
+/**
+ * Describes the message lethe.account.v1.UpdateSettingsRequest.
+ * Use `create(UpdateSettingsRequestSchema)` to create a new message.
+ */
+export const UpdateSettingsRequestSchema: GenMessage<UpdateSettingsRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_account_v1_account, 17);
+
+/**
+ * @generated from message lethe.account.v1.UpdateSettingsResponse
+ */
+export type UpdateSettingsResponse = Message<"lethe.account.v1.UpdateSettingsResponse"> & {
+  /**
+   * @generated from field: lethe.account.v1.Settings settings = 1;
+   */
+  settings?: Settings | undefined;
+};
+
+/**
+ * Describes the message lethe.account.v1.UpdateSettingsResponse.
+ * Use `create(UpdateSettingsResponseSchema)` to create a new message.
+ */
+export const UpdateSettingsResponseSchema: GenMessage<UpdateSettingsResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_account_v1_account, 18);
+
+/**
+ * MailTlsPolicy says how mail for an account may travel to the mail server.
+ *
+ * @generated from enum lethe.account.v1.MailTlsPolicy
+ */
+export enum MailTlsPolicy {
+  /**
+   * @generated from enum value: MAIL_TLS_POLICY_UNSPECIFIED = 0;
+   */
+  UNSPECIFIED = 0,
+
+  /**
+   * STARTTLS whenever the server offers it (then a failed handshake means
+   * retry later, never clear text); clear text only if it is not offered.
+   *
+   * @generated from enum value: MAIL_TLS_POLICY_OPPORTUNISTIC = 1;
+   */
+  OPPORTUNISTIC = 1,
+
+  /**
+   * TLS or nothing: without STARTTLS the mail waits (and is retried until
+   * the maximum hold, then dropped).
+   *
+   * @generated from enum value: MAIL_TLS_POLICY_MANDATORY = 2;
+   */
+  MANDATORY = 2,
+}
+
+/**
+ * Describes the enum lethe.account.v1.MailTlsPolicy.
+ */
+export const MailTlsPolicySchema: GenEnum<MailTlsPolicy> = /*@__PURE__*/
+  enumDesc(file_lethe_account_v1_account, 0);
 
 /**
  * Role decides what an operator may do.
@@ -358,7 +520,7 @@ export enum Role {
  * Describes the enum lethe.account.v1.Role.
  */
 export const RoleSchema: GenEnum<Role> = /*@__PURE__*/
-  enumDesc(file_lethe_account_v1_account, 0);
+  enumDesc(file_lethe_account_v1_account, 1);
 
 /**
  * AccountService handles operator sign-in and the operators of an account.
@@ -437,6 +599,28 @@ export const AccountService: GenService<{
     methodKind: "unary";
     input: typeof SetOperatorDisabledRequestSchema;
     output: typeof SetOperatorDisabledResponseSchema;
+  },
+  /**
+   * GetSettings returns the account's settings (any operator).
+   *
+   * @generated from rpc lethe.account.v1.AccountService.GetSettings
+   */
+  getSettings: {
+    methodKind: "unary";
+    input: typeof GetSettingsRequestSchema;
+    output: typeof GetSettingsResponseSchema;
+  },
+  /**
+   * UpdateSettings replaces the account's settings (admin only).
+   * INVALID_ARGUMENT for a malformed recipient address or origin, more than
+   * 20 recipients or origins, or an idle timeout outside 10 s to 24 h.
+   *
+   * @generated from rpc lethe.account.v1.AccountService.UpdateSettings
+   */
+  updateSettings: {
+    methodKind: "unary";
+    input: typeof UpdateSettingsRequestSchema;
+    output: typeof UpdateSettingsResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lethe_account_v1_account, 0);

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file lethe/chat/v1/chat.proto.
  */
 export const file_lethe_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEi+wIKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIAEIGCgRraW5kIiMKC0NoYXRTdGFydGVkEhQKDHZpc2l0b3JfbmFtZRgBIAEoCSJoCgdNZXNzYWdlEgoKAmlkGAEgASgJEi4KC2F1dGhvcl9raW5kGAIgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAMgASgJEgwKBHRleHQYBCABKAkiXQoGVHlwaW5nEi4KC2F1dGhvcl9raW5kGAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAIgASgJEg4KBnR5cGluZxgDIAEoCCI8Cg5PcGVyYXRvckpvaW5lZBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIjoKDE9wZXJhdG9yTGVmdBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIjoKCkNoYXRDbG9zZWQSLAoJY2xvc2VkX2J5GAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kIuIBCgtDaGF0U3VtbWFyeRIPCgdjaGF0X2lkGAEgASgJEicKBXN0YXRlGAIgASgOMhgubGV0aGUuY2hhdC52MS5DaGF0U3RhdGUSFAoMdmlzaXRvcl9uYW1lGAMgASgJEhUKDXZpc2l0b3JfZW1haWwYBCABKAkSEwoLb3BlcmF0b3JfaWQYBSABKAkSFQoNb3BlcmF0b3JfbmFtZRgGIAEoCRIuCgpzdGFydGVkX2F0GAcgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIQCghsYXN0X3NlcRgIIAEoAyJkChBPcGVyYXRvclByZXNlbmNlEhMKC29wZXJhdG9yX2lkGAEgASgJEgwKBG5hbWUYAiABKAkSLQoGc3RhdHVzGAMgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyIsChZHZXRXaWRnZXRDb25maWdSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkiZAoXR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USFAoMYWNjb3VudF9uYW1lGAEgASgJEhgKEG9wZXJhdG9yc19vbmxpbmUYAiABKAgSGQoRbWF4X21lc3NhZ2VfY2hhcnMYAyABKAUiagoQU3RhcnRDaGF0UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEhUKDWZpcnN0X21lc3NhZ2UYBCABKAkiOwoRU3RhcnRDaGF0UmVzcG9uc2USFQoNdmlzaXRvcl90b2tlbhgBIAEoCRIPCgdjaGF0X2lkGAIgASgJIjMKElNlbmRNZXNzYWdlUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEgwKBHRleHQYAiABKAkiPgoTU2VuZE1lc3NhZ2VSZXNwb25zZRInCgVldmVudBgBIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50IjMKEFNldFR5cGluZ1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiEwoRU2V0VHlwaW5nUmVzcG9uc2UiIQoORW5kQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCSIRCg9FbmRDaGF0UmVzcG9uc2UiNgoQV2F0Y2hDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEhEKCWFmdGVyX3NlcRgCIAEoAyJlChFXYXRjaENoYXRSZXNwb25zZRInCgVldmVudBgBIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50EicKBXN0YXRlGAIgASgOMhgubGV0aGUuY2hhdC52MS5DaGF0U3RhdGUihwEKEVdhdGNoSW5ib3hSZXF1ZXN0EkEKCWFmdGVyX3NlcRgBIAMoCzIuLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QuQWZ0ZXJTZXFFbnRyeRovCg1BZnRlclNlcUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoAzoCOAEimgIKEldhdGNoSW5ib3hSZXNwb25zZRI0Cg1zbmFwc2hvdF9kb25lGAEgASgLMhsubGV0aGUuY2hhdC52MS5TbmFwc2hvdERvbmVIABIyCgxjaGF0X3VwZGF0ZWQYAiABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5SAASMgoMY2hhdF9yZW1vdmVkGAMgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0UmVtb3ZlZEgAEikKBWV2ZW50GAQgASgLMhgubGV0aGUuY2hhdC52MS5DaGF0RXZlbnRIABIzCghwcmVzZW5jZRgFIAEoCzIfLmxldGhlLmNoYXQudjEuT3BlcmF0b3JQcmVzZW5jZUgAQgYKBGtpbmQiDgoMU25hcHNob3REb25lIh4KC0NoYXRSZW1vdmVkEg8KB2NoYXRfaWQYASABKAkiJAoRQWNjZXB0Q2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCSI+ChJBY2NlcHRDaGF0UmVzcG9uc2USKAoEY2hhdBgBIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnkiOwoaU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJIkYKG1NlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRInCgVldmVudBgBIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50IjsKGFNldE9wZXJhdG9yVHlwaW5nUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEg4KBnR5cGluZxgCIAEoCCIbChlTZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlIj4KE1RyYW5zZmVyQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIWCg50b19vcGVyYXRvcl9pZBgCIAEoCSJAChRUcmFuc2ZlckNoYXRSZXNwb25zZRIoCgRjaGF0GAEgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeSIjChBDbG9zZUNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiEwoRQ2xvc2VDaGF0UmVzcG9uc2UiQQoQU2V0U3RhdHVzUmVxdWVzdBItCgZzdGF0dXMYASABKA4yHS5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yU3RhdHVzIkIKEVNldFN0YXR1c1Jlc3BvbnNlEi0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMqbQoJQ2hhdFN0YXRlEhoKFkNIQVRfU1RBVEVfVU5TUEVDSUZJRUQQABIWChJDSEFUX1NUQVRFX1dBSVRJTkcQARIVChFDSEFUX1NUQVRFX0FDVElWRRACEhUKEUNIQVRfU1RBVEVfQ0xPU0VEEAMqdAoKQXV0aG9yS2luZBIbChdBVVRIT1JfS0lORF9VTlNQRUNJRklFRBAAEhcKE0FVVEhPUl9LSU5EX1ZJU0lUT1IQARIYChRBVVRIT1JfS0lORF9PUEVSQVRPUhACEhYKEkFVVEhPUl9LSU5EX1NZU1RFTRADKoQBCg5PcGVyYXRvclN0YXR1cxIfChtPUEVSQVRPUl9TVEFUVVNfVU5TUEVDSUZJRUQQABIbChdPUEVSQVRPUl9TVEFUVVNfT0ZGTElORRABEhoKFk9QRVJBVE9SX1NUQVRVU19PTkxJTkUQAhIYChRPUEVSQVRPUl9TVEFUVVNfQVdBWRADMvgICgtDaGF0U2VydmljZRJgCg9HZXRXaWRnZXRDb25maWcSJS5sZXRoZS5jaGF0LnYxLkdldFdpZGdldENvbmZpZ1JlcXVlc3QaJi5sZXRoZS5jaGF0LnYxLkdldFdpZGdldENvbmZpZ1Jlc3BvbnNlEk4KCVN0YXJ0Q2hhdBIfLmxldGhlLmNoYXQudjEuU3RhcnRDaGF0UmVxdWVzdBogLmxldGhlLmNoYXQudjEuU3RhcnRDaGF0UmVzcG9uc2USVAoLU2VuZE1lc3NhZ2USIS5sZXRoZS5jaGF0LnYxLlNlbmRNZXNzYWdlUmVxdWVzdBoiLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXNwb25zZRJOCglTZXRUeXBpbmcSHy5sZXRoZS5jaGF0LnYxLlNldFR5cGluZ1JlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLlNldFR5cGluZ1Jlc3BvbnNlEkgKB0VuZENoYXQSHS5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXF1ZXN0Gh4ubGV0aGUuY2hhdC52MS5FbmRDaGF0UmVzcG9uc2USUAoJV2F0Y2hDaGF0Eh8ubGV0aGUuY2hhdC52MS5XYXRjaENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5XYXRjaENoYXRSZXNwb25zZTABElMKCldhdGNoSW5ib3gSIC5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5XYXRjaEluYm94UmVzcG9uc2UwARJRCgpBY2NlcHRDaGF0EiAubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVxdWVzdBohLmxldGhlLmNoYXQudjEuQWNjZXB0Q2hhdFJlc3BvbnNlEmwKE1NlbmRPcGVyYXRvck1lc3NhZ2USKS5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXF1ZXN0GioubGV0aGUuY2hhdC52MS5TZW5kT3BlcmF0b3JNZXNzYWdlUmVzcG9uc2USZgoRU2V0T3BlcmF0b3JUeXBpbmcSJy5sZXRoZS5jaGF0LnYxLlNldE9wZXJhdG9yVHlwaW5nUmVxdWVzdBooLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXNwb25zZRJXCgxUcmFuc2ZlckNoYXQSIi5sZXRoZS5jaGF0LnYxLlRyYW5zZmVyQ2hhdFJlcXVlc3QaIy5sZXRoZS5jaGF0LnYxLlRyYW5zZmVyQ2hhdFJlc3BvbnNlEk4KCUNsb3NlQ2hhdBIfLmxldGhlLmNoYXQudjEuQ2xvc2VDaGF0UmVxdWVzdBogLmxldGhlLmNoYXQudjEuQ2xvc2VDaGF0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEi+wIKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIAEIGCgRraW5kIiMKC0NoYXRTdGFydGVkEhQKDHZpc2l0b3JfbmFtZRgBIAEoCSJoCgdNZXNzYWdlEgoKAmlkGAEgASgJEi4KC2F1dGhvcl9raW5kGAIgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAMgASgJEgwKBHRleHQYBCABKAkiXQoGVHlwaW5nEi4KC2F1dGhvcl9raW5kGAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAIgASgJEg4KBnR5cGluZxgDIAEoCCI8Cg5PcGVyYXRvckpvaW5lZBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIjoKDE9wZXJhdG9yTGVmdBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIkoKCkNoYXRDbG9zZWQSLAoJY2xvc2VkX2J5GAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEg4KBnJlYXNvbhgCIAEoCSKMAgoLQ2hhdFN1bW1hcnkSDwoHY2hhdF9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlEhQKDHZpc2l0b3JfbmFtZRgDIAEoCRIVCg12aXNpdG9yX2VtYWlsGAQgASgJEhMKC29wZXJhdG9yX2lkGAUgASgJEhUKDW9wZXJhdG9yX25hbWUYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbGFzdF9zZXEYCCABKAMSEgoKdmlzaXRvcl9pcBgJIAEoCRIUCgx2aXNpdG9yX2hvc3QYCiABKAkiZAoQT3BlcmF0b3JQcmVzZW5jZRITCgtvcGVyYXRvcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEi0KBnN0YXR1cxgDIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiLAoWR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIqsBChdHZXRXaWRnZXRDb25maWdSZXNwb25zZRIUCgxhY2NvdW50X25hbWUYASABKAkSGAoQb3BlcmF0b3JzX29ubGluZRgCIAEoCBIZChFtYXhfbWVzc2FnZV9jaGFycxgDIAEoBRIgChhvZmZsaW5lX21lc3NhZ2VzX2VuYWJsZWQYBCABKAgSIwobdHJhbnNjcmlwdF9yZXF1ZXN0c19lbmFibGVkGAUgASgIIpMBChBTdGFydENoYXRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFAoMdmlzaXRvcl9uYW1lGAIgASgJEhUKDXZpc2l0b3JfZW1haWwYAyABKAkSFQoNZmlyc3RfbWVzc2FnZRgEIAEoCRIOCgZsb2NhbGUYBSABKAkSFwoPY29uc2VudF92ZXJzaW9uGAYgASgFIjsKEVN0YXJ0Q2hhdFJlc3BvbnNlEhUKDXZpc2l0b3JfdG9rZW4YASABKAkSDwoHY2hhdF9pZBgCIAEoCSIzChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJIj4KE1NlbmRNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCIzChBTZXRUeXBpbmdSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDgoGdHlwaW5nGAIgASgIIhMKEVNldFR5cGluZ1Jlc3BvbnNlIiEKDkVuZENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiEQoPRW5kQ2hhdFJlc3BvbnNlIjYKEFdhdGNoQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiZQoRV2F0Y2hDaGF0UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudBInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlIocBChFXYXRjaEluYm94UmVxdWVzdBJBCglhZnRlcl9zZXEYASADKAsyLi5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXF1ZXN0LkFmdGVyU2VxRW50cnkaLwoNQWZ0ZXJTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIpoCChJXYXRjaEluYm94UmVzcG9uc2USNAoNc25hcHNob3RfZG9uZRgBIAEoCzIbLmxldGhlLmNoYXQudjEuU25hcHNob3REb25lSAASMgoMY2hhdF91cGRhdGVkGAIgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeUgAEjIKDGNoYXRfcmVtb3ZlZBgDIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFJlbW92ZWRIABIpCgVldmVudBgEIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50SAASMwoIcHJlc2VuY2UYBSABKAsyHy5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yUHJlc2VuY2VIAEIGCgRraW5kIg4KDFNuYXBzaG90RG9uZSIeCgtDaGF0UmVtb3ZlZBIPCgdjaGF0X2lkGAEgASgJIiQKEUFjY2VwdENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiPgoSQWNjZXB0Q2hhdFJlc3BvbnNlEigKBGNoYXQYASABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5IjsKGlNlbmRPcGVyYXRvck1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDAoEdGV4dBgCIAEoCSJGChtTZW5kT3BlcmF0b3JNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCI7ChhTZXRPcGVyYXRvclR5cGluZ1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiGwoZU2V0T3BlcmF0b3JUeXBpbmdSZXNwb25zZSI+ChNUcmFuc2ZlckNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSFgoOdG9fb3BlcmF0b3JfaWQYAiABKAkiQAoUVHJhbnNmZXJDaGF0UmVzcG9uc2USKAoEY2hhdBgBIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnkiIwoQQ2xvc2VDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIhMKEUNsb3NlQ2hhdFJlc3BvbnNlIpcBChpMZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSDgoGbG9jYWxlGAUgASgJEhcKD2NvbnNlbnRfdmVyc2lvbhgGIAEoBSIdChtMZWF2ZU9mZmxpbmVNZXNzYWdlUmVzcG9uc2UiOgoYUmVxdWVzdFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDQoFZW1haWwYAiABKAkiGwoZUmVxdWVzdFRyYW5zY3JpcHRSZXNwb25zZSJBChBTZXRTdGF0dXNSZXF1ZXN0Ei0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiQgoRU2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyptCglDaGF0U3RhdGUSGgoWQ0hBVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNIQVRfU1RBVEVfV0FJVElORxABEhUKEUNIQVRfU1RBVEVfQUNUSVZFEAISFQoRQ0hBVF9TVEFURV9DTE9TRUQQAyp0CgpBdXRob3JLaW5kEhsKF0FVVEhPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSE9SX0tJTkRfVklTSVRPUhABEhgKFEFVVEhPUl9LSU5EX09QRVJBVE9SEAISFgoSQVVUSE9SX0tJTkRfU1lTVEVNEAMqhAEKDk9wZXJhdG9yU3RhdHVzEh8KG09QRVJBVE9SX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF09QRVJBVE9SX1NUQVRVU19PRkZMSU5FEAESGgoWT1BFUkFUT1JfU1RBVFVTX09OTElORRACEhgKFE9QRVJBVE9SX1NUQVRVU19BV0FZEAMyzgoKC0NoYXRTZXJ2aWNlEmAKD0dldFdpZGdldENvbmZpZxIlLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBomLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USTgoJU3RhcnRDaGF0Eh8ubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXNwb25zZRJUCgtTZW5kTWVzc2FnZRIhLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiIubGV0aGUuY2hhdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk4KCVNldFR5cGluZxIfLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVxdWVzdBogLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVzcG9uc2USSAoHRW5kQ2hhdBIdLmxldGhlLmNoYXQudjEuRW5kQ2hhdFJlcXVlc3QaHi5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXNwb25zZRJQCglXYXRjaENoYXQSHy5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlc3BvbnNlMAESUwoKV2F0Y2hJbmJveBIgLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QaIS5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXNwb25zZTABElEKCkFjY2VwdENoYXQSIC5sZXRoZS5jaGF0LnYxLkFjY2VwdENoYXRSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVzcG9uc2USbAoTU2VuZE9wZXJhdG9yTWVzc2FnZRIpLmxldGhlLmNoYXQudjEuU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QaKi5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRJmChFTZXRPcGVyYXRvclR5cGluZxInLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0GigubGV0aGUuY2hhdC52MS5TZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlElcKDFRyYW5zZmVyQ2hhdBIiLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVxdWVzdBojLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVzcG9uc2USTgoJQ2xvc2VDaGF0Eh8ubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXNwb25zZRJsChNMZWF2ZU9mZmxpbmVNZXNzYWdlEikubGV0aGUuY2hhdC52MS5MZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBoqLmxldGhlLmNoYXQudjEuTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEmYKEVJlcXVlc3RUcmFuc2NyaXB0EicubGV0aGUuY2hhdC52MS5SZXF1ZXN0VHJhbnNjcmlwdFJlcXVlc3QaKC5sZXRoZS5jaGF0LnYxLlJlcXVlc3RUcmFuc2NyaXB0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatEvent is one thing that happened in a chat. Stored events carry a
@@ -249,11 +249,19 @@ export const OperatorLeftSchema: GenMessage<OperatorLeft> = /*@__PURE__*/
  */
 export type ChatClosed = Message$1<"lethe.chat.v1.ChatClosed"> & {
   /**
-   * Who closed it.
+   * Who closed it (SYSTEM for the idle timeout or consent withdrawal).
    *
    * @generated from field: lethe.chat.v1.AuthorKind closed_by = 1;
    */
   closedBy: AuthorKind;
+
+  /**
+   * Why, in a few words for people ("idle", "consent withdrawn"); empty when
+   * a participant closed it.
+   *
+   * @generated from field: string reason = 2;
+   */
+  reason: string;
 };
 
 /**
@@ -314,6 +322,19 @@ export type ChatSummary = Message$1<"lethe.chat.v1.ChatSummary"> & {
    * @generated from field: int64 last_seq = 8;
    */
   lastSeq: bigint;
+
+  /**
+   * The visitor's IP address and reverse-DNS host name; always empty when
+   * the account hides them (P5).
+   *
+   * @generated from field: string visitor_ip = 9;
+   */
+  visitorIp: string;
+
+  /**
+   * @generated from field: string visitor_host = 10;
+   */
+  visitorHost: string;
 };
 
 /**
@@ -395,6 +416,20 @@ export type GetWidgetConfigResponse = Message$1<"lethe.chat.v1.GetWidgetConfigRe
    * @generated from field: int32 max_message_chars = 3;
    */
   maxMessageChars: number;
+
+  /**
+   * Whether offline messages can be left (recipients and mail configured).
+   *
+   * @generated from field: bool offline_messages_enabled = 4;
+   */
+  offlineMessagesEnabled: boolean;
+
+  /**
+   * Whether the visitor can ask for a transcript copy (mail configured).
+   *
+   * @generated from field: bool transcript_requests_enabled = 5;
+   */
+  transcriptRequestsEnabled: boolean;
 };
 
 /**
@@ -435,6 +470,20 @@ export type StartChatRequest = Message$1<"lethe.chat.v1.StartChatRequest"> & {
    * @generated from field: string first_message = 4;
    */
   firstMessage: string;
+
+  /**
+   * The visitor's locale, used to pick the consent text.
+   *
+   * @generated from field: string locale = 5;
+   */
+  locale: string;
+
+  /**
+   * The version of the pre-chat consent text the visitor accepted (0: none).
+   *
+   * @generated from field: int32 consent_version = 6;
+   */
+  consentVersion: number;
 };
 
 /**
@@ -921,6 +970,106 @@ export const CloseChatResponseSchema: GenMessage<CloseChatResponse> = /*@__PURE_
   messageDesc(file_lethe_chat_v1_chat, 34);
 
 /**
+ * @generated from message lethe.chat.v1.LeaveOfflineMessageRequest
+ */
+export type LeaveOfflineMessageRequest = Message$1<"lethe.chat.v1.LeaveOfflineMessageRequest"> & {
+  /**
+   * @generated from field: string account_id = 1;
+   */
+  accountId: string;
+
+  /**
+   * 1 to 100 characters.
+   *
+   * @generated from field: string visitor_name = 2;
+   */
+  visitorName: string;
+
+  /**
+   * Required, at most 254 characters: where the answer goes.
+   *
+   * @generated from field: string visitor_email = 3;
+   */
+  visitorEmail: string;
+
+  /**
+   * 1 to 4,000 characters.
+   *
+   * @generated from field: string message = 4;
+   */
+  message: string;
+
+  /**
+   * @generated from field: string locale = 5;
+   */
+  locale: string;
+
+  /**
+   * The version of the offline consent text the visitor accepted (0: none).
+   *
+   * @generated from field: int32 consent_version = 6;
+   */
+  consentVersion: number;
+};
+
+/**
+ * Describes the message lethe.chat.v1.LeaveOfflineMessageRequest.
+ * Use `create(LeaveOfflineMessageRequestSchema)` to create a new message.
+ */
+export const LeaveOfflineMessageRequestSchema: GenMessage<LeaveOfflineMessageRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 35);
+
+/**
+ * @generated from message lethe.chat.v1.LeaveOfflineMessageResponse
+ */
+export type LeaveOfflineMessageResponse = Message$1<"lethe.chat.v1.LeaveOfflineMessageResponse"> & {
+};
+
+/**
+ * Describes the message lethe.chat.v1.LeaveOfflineMessageResponse.
+ * Use `create(LeaveOfflineMessageResponseSchema)` to create a new message.
+ */
+export const LeaveOfflineMessageResponseSchema: GenMessage<LeaveOfflineMessageResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 36);
+
+/**
+ * @generated from message lethe.chat.v1.RequestTranscriptRequest
+ */
+export type RequestTranscriptRequest = Message$1<"lethe.chat.v1.RequestTranscriptRequest"> & {
+  /**
+   * @generated from field: string chat_id = 1;
+   */
+  chatId: string;
+
+  /**
+   * The visitor's address, at most 254 characters.
+   *
+   * @generated from field: string email = 2;
+   */
+  email: string;
+};
+
+/**
+ * Describes the message lethe.chat.v1.RequestTranscriptRequest.
+ * Use `create(RequestTranscriptRequestSchema)` to create a new message.
+ */
+export const RequestTranscriptRequestSchema: GenMessage<RequestTranscriptRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 37);
+
+/**
+ * @generated from message lethe.chat.v1.RequestTranscriptResponse
+ */
+export type RequestTranscriptResponse = Message$1<"lethe.chat.v1.RequestTranscriptResponse"> & {
+};
+
+/**
+ * Describes the message lethe.chat.v1.RequestTranscriptResponse.
+ * Use `create(RequestTranscriptResponseSchema)` to create a new message.
+ */
+export const RequestTranscriptResponseSchema: GenMessage<RequestTranscriptResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 38);
+
+/**
  * @generated from message lethe.chat.v1.SetStatusRequest
  */
 export type SetStatusRequest = Message$1<"lethe.chat.v1.SetStatusRequest"> & {
@@ -937,7 +1086,7 @@ export type SetStatusRequest = Message$1<"lethe.chat.v1.SetStatusRequest"> & {
  * Use `create(SetStatusRequestSchema)` to create a new message.
  */
 export const SetStatusRequestSchema: GenMessage<SetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 35);
+  messageDesc(file_lethe_chat_v1_chat, 39);
 
 /**
  * @generated from message lethe.chat.v1.SetStatusResponse
@@ -954,7 +1103,7 @@ export type SetStatusResponse = Message$1<"lethe.chat.v1.SetStatusResponse"> & {
  * Use `create(SetStatusResponseSchema)` to create a new message.
  */
 export const SetStatusResponseSchema: GenMessage<SetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 36);
+  messageDesc(file_lethe_chat_v1_chat, 40);
 
 /**
  * ChatState is where a chat is in its life: waiting → active → closed.
@@ -1229,6 +1378,35 @@ export const ChatService: GenService<{
     methodKind: "unary";
     input: typeof CloseChatRequestSchema;
     output: typeof CloseChatResponseSchema;
+  },
+  /**
+   * LeaveOfflineMessage takes a message for the account when nobody is online
+   * (or the visitor prefers it). It is held only until the mail carrying it
+   * to the account's recipients is accepted by the mail server, then
+   * destroyed. No authentication. FAILED_PRECONDITION when the account has no
+   * recipients or the server no mail server, or when a required consent text
+   * was not accepted in its current version. The e-mail address is required.
+   * At most 5 per minute per client address (RESOURCE_EXHAUSTED).
+   *
+   * @generated from rpc lethe.chat.v1.ChatService.LeaveOfflineMessage
+   */
+  leaveOfflineMessage: {
+    methodKind: "unary";
+    input: typeof LeaveOfflineMessageRequestSchema;
+    output: typeof LeaveOfflineMessageResponseSchema;
+  },
+  /**
+   * RequestTranscript asks for a copy of the chat to the visitor's own
+   * address when the chat ends (visitor token). Calling it again replaces the
+   * address. FAILED_PRECONDITION if the server has no mail server or the chat
+   * is closed.
+   *
+   * @generated from rpc lethe.chat.v1.ChatService.RequestTranscript
+   */
+  requestTranscript: {
+    methodKind: "unary";
+    input: typeof RequestTranscriptRequestSchema;
+    output: typeof RequestTranscriptResponseSchema;
   },
   /**
    * SetStatus sets the calling operator's presence. Visitors see "no operator

@@ -48,6 +48,12 @@ const (
 	// AccountServiceSetOperatorDisabledProcedure is the fully-qualified name of the AccountService's
 	// SetOperatorDisabled RPC.
 	AccountServiceSetOperatorDisabledProcedure = "/lethe.account.v1.AccountService/SetOperatorDisabled"
+	// AccountServiceGetSettingsProcedure is the fully-qualified name of the AccountService's
+	// GetSettings RPC.
+	AccountServiceGetSettingsProcedure = "/lethe.account.v1.AccountService/GetSettings"
+	// AccountServiceUpdateSettingsProcedure is the fully-qualified name of the AccountService's
+	// UpdateSettings RPC.
+	AccountServiceUpdateSettingsProcedure = "/lethe.account.v1.AccountService/UpdateSettings"
 )
 
 // AccountServiceClient is a client for the lethe.account.v1.AccountService service.
@@ -71,6 +77,12 @@ type AccountServiceClient interface {
 	// disabled operator's sessions end at once. An admin cannot disable themself
 	// (FAILED_PRECONDITION).
 	SetOperatorDisabled(context.Context, *connect.Request[v1.SetOperatorDisabledRequest]) (*connect.Response[v1.SetOperatorDisabledResponse], error)
+	// GetSettings returns the account's settings (any operator).
+	GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error)
+	// UpdateSettings replaces the account's settings (admin only).
+	// INVALID_ARGUMENT for a malformed recipient address or origin, more than
+	// 20 recipients or origins, or an idle timeout outside 10 s to 24 h.
+	UpdateSettings(context.Context, *connect.Request[v1.UpdateSettingsRequest]) (*connect.Response[v1.UpdateSettingsResponse], error)
 }
 
 // NewAccountServiceClient constructs a client for the lethe.account.v1.AccountService service. By
@@ -120,6 +132,18 @@ func NewAccountServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(accountServiceMethods.ByName("SetOperatorDisabled")),
 			connect.WithClientOptions(opts...),
 		),
+		getSettings: connect.NewClient[v1.GetSettingsRequest, v1.GetSettingsResponse](
+			httpClient,
+			baseURL+AccountServiceGetSettingsProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("GetSettings")),
+			connect.WithClientOptions(opts...),
+		),
+		updateSettings: connect.NewClient[v1.UpdateSettingsRequest, v1.UpdateSettingsResponse](
+			httpClient,
+			baseURL+AccountServiceUpdateSettingsProcedure,
+			connect.WithSchema(accountServiceMethods.ByName("UpdateSettings")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -131,6 +155,8 @@ type accountServiceClient struct {
 	listOperators       *connect.Client[v1.ListOperatorsRequest, v1.ListOperatorsResponse]
 	createOperator      *connect.Client[v1.CreateOperatorRequest, v1.CreateOperatorResponse]
 	setOperatorDisabled *connect.Client[v1.SetOperatorDisabledRequest, v1.SetOperatorDisabledResponse]
+	getSettings         *connect.Client[v1.GetSettingsRequest, v1.GetSettingsResponse]
+	updateSettings      *connect.Client[v1.UpdateSettingsRequest, v1.UpdateSettingsResponse]
 }
 
 // Login calls lethe.account.v1.AccountService.Login.
@@ -163,6 +189,16 @@ func (c *accountServiceClient) SetOperatorDisabled(ctx context.Context, req *con
 	return c.setOperatorDisabled.CallUnary(ctx, req)
 }
 
+// GetSettings calls lethe.account.v1.AccountService.GetSettings.
+func (c *accountServiceClient) GetSettings(ctx context.Context, req *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error) {
+	return c.getSettings.CallUnary(ctx, req)
+}
+
+// UpdateSettings calls lethe.account.v1.AccountService.UpdateSettings.
+func (c *accountServiceClient) UpdateSettings(ctx context.Context, req *connect.Request[v1.UpdateSettingsRequest]) (*connect.Response[v1.UpdateSettingsResponse], error) {
+	return c.updateSettings.CallUnary(ctx, req)
+}
+
 // AccountServiceHandler is an implementation of the lethe.account.v1.AccountService service.
 type AccountServiceHandler interface {
 	// Login checks an e-mail address and password and starts a session (a new
@@ -184,6 +220,12 @@ type AccountServiceHandler interface {
 	// disabled operator's sessions end at once. An admin cannot disable themself
 	// (FAILED_PRECONDITION).
 	SetOperatorDisabled(context.Context, *connect.Request[v1.SetOperatorDisabledRequest]) (*connect.Response[v1.SetOperatorDisabledResponse], error)
+	// GetSettings returns the account's settings (any operator).
+	GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error)
+	// UpdateSettings replaces the account's settings (admin only).
+	// INVALID_ARGUMENT for a malformed recipient address or origin, more than
+	// 20 recipients or origins, or an idle timeout outside 10 s to 24 h.
+	UpdateSettings(context.Context, *connect.Request[v1.UpdateSettingsRequest]) (*connect.Response[v1.UpdateSettingsResponse], error)
 }
 
 // NewAccountServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -229,6 +271,18 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 		connect.WithSchema(accountServiceMethods.ByName("SetOperatorDisabled")),
 		connect.WithHandlerOptions(opts...),
 	)
+	accountServiceGetSettingsHandler := connect.NewUnaryHandler(
+		AccountServiceGetSettingsProcedure,
+		svc.GetSettings,
+		connect.WithSchema(accountServiceMethods.ByName("GetSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
+	accountServiceUpdateSettingsHandler := connect.NewUnaryHandler(
+		AccountServiceUpdateSettingsProcedure,
+		svc.UpdateSettings,
+		connect.WithSchema(accountServiceMethods.ByName("UpdateSettings")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/lethe.account.v1.AccountService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case AccountServiceLoginProcedure:
@@ -243,6 +297,10 @@ func NewAccountServiceHandler(svc AccountServiceHandler, opts ...connect.Handler
 			accountServiceCreateOperatorHandler.ServeHTTP(w, r)
 		case AccountServiceSetOperatorDisabledProcedure:
 			accountServiceSetOperatorDisabledHandler.ServeHTTP(w, r)
+		case AccountServiceGetSettingsProcedure:
+			accountServiceGetSettingsHandler.ServeHTTP(w, r)
+		case AccountServiceUpdateSettingsProcedure:
+			accountServiceUpdateSettingsHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -274,4 +332,12 @@ func (UnimplementedAccountServiceHandler) CreateOperator(context.Context, *conne
 
 func (UnimplementedAccountServiceHandler) SetOperatorDisabled(context.Context, *connect.Request[v1.SetOperatorDisabledRequest]) (*connect.Response[v1.SetOperatorDisabledResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.account.v1.AccountService.SetOperatorDisabled is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) GetSettings(context.Context, *connect.Request[v1.GetSettingsRequest]) (*connect.Response[v1.GetSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.account.v1.AccountService.GetSettings is not implemented"))
+}
+
+func (UnimplementedAccountServiceHandler) UpdateSettings(context.Context, *connect.Request[v1.UpdateSettingsRequest]) (*connect.Response[v1.UpdateSettingsResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.account.v1.AccountService.UpdateSettings is not implemented"))
 }

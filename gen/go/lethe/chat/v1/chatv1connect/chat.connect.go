@@ -61,6 +61,12 @@ const (
 	ChatServiceTransferChatProcedure = "/lethe.chat.v1.ChatService/TransferChat"
 	// ChatServiceCloseChatProcedure is the fully-qualified name of the ChatService's CloseChat RPC.
 	ChatServiceCloseChatProcedure = "/lethe.chat.v1.ChatService/CloseChat"
+	// ChatServiceLeaveOfflineMessageProcedure is the fully-qualified name of the ChatService's
+	// LeaveOfflineMessage RPC.
+	ChatServiceLeaveOfflineMessageProcedure = "/lethe.chat.v1.ChatService/LeaveOfflineMessage"
+	// ChatServiceRequestTranscriptProcedure is the fully-qualified name of the ChatService's
+	// RequestTranscript RPC.
+	ChatServiceRequestTranscriptProcedure = "/lethe.chat.v1.ChatService/RequestTranscript"
 	// ChatServiceSetStatusProcedure is the fully-qualified name of the ChatService's SetStatus RPC.
 	ChatServiceSetStatusProcedure = "/lethe.chat.v1.ChatService/SetStatus"
 )
@@ -114,6 +120,19 @@ type ChatServiceClient interface {
 	// CloseChat ends a chat from the operator side. Any operator of the account
 	// may close a waiting chat; an active chat only by its operator.
 	CloseChat(context.Context, *connect.Request[v1.CloseChatRequest]) (*connect.Response[v1.CloseChatResponse], error)
+	// LeaveOfflineMessage takes a message for the account when nobody is online
+	// (or the visitor prefers it). It is held only until the mail carrying it
+	// to the account's recipients is accepted by the mail server, then
+	// destroyed. No authentication. FAILED_PRECONDITION when the account has no
+	// recipients or the server no mail server, or when a required consent text
+	// was not accepted in its current version. The e-mail address is required.
+	// At most 5 per minute per client address (RESOURCE_EXHAUSTED).
+	LeaveOfflineMessage(context.Context, *connect.Request[v1.LeaveOfflineMessageRequest]) (*connect.Response[v1.LeaveOfflineMessageResponse], error)
+	// RequestTranscript asks for a copy of the chat to the visitor's own
+	// address when the chat ends (visitor token). Calling it again replaces the
+	// address. FAILED_PRECONDITION if the server has no mail server or the chat
+	// is closed.
+	RequestTranscript(context.Context, *connect.Request[v1.RequestTranscriptRequest]) (*connect.Response[v1.RequestTranscriptResponse], error)
 	// SetStatus sets the calling operator's presence. Visitors see "no operator
 	// online" while no operator of the account is online.
 	SetStatus(context.Context, *connect.Request[v1.SetStatusRequest]) (*connect.Response[v1.SetStatusResponse], error)
@@ -202,6 +221,18 @@ func NewChatServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(chatServiceMethods.ByName("CloseChat")),
 			connect.WithClientOptions(opts...),
 		),
+		leaveOfflineMessage: connect.NewClient[v1.LeaveOfflineMessageRequest, v1.LeaveOfflineMessageResponse](
+			httpClient,
+			baseURL+ChatServiceLeaveOfflineMessageProcedure,
+			connect.WithSchema(chatServiceMethods.ByName("LeaveOfflineMessage")),
+			connect.WithClientOptions(opts...),
+		),
+		requestTranscript: connect.NewClient[v1.RequestTranscriptRequest, v1.RequestTranscriptResponse](
+			httpClient,
+			baseURL+ChatServiceRequestTranscriptProcedure,
+			connect.WithSchema(chatServiceMethods.ByName("RequestTranscript")),
+			connect.WithClientOptions(opts...),
+		),
 		setStatus: connect.NewClient[v1.SetStatusRequest, v1.SetStatusResponse](
 			httpClient,
 			baseURL+ChatServiceSetStatusProcedure,
@@ -225,6 +256,8 @@ type chatServiceClient struct {
 	setOperatorTyping   *connect.Client[v1.SetOperatorTypingRequest, v1.SetOperatorTypingResponse]
 	transferChat        *connect.Client[v1.TransferChatRequest, v1.TransferChatResponse]
 	closeChat           *connect.Client[v1.CloseChatRequest, v1.CloseChatResponse]
+	leaveOfflineMessage *connect.Client[v1.LeaveOfflineMessageRequest, v1.LeaveOfflineMessageResponse]
+	requestTranscript   *connect.Client[v1.RequestTranscriptRequest, v1.RequestTranscriptResponse]
 	setStatus           *connect.Client[v1.SetStatusRequest, v1.SetStatusResponse]
 }
 
@@ -288,6 +321,16 @@ func (c *chatServiceClient) CloseChat(ctx context.Context, req *connect.Request[
 	return c.closeChat.CallUnary(ctx, req)
 }
 
+// LeaveOfflineMessage calls lethe.chat.v1.ChatService.LeaveOfflineMessage.
+func (c *chatServiceClient) LeaveOfflineMessage(ctx context.Context, req *connect.Request[v1.LeaveOfflineMessageRequest]) (*connect.Response[v1.LeaveOfflineMessageResponse], error) {
+	return c.leaveOfflineMessage.CallUnary(ctx, req)
+}
+
+// RequestTranscript calls lethe.chat.v1.ChatService.RequestTranscript.
+func (c *chatServiceClient) RequestTranscript(ctx context.Context, req *connect.Request[v1.RequestTranscriptRequest]) (*connect.Response[v1.RequestTranscriptResponse], error) {
+	return c.requestTranscript.CallUnary(ctx, req)
+}
+
 // SetStatus calls lethe.chat.v1.ChatService.SetStatus.
 func (c *chatServiceClient) SetStatus(ctx context.Context, req *connect.Request[v1.SetStatusRequest]) (*connect.Response[v1.SetStatusResponse], error) {
 	return c.setStatus.CallUnary(ctx, req)
@@ -342,6 +385,19 @@ type ChatServiceHandler interface {
 	// CloseChat ends a chat from the operator side. Any operator of the account
 	// may close a waiting chat; an active chat only by its operator.
 	CloseChat(context.Context, *connect.Request[v1.CloseChatRequest]) (*connect.Response[v1.CloseChatResponse], error)
+	// LeaveOfflineMessage takes a message for the account when nobody is online
+	// (or the visitor prefers it). It is held only until the mail carrying it
+	// to the account's recipients is accepted by the mail server, then
+	// destroyed. No authentication. FAILED_PRECONDITION when the account has no
+	// recipients or the server no mail server, or when a required consent text
+	// was not accepted in its current version. The e-mail address is required.
+	// At most 5 per minute per client address (RESOURCE_EXHAUSTED).
+	LeaveOfflineMessage(context.Context, *connect.Request[v1.LeaveOfflineMessageRequest]) (*connect.Response[v1.LeaveOfflineMessageResponse], error)
+	// RequestTranscript asks for a copy of the chat to the visitor's own
+	// address when the chat ends (visitor token). Calling it again replaces the
+	// address. FAILED_PRECONDITION if the server has no mail server or the chat
+	// is closed.
+	RequestTranscript(context.Context, *connect.Request[v1.RequestTranscriptRequest]) (*connect.Response[v1.RequestTranscriptResponse], error)
 	// SetStatus sets the calling operator's presence. Visitors see "no operator
 	// online" while no operator of the account is online.
 	SetStatus(context.Context, *connect.Request[v1.SetStatusRequest]) (*connect.Response[v1.SetStatusResponse], error)
@@ -426,6 +482,18 @@ func NewChatServiceHandler(svc ChatServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(chatServiceMethods.ByName("CloseChat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	chatServiceLeaveOfflineMessageHandler := connect.NewUnaryHandler(
+		ChatServiceLeaveOfflineMessageProcedure,
+		svc.LeaveOfflineMessage,
+		connect.WithSchema(chatServiceMethods.ByName("LeaveOfflineMessage")),
+		connect.WithHandlerOptions(opts...),
+	)
+	chatServiceRequestTranscriptHandler := connect.NewUnaryHandler(
+		ChatServiceRequestTranscriptProcedure,
+		svc.RequestTranscript,
+		connect.WithSchema(chatServiceMethods.ByName("RequestTranscript")),
+		connect.WithHandlerOptions(opts...),
+	)
 	chatServiceSetStatusHandler := connect.NewUnaryHandler(
 		ChatServiceSetStatusProcedure,
 		svc.SetStatus,
@@ -458,6 +526,10 @@ func NewChatServiceHandler(svc ChatServiceHandler, opts ...connect.HandlerOption
 			chatServiceTransferChatHandler.ServeHTTP(w, r)
 		case ChatServiceCloseChatProcedure:
 			chatServiceCloseChatHandler.ServeHTTP(w, r)
+		case ChatServiceLeaveOfflineMessageProcedure:
+			chatServiceLeaveOfflineMessageHandler.ServeHTTP(w, r)
+		case ChatServiceRequestTranscriptProcedure:
+			chatServiceRequestTranscriptHandler.ServeHTTP(w, r)
 		case ChatServiceSetStatusProcedure:
 			chatServiceSetStatusHandler.ServeHTTP(w, r)
 		default:
@@ -515,6 +587,14 @@ func (UnimplementedChatServiceHandler) TransferChat(context.Context, *connect.Re
 
 func (UnimplementedChatServiceHandler) CloseChat(context.Context, *connect.Request[v1.CloseChatRequest]) (*connect.Response[v1.CloseChatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.chat.v1.ChatService.CloseChat is not implemented"))
+}
+
+func (UnimplementedChatServiceHandler) LeaveOfflineMessage(context.Context, *connect.Request[v1.LeaveOfflineMessageRequest]) (*connect.Response[v1.LeaveOfflineMessageResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.chat.v1.ChatService.LeaveOfflineMessage is not implemented"))
+}
+
+func (UnimplementedChatServiceHandler) RequestTranscript(context.Context, *connect.Request[v1.RequestTranscriptRequest]) (*connect.Response[v1.RequestTranscriptResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.chat.v1.ChatService.RequestTranscript is not implemented"))
 }
 
 func (UnimplementedChatServiceHandler) SetStatus(context.Context, *connect.Request[v1.SetStatusRequest]) (*connect.Response[v1.SetStatusResponse], error) {

@@ -1,0 +1,306 @@
+package chat
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/errs"
+)
+
+// OutMail is a mail for the queue (server/mail, adapted by the wiring).
+type OutMail struct {
+	Ref, AccountID      string
+	To                  []string
+	Subject, Text, HTML string
+	RequireTLS          bool
+}
+
+// Mailer queues mail in the scratch database. Enqueue runs inside the
+// caller's transaction so a chat's close and its transcript commit together.
+type Mailer interface {
+	Enqueue(ctx context.Context, tx *sql.Tx, m OutMail) error
+	Kick()
+	Pending(ctx context.Context, ref string) (bool, error)
+	DeleteRef(ctx context.Context, ref string) error
+}
+
+func chatRef(id string) string { return "chat:" + id }
+
+// closeOpts say how a chat closes.
+type closeOpts struct {
+	by     chatv1.AuthorKind
+	reason string
+	// check may refuse the close.
+	check func(c *Chat) error
+	// noTranscript: consent withdrawn — destroy now, mail nothing.
+	noTranscript bool
+}
+
+// close closes a chat. In the same transaction it renders the transcript and
+// queues it for mail when the account or the visitor wants one; the chat is
+// destroyed once the mail server accepted it (MailDone), or at once when no
+// mail is queued.
+func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
+	mailed := false
+	c, _, err := s.change(ctx, chatID, func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error) {
+		if c.State == StateClosed {
+			return nil, errs.Precondition("the chat is already closed")
+		}
+		if o.check != nil {
+			if err := o.check(c); err != nil {
+				return nil, err
+			}
+		}
+		c.State = StateClosed
+		closed := &chatv1.ChatEvent{Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{ClosedBy: o.by, Reason: o.reason}}}
+		if o.noTranscript || s.mailer == nil {
+			return []*chatv1.ChatEvent{closed}, nil
+		}
+		set, err := s.dir.Settings(ctx, c.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		var to [][]string
+		if set.TranscriptsEnabled && len(set.Recipients) > 0 {
+			to = append(to, set.Recipients)
+		}
+		if c.TranscriptEmail != "" {
+			to = append(to, []string{c.TranscriptEmail})
+		}
+		if len(to) == 0 {
+			return []*chatv1.ChatEvent{closed}, nil
+		}
+		history, err := events(ctx, tx, c.ID, 0)
+		if err != nil {
+			return nil, err
+		}
+		accountName, err := s.dir.AccountName(ctx, c.AccountID)
+		if err != nil {
+			return nil, err
+		}
+		closed.Time = nowProto()
+		t, err := renderTranscript(accountName, c, append(history, closed))
+		if err != nil {
+			return nil, err
+		}
+		for _, rcpt := range to {
+			if err := s.mailer.Enqueue(ctx, tx, OutMail{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
+				Subject: t.Subject, Text: t.Text, HTML: t.HTML, RequireTLS: set.RequireTLS}); err != nil {
+				return nil, err
+			}
+		}
+		mailed = true
+		return []*chatv1.ChatEvent{closed}, nil
+	})
+	if err != nil {
+		return err
+	}
+	s.log.InfoContext(ctx, "chat closed", slog.String("chat", c.ID), slog.String("account", c.AccountID),
+		slog.String("by", o.by.String()), slog.Bool("transcript", mailed))
+	if mailed {
+		s.mailer.Kick()
+		return nil
+	}
+	if o.noTranscript {
+		// Withdrawal: destroyed before the call returns.
+		s.destroy(c.ID)
+		return nil
+	}
+	s.enqueueDestroy(c.ID)
+	return nil
+}
+
+// WithdrawChat ends a chat because the visitor withdrew consent: no
+// transcript, and its data is destroyed before this returns.
+func (s *Service) WithdrawChat(ctx context.Context, chatID string) error {
+	if s.mailer != nil {
+		if err := s.mailer.DeleteRef(ctx, chatRef(chatID)); err != nil {
+			return err
+		}
+	}
+	return s.close(ctx, chatID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "consent withdrawn", noTranscript: true})
+}
+
+// MailDone is called by the mail queue when a chat's mail left the queue
+// (delivered, or dropped after the maximum hold): once none is pending the
+// chat is destroyed.
+func (s *Service) MailDone(ctx context.Context, ref string) {
+	id, ok := cutPrefix(ref, "chat:")
+	if !ok {
+		return
+	}
+	if pending, err := s.mailer.Pending(ctx, ref); err != nil || pending {
+		return
+	}
+	s.enqueueDestroy(id)
+}
+
+func cutPrefix(s, p string) (string, bool) {
+	if len(s) > len(p) && s[:len(p)] == p {
+		return s[len(p):], true
+	}
+	return "", false
+}
+
+func (s *Service) enqueueDestroy(chatID string) {
+	select {
+	case s.destroyQ <- chatID:
+	default:
+		// The row stays closed and the next sweep picks it up.
+		s.log.Warn("destroy queue full", slog.String("chat", chatID))
+	}
+}
+
+// destroyable reports whether a closed chat may be destroyed now (no
+// transcript mail pending).
+func (s *Service) destroyable(ctx context.Context, chatID string) bool {
+	if s.mailer == nil {
+		return true
+	}
+	pending, err := s.mailer.Pending(ctx, chatRef(chatID))
+	return err == nil && !pending
+}
+
+// sweepClosed destroys closed chats whose mail is done (after a restart, or
+// when the destroy queue overflowed).
+func (s *Service) sweepClosed(ctx context.Context) {
+	if s.checkpointOwed.Load() {
+		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := s.store.DB().Checkpoint(cctx)
+		cancel()
+		if err != nil {
+			s.log.Error("sweep: checkpoint", slog.String("error", err.Error()))
+		} else {
+			s.checkpointOwed.Store(false)
+		}
+	}
+	closed, err := s.store.Chats(ctx, "", StateClosed)
+	if err != nil {
+		s.log.Error("sweep closed chats", slog.String("error", err.Error()))
+		return
+	}
+	for _, c := range closed {
+		if s.destroyable(ctx, c.ID) {
+			s.destroy(c.ID)
+		}
+	}
+}
+
+// destroyer runs the destructions and the janitor.
+func (s *Service) destroyer() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.opts.JanitorInterval)
+	defer tick.Stop()
+	s.sweepClosed(context.Background())
+	for {
+		select {
+		case id := <-s.destroyQ:
+			s.destroy(id)
+		case <-tick.C:
+			s.closeIdle(context.Background())
+			s.sweepClosed(context.Background())
+		case <-s.stop:
+			for {
+				select {
+				case id := <-s.destroyQ:
+					s.destroy(id)
+				default:
+					return
+				}
+			}
+		}
+	}
+}
+
+// destroy removes every row of a closed chat with secure_delete on, then
+// truncates the WAL so no copy of a deleted page survives (P1, P2).
+func (s *Service) destroy(chatID string) {
+	s.dmu.Lock()
+	defer s.dmu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	c, err := s.store.Chat(ctx, chatID)
+	if errors.Is(err, ErrNotFound) {
+		return
+	}
+	if err != nil {
+		s.log.Error("destroy chat: load", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	if c.State != StateClosed {
+		return
+	}
+	if h, err := s.store.visitorTokenHash(ctx, c.VisitorID); err == nil {
+		s.tmu.Lock()
+		now := time.Now()
+		for k, t := range s.tombstones {
+			if now.After(t.until) {
+				delete(s.tombstones, k)
+			}
+		}
+		s.tombstones[string(h)] = tombstone{visitorID: c.VisitorID, chatID: c.ID, accountID: c.AccountID, until: now.Add(time.Hour)}
+		s.tmu.Unlock()
+	}
+	if err := s.store.Destroy(ctx, chatID); err != nil {
+		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	if err := s.store.DB().Checkpoint(ctx); err != nil {
+		// The rows are gone but old pages may linger in the WAL: the sweep
+		// retries the checkpoint until it truncates.
+		s.checkpointOwed.Store(true)
+		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
+		return
+	}
+	s.lmu.Lock()
+	delete(s.limiters, c.VisitorID)
+	s.lmu.Unlock()
+	s.vmu.Lock()
+	delete(s.watchers, chatID)
+	s.vmu.Unlock()
+	s.destroyed.Add(1)
+	s.log.Info("chat destroyed", slog.String("chat", chatID), slog.Int64("events", c.LastSeq), slog.Duration("took", time.Since(start)))
+	if s.opts.OnDestroyed != nil {
+		s.opts.OnDestroyed(chatID, time.Since(start))
+	}
+}
+
+// closeIdle closes open chats whose visitor has been gone longer than the
+// account's idle timeout (no chat stream open and not seen since).
+func (s *Service) closeIdle(ctx context.Context) {
+	open, err := s.store.Chats(ctx, "", StateWaiting, StateActive)
+	if err != nil {
+		s.log.Error("janitor: list chats", slog.String("error", err.Error()))
+		return
+	}
+	timeouts := map[string]time.Duration{}
+	now := time.Now()
+	for _, c := range open {
+		if s.watching(c.ID) {
+			continue
+		}
+		idle, ok := timeouts[c.AccountID]
+		if !ok {
+			set, err := s.dir.Settings(ctx, c.AccountID)
+			if err != nil {
+				continue
+			}
+			idle = set.IdleTimeout
+			timeouts[c.AccountID] = idle
+		}
+		if now.Sub(c.SeenAt) < idle {
+			continue
+		}
+		err := s.close(ctx, c.ID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "idle"})
+		if err != nil && errs.CodeOf(err) != connect.CodeFailedPrecondition /* closed meanwhile */ {
+			s.log.Error("janitor: close idle chat", slog.String("chat", c.ID), slog.String("error", err.Error()))
+		}
+	}
+}

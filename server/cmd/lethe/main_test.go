@@ -1,0 +1,443 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	lethe "github.com/lethehq/lethe/sdk/go"
+)
+
+// The test harness: a real app (SQLite in a temp dir, hub, services) served
+// over HTTP/2 with TLS by httptest, called through the Go SDK.
+
+const (
+	adminEmail    = "admin@lethe.local"
+	adminPassword = "admin-password-1"
+	demoAccount   = "demo"
+	// waitTimeout bounds every wait for an event, so a broken feature fails
+	// instead of hanging the suite.
+	waitTimeout = 15 * time.Second
+)
+
+// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type testServer struct {
+	t    *testing.T
+	srv  *httptest.Server
+	app  *app
+	URL  string
+	dir  string
+	logs *syncBuffer
+	once sync.Once
+}
+
+type serverOption func(*config)
+
+func withHubBuffer(n int) serverOption { return func(c *config) { c.hubBuffer = n } }
+
+// withDataDir starts the server on an existing data directory (a restart).
+func withDataDir(dir string) serverOption { return func(c *config) { c.dataDir = dir } }
+
+func newTestServer(t *testing.T, opts ...serverOption) *testServer {
+	t.Helper()
+	fresh := t.TempDir()
+	cfg := config{
+		dataDir:       fresh,
+		adminPW:       adminPassword,
+		presenceGrace: 50 * time.Millisecond,
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	a, err := newApp(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatalf("newApp: %v", err)
+	}
+	if cfg.dataDir == fresh && (!a.adminCreated || a.adminEmail != adminEmail || a.adminPW != adminPassword) {
+		t.Fatalf("first run did not create the admin: created=%v email=%q", a.adminCreated, a.adminEmail)
+	}
+	srv := httptest.NewUnstartedServer(a.handler)
+	srv.EnableHTTP2 = true
+	srv.StartTLS()
+	ts := &testServer{t: t, srv: srv, app: a, URL: srv.URL, dir: cfg.dataDir, logs: logs}
+	t.Cleanup(func() {
+		ts.stop()
+		if t.Failed() {
+			t.Logf("server log:\n%s", logs.String())
+		}
+	})
+	return ts
+}
+
+// stop shuts the server and the app down (once).
+func (ts *testServer) stop() {
+	ts.once.Do(func() {
+		// End the streams first so that Close does not wait for them.
+		ts.app.hub.Close()
+		ts.srv.CloseClientConnections()
+		ts.srv.Close()
+		if err := ts.app.Close(); err != nil {
+			ts.t.Errorf("app.Close: %v", err)
+		}
+	})
+}
+
+// client is an HTTP/2 over TLS client trusting the test server.
+func (ts *testServer) client() *http.Client { return ts.srv.Client() }
+
+func (ts *testServer) visitor(opts ...connect.ClientOption) *lethe.Visitor {
+	return lethe.NewVisitor(ts.client(), ts.URL, opts...)
+}
+
+func (ts *testServer) operator(opts ...connect.ClientOption) *lethe.Operator {
+	return lethe.NewOperator(ts.client(), ts.URL, opts...)
+}
+
+// login returns an operator signed in with email and password.
+func (ts *testServer) login(email, password string) *lethe.Operator {
+	ts.t.Helper()
+	o := ts.operator()
+	if err := o.Login(context.Background(), email, password); err != nil {
+		ts.t.Fatalf("login %s: %v", email, err)
+	}
+	return o
+}
+
+func (ts *testServer) admin() *lethe.Operator { return ts.login(adminEmail, adminPassword) }
+
+// createOperator has the admin add an operator and returns it signed in.
+func (ts *testServer) createOperator(admin *lethe.Operator, email, name string) *lethe.Operator {
+	ts.t.Helper()
+	_, err := admin.Account.CreateOperator(context.Background(), connect.NewRequest(&accountv1.CreateOperatorRequest{
+		Email: email, Name: name, Password: "operator-password-1", Role: accountv1.Role_ROLE_OPERATOR}))
+	if err != nil {
+		ts.t.Fatalf("CreateOperator %s: %v", email, err)
+	}
+	return ts.login(email, "operator-password-1")
+}
+
+// startChat opens a chat for a new visitor.
+func (ts *testServer) startChat(name, email, first string) *lethe.Visitor {
+	ts.t.Helper()
+	v := ts.visitor()
+	if err := v.Start(context.Background(), lethe.StartChat{AccountID: demoAccount, Name: name, Email: email, FirstMessage: first}); err != nil {
+		ts.t.Fatalf("StartChat: %v", err)
+	}
+	return v
+}
+
+// waitLog waits until the server log contains s.
+func (ts *testServer) waitLog(s string) {
+	ts.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !strings.Contains(ts.logs.String(), s) {
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("server log never contained %q", s)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitDestroyed waits until the chat's destruction (rows deleted, WAL
+// truncated) is logged.
+func (ts *testServer) waitDestroyed(chatID string) {
+	ts.t.Helper()
+	ts.waitLog(`msg="chat destroyed" chat=` + chatID)
+}
+
+// filesContaining lists the files under the data dir whose bytes contain s.
+func (ts *testServer) filesContaining(s string) []string {
+	ts.t.Helper()
+	var hits []string
+	err := filepath.WalkDir(ts.dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(s)) {
+			hits = append(hits, filepath.Base(path))
+		}
+		return nil
+	})
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	return hits
+}
+
+// stream runs a watch function in the background and hands over what it
+// receives.
+type stream[T any] struct {
+	t      *testing.T
+	c      chan T
+	done   chan struct{}
+	err    error
+	cancel context.CancelFunc
+	// seen keeps what was skipped by next, for later assertions.
+	seen []T
+}
+
+func startStream[T any](t *testing.T, run func(ctx context.Context, fn func(T) error) error) *stream[T] {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &stream[T]{t: t, c: make(chan T, 4096), done: make(chan struct{}), cancel: cancel}
+	go func() {
+		defer close(s.done)
+		s.err = run(ctx, func(v T) error {
+			select {
+			case s.c <- v:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	t.Cleanup(func() { cancel(); <-s.done })
+	return s
+}
+
+// next returns the next item that satisfies pred, skipping (and keeping in
+// seen) the others.
+func (s *stream[T]) next(what string, pred func(T) bool) T {
+	s.t.Helper()
+	timeout := time.After(waitTimeout)
+	for {
+		select {
+		case v := <-s.c:
+			if pred(v) {
+				return v
+			}
+			s.seen = append(s.seen, v)
+		case <-s.done:
+			// Drain what arrived before the end.
+			select {
+			case v := <-s.c:
+				if pred(v) {
+					return v
+				}
+				s.seen = append(s.seen, v)
+				continue
+			default:
+			}
+			var zero T
+			s.t.Fatalf("stream ended (err %v) before %s", s.err, what)
+			return zero
+		case <-timeout:
+			var zero T
+			s.t.Fatalf("timed out waiting for %s", what)
+			return zero
+		}
+	}
+}
+
+// wait waits for the stream to end and returns its error.
+func (s *stream[T]) wait() error {
+	s.t.Helper()
+	select {
+	case <-s.done:
+		return s.err
+	case <-time.After(waitTimeout):
+		s.t.Fatal("stream did not end")
+		return nil
+	}
+}
+
+// rest returns every item received so far without waiting.
+func (s *stream[T]) rest() []T {
+	var out []T
+	for {
+		select {
+		case v := <-s.c:
+			out = append(out, v)
+		default:
+			return out
+		}
+	}
+}
+
+type chatStream = stream[*chatv1.WatchChatResponse]
+type inboxStream = stream[*chatv1.WatchInboxResponse]
+
+// watchChat runs the visitor's resuming Watch from afterSeq.
+func watchChat(t *testing.T, v *lethe.Visitor, afterSeq int64) *chatStream {
+	return startStream(t, func(ctx context.Context, fn func(*chatv1.WatchChatResponse) error) error {
+		return v.Watch(ctx, afterSeq, fn)
+	})
+}
+
+// watchInbox runs the operator's resuming WatchInbox and waits for the end
+// of its snapshot.
+func watchInbox(t *testing.T, o *lethe.Operator) *inboxStream {
+	t.Helper()
+	s := startStream(t, func(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
+		return o.WatchInbox(ctx, fn)
+	})
+	s.next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
+	return s
+}
+
+// Predicates.
+
+func isSeq(n int64) func(*chatv1.WatchChatResponse) bool {
+	return func(r *chatv1.WatchChatResponse) bool { return r.Event.GetSeq() == n }
+}
+
+func isClosed(r *chatv1.WatchChatResponse) bool { return r.Event.GetClosed() != nil }
+
+func chatUpdated(chatID string, st chatv1.ChatState) func(*chatv1.WatchInboxResponse) bool {
+	return func(r *chatv1.WatchInboxResponse) bool {
+		u := r.GetChatUpdated()
+		return u != nil && u.ChatId == chatID && u.State == st
+	}
+}
+
+func chatRemoved(chatID string) func(*chatv1.WatchInboxResponse) bool {
+	return func(r *chatv1.WatchInboxResponse) bool { return r.GetChatRemoved().GetChatId() == chatID }
+}
+
+func inboxEvent(chatID string, seq int64) func(*chatv1.WatchInboxResponse) bool {
+	return func(r *chatv1.WatchInboxResponse) bool {
+		e := r.GetEvent()
+		return e != nil && e.ChatId == chatID && e.Seq == seq
+	}
+}
+
+// wantCode fails unless err carries code.
+func wantCode(t *testing.T, err error, code connect.Code) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("got no error, want %v", code)
+	}
+	if got := connect.CodeOf(err); got != code {
+		t.Fatalf("got %v (%v), want %v", got, err, code)
+	}
+}
+
+// history reads the visitor's whole chat with a fresh stream, until the
+// last stored event is seq `until` (or the chat closes), and returns the
+// stored events.
+func history(t *testing.T, v *lethe.Visitor, until int64) []*chatv1.ChatEvent {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	stream, err := v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	var out []*chatv1.ChatEvent
+	for stream.Receive() {
+		ev := stream.Msg().Event
+		if ev.GetSeq() == 0 {
+			continue
+		}
+		out = append(out, ev)
+		if ev.Seq == until || ev.GetClosed() != nil {
+			return out
+		}
+	}
+	t.Fatalf("history stream ended early after %d events: %v", len(out), stream.Err())
+	return nil
+}
+
+// texts returns the texts of the message events.
+func texts(evs []*chatv1.ChatEvent) []string {
+	var out []string
+	for _, ev := range evs {
+		if m := ev.GetMessage(); m != nil {
+			out = append(out, m.Text)
+		}
+	}
+	return out
+}
+
+// checkSeqs fails unless evs carry exactly the sequence numbers from..to.
+func checkSeqs(t *testing.T, evs []*chatv1.ChatEvent, from, to int64) {
+	t.Helper()
+	var got []int64
+	for _, ev := range evs {
+		got = append(got, ev.Seq)
+	}
+	if int64(len(got)) != to-from+1 {
+		t.Fatalf("got %d events %v, want seqs %d..%d", len(got), got, from, to)
+	}
+	for i, s := range got {
+		if s != from+int64(i) {
+			t.Fatalf("seqs %v, want %d..%d without gaps or repeats", got, from, to)
+		}
+	}
+}
+
+func isCode(err error, code connect.Code) bool {
+	var ce *connect.Error
+	return errors.As(err, &ce) && ce.Code() == code
+}
+
+// smallWindowClient is a client on its own HTTP/2 connection whose
+// per-stream receive window is small, so a stream it does not read makes the
+// server's writes block soon (the default window is 4 MiB).
+func (ts *testServer) smallWindowClient() *http.Client {
+	ts.t.Helper()
+	base := ts.client().Transport.(*http.Transport)
+	tr := base.Clone()
+	tr.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: 16 << 10}
+	tr.ForceAttemptHTTP2 = true
+	ts.t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// randomText returns n random ASCII characters: incompressible, so that a
+// stream carrying it fills flow-control windows despite gzip.
+func randomText(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	s := base64.RawURLEncoding.EncodeToString(b)
+	return s[:n]
+}
+
+// startReq is a pre-chat form for the demo account.
+func startReq(name, first string) lethe.StartChat {
+	return lethe.StartChat{AccountID: demoAccount, Name: name, FirstMessage: first}
+}
+
+func withPresenceGrace(d time.Duration) serverOption { return func(c *config) { c.presenceGrace = d } }

@@ -1,0 +1,322 @@
+// Package mail is Lethe's durable outgoing mail queue (chat transcripts and
+// offline messages).
+//
+// A message is a row in scratch.db, written in the caller's transaction, so a
+// chat's close and its transcript commit together and survive a restart (P10).
+// The dispatcher sends due rows through the configured SMTP relay with
+// github.com/wneessen/go-mail. When the relay accepts a message the row is
+// deleted (secure_delete) and the WAL checkpointed before the owner is told,
+// so the owner can destroy its own data next (P1, P2, P3). A relay outage
+// only delays dispatch (exponential backoff with jitter) up to MaxHold, after
+// which the row is destroyed and counted as dropped.
+//
+// TLS (P8): STARTTLS is used whenever the relay offers it, and a failed
+// handshake fails the attempt (never a fall back to clear text); a message
+// with RequireTLS is never sent unless STARTTLS succeeded. Certificates are
+// verified. Independently of go-mail, every connection goes through a guard
+// that refuses to write any command but EHLO/HELO/STARTTLS/RSET/NOOP/QUIT in
+// clear text when TLS is required or was offered.
+//
+// Logs (P9) carry ids, refs, attempt numbers and SMTP status codes only:
+// never addresses, subjects, bodies or the text of an SMTP reply.
+package mail
+
+import (
+	"context"
+	"crypto/tls"
+	"database/sql"
+	"embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	netmail "net/mail"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	gomail "github.com/wneessen/go-mail"
+
+	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Defaults of Config.
+const (
+	DefaultPort     = 587
+	DefaultMaxHold  = 72 * time.Hour
+	DefaultRetryMin = 5 * time.Second
+	DefaultRetryMax = 10 * time.Minute
+	DefaultTimeout  = 30 * time.Second
+)
+
+// Errors returned by NewQueue and Enqueue. They never carry content.
+var (
+	ErrInvalidConfig  = errors.New("mail: invalid configuration")
+	ErrInvalidMessage = errors.New("mail: invalid message")
+)
+
+// Config is the SMTP relay, from flags. Host "" means mail is not configured.
+type Config struct {
+	Host string
+	// Port defaults to 587 (submission with STARTTLS). Implicit TLS (465) is
+	// not supported.
+	Port int
+	// Username and Password enable SMTP AUTH; the mechanism is discovered
+	// from the server, and PLAIN/LOGIN are only used over TLS.
+	Username, Password string
+	// From is the envelope and header From, e.g. "Lethe <lethe@example.com>".
+	From string
+	// MaxHold (default 72h): a message not accepted by then is destroyed and
+	// counted as dropped.
+	MaxHold time.Duration
+	// RetryMin and RetryMax bound the exponential backoff (defaults 5s, 10m).
+	RetryMin, RetryMax time.Duration
+	// Timeout is per attempt (default 30s).
+	Timeout time.Duration
+	// TLSConfig is optional (e.g. RootCAs of a private relay). ServerName
+	// defaults to Host, MinVersion is at least TLS 1.2, and certificate
+	// verification cannot be switched off.
+	TLSConfig *tls.Config
+}
+
+// Enabled reports whether a relay is configured.
+func (c Config) Enabled() bool { return c.Host != "" }
+
+func (c Config) withDefaults() Config {
+	if c.Port == 0 {
+		c.Port = DefaultPort
+	}
+	if c.MaxHold <= 0 {
+		c.MaxHold = DefaultMaxHold
+	}
+	if c.RetryMin <= 0 {
+		c.RetryMin = DefaultRetryMin
+	}
+	if c.RetryMax <= 0 {
+		c.RetryMax = DefaultRetryMax
+	}
+	if c.RetryMax < c.RetryMin {
+		c.RetryMax = c.RetryMin
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = DefaultTimeout
+	}
+	return c
+}
+
+// tlsConfig is the client TLS configuration for the relay.
+func (c Config) tlsConfig() *tls.Config {
+	var t *tls.Config
+	if c.TLSConfig != nil {
+		t = c.TLSConfig.Clone()
+	} else {
+		t = &tls.Config{}
+	}
+	if t.ServerName == "" {
+		t.ServerName = c.Host
+	}
+	if t.MinVersion < tls.VersionTLS12 {
+		t.MinVersion = tls.VersionTLS12
+	}
+	t.InsecureSkipVerify = false
+	return t
+}
+
+// Message is one mail. Ref is the owner's reference ("chat:<id>",
+// "offline:<id>") passed back in callbacks. All of To appear in the To
+// header: use one Message per party when parties must not see each other.
+type Message struct {
+	Ref, AccountID string
+	To             []string
+	Subject        string
+	// Text is the plain-text body; HTML, when set, is its alternative.
+	Text, HTML string
+	// RequireTLS: never send this message in clear text.
+	RequireTLS bool
+}
+
+// Stats are counters since start (never content).
+type Stats struct {
+	Sent    int64 // messages accepted by the relay
+	Failed  int64 // failed attempts (each retry counts)
+	Dropped int64 // messages destroyed undelivered (max hold, or no relay configured)
+}
+
+// Queue is the durable mail queue in the scratch database.
+type Queue struct {
+	db       *store.DB
+	cfg      Config
+	log      *slog.Logger
+	msgidDom string
+	tls      *tls.Config
+
+	kick    chan struct{}
+	running atomic.Bool
+	onDone  atomic.Pointer[func(ctx context.Context, ref string, delivered bool)]
+
+	sent, failed, dropped atomic.Int64
+
+	mu       sync.Mutex
+	inflight map[string]inflight // by message id
+	dirty    bool                // a checkpoint after a deletion failed; retry
+}
+
+type inflight struct {
+	ref    string
+	cancel context.CancelFunc
+}
+
+// NewQueue migrates the queue table in db (the scratch database: mail holds
+// visitor content) and returns the queue. It does not start sending.
+func NewQueue(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (*Queue, error) {
+	cfg = cfg.withDefaults()
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	q := &Queue{db: db, cfg: cfg, log: log.With("component", "mail"), kick: make(chan struct{}, 1), inflight: map[string]inflight{}}
+	if cfg.Enabled() {
+		if cfg.Port < 1 || cfg.Port > 65535 {
+			return nil, fmt.Errorf("%w: port %d", ErrInvalidConfig, cfg.Port)
+		}
+		if cfg.TLSConfig != nil && cfg.TLSConfig.InsecureSkipVerify {
+			return nil, fmt.Errorf("%w: certificate verification cannot be disabled", ErrInvalidConfig)
+		}
+		from, err := netmail.ParseAddress(cfg.From)
+		if err != nil {
+			return nil, fmt.Errorf("%w: from address does not parse", ErrInvalidConfig)
+		}
+		if _, dom, ok := strings.Cut(from.Address, "@"); ok && dom != "" {
+			q.msgidDom = dom
+		} else {
+			return nil, fmt.Errorf("%w: from address has no domain", ErrInvalidConfig)
+		}
+		q.tls = cfg.tlsConfig()
+	}
+	sub, _ := fs.Sub(migrations, "migrations")
+	if err := db.Migrate(ctx, "mail", sub); err != nil {
+		return nil, err
+	}
+	return q, nil
+}
+
+// Enabled reports whether a relay is configured. Without one, Run destroys
+// every queued message at once (counted as dropped, OnDone(ref, false)), so a
+// caller should rather not enqueue.
+func (q *Queue) Enabled() bool { return q.cfg.Enabled() }
+
+// Enqueue stores m inside the caller's transaction tx (so e.g. a chat's close
+// and its transcript commit together). Call Kick after commit. It returns an
+// error wrapping ErrInvalidMessage (without content) when m has no ref, no
+// recipient or an address that does not parse.
+func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, m Message) error {
+	if m.Ref == "" {
+		return fmt.Errorf("%w: empty ref", ErrInvalidMessage)
+	}
+	if len(m.To) == 0 {
+		return fmt.Errorf("%w: no recipient", ErrInvalidMessage)
+	}
+	// Validate exactly as the send will parse.
+	if err := gomail.NewMsg().To(m.To...); err != nil {
+		return fmt.Errorf("%w: recipient address does not parse", ErrInvalidMessage)
+	}
+	rcpts, err := json.Marshal(m.To)
+	if err != nil {
+		return fmt.Errorf("%w: recipients", ErrInvalidMessage)
+	}
+	now := time.Now().UnixMilli()
+	_, err = tx.ExecContext(ctx, `INSERT INTO mail_queue
+		(id, ref, account_id, recipients, subject, text_body, html_body, require_tls, created_at, attempts, next_attempt)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
+		ids.New(), m.Ref, m.AccountID, string(rcpts), headerSafe(m.Subject), m.Text, m.HTML, m.RequireTLS, now, now)
+	if err != nil {
+		return fmt.Errorf("mail: enqueue: %w", err)
+	}
+	return nil
+}
+
+// headerSafe replaces control characters (CR, LF, ...) so a subject can never
+// inject headers.
+func headerSafe(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Kick wakes the dispatcher.
+func (q *Queue) Kick() {
+	select {
+	case q.kick <- struct{}{}:
+	default:
+	}
+}
+
+// OnDone registers the callback called after a message left the queue for
+// good: delivered (accepted by the mail server) or dropped (max hold passed,
+// or no relay configured). It runs after the row is deleted and the WAL
+// checkpointed; the callback destroys the owner's data (e.g. the chat). It is
+// called once per message (several messages may share a ref: use Pending to
+// see whether others remain), never for messages removed by DeleteRef. Set
+// before Run.
+func (q *Queue) OnDone(fn func(ctx context.Context, ref string, delivered bool)) {
+	q.onDone.Store(&fn)
+}
+
+// Pending reports whether a message with this ref is still queued (used at
+// startup to decide whether a closed chat may be destroyed yet).
+func (q *Queue) Pending(ctx context.Context, ref string) (bool, error) {
+	var n int
+	err := q.db.R.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM mail_queue WHERE ref = ?)`, ref).Scan(&n)
+	if err != nil {
+		return false, fmt.Errorf("mail: pending: %w", err)
+	}
+	return n == 1, nil
+}
+
+// Stats returns the counters since start.
+func (q *Queue) Stats() Stats {
+	return Stats{Sent: q.sent.Load(), Failed: q.failed.Load(), Dropped: q.dropped.Load()}
+}
+
+// DeleteRef removes queued messages of a ref without sending them (consent
+// withdrawal), then checkpoints the WAL. An attempt in flight for the ref is
+// cancelled (if the relay had already accepted it, it is gone anyway). OnDone
+// is not called.
+func (q *Queue) DeleteRef(ctx context.Context, ref string) error {
+	res, err := q.db.W.ExecContext(ctx, `DELETE FROM mail_queue WHERE ref = ?`, ref)
+	if err != nil {
+		return fmt.Errorf("mail: delete: %w", err)
+	}
+	q.mu.Lock()
+	for _, f := range q.inflight {
+		if f.ref == ref {
+			f.cancel()
+		}
+	}
+	q.mu.Unlock()
+	n, _ := res.RowsAffected()
+	if n == 0 {
+		return nil
+	}
+	q.log.Info("mail deleted unsent", "ref", ref, "count", n)
+	if err := q.db.Checkpoint(ctx); err != nil {
+		q.markDirty()
+		return fmt.Errorf("mail: delete: %w", err)
+	}
+	return nil
+}
+
+func (q *Queue) markDirty() {
+	q.mu.Lock()
+	q.dirty = true
+	q.mu.Unlock()
+	q.Kick()
+}
