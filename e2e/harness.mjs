@@ -120,3 +120,72 @@ export async function waitNoOperatorOnline(base, account = "demo", timeoutMs = 3
   }
   throw new Error("an operator stayed online");
 }
+
+/**
+ * A real SMTP server (plain SMTP, no STARTTLS offered) that keeps every
+ * message it accepts. Enough of RFC 5321 for Lethe's mail client.
+ */
+export async function startSmtpSink() {
+  const { createServer: createTcp } = await import("node:net");
+  const messages = [];
+  const server = createTcp((sock) => {
+    sock.setEncoding("utf8");
+    let buf = "";
+    let inData = false;
+    let data = "";
+    let rcpt = [];
+    const reply = (s) => sock.write(s + "\r\n");
+    reply("220 sink ESMTP");
+    sock.on("data", (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf("\r\n")) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === ".") {
+            inData = false;
+            messages.push({ rcpt, data });
+            data = "";
+            rcpt = [];
+            reply("250 OK queued");
+          } else {
+            data += (line.startsWith("..") ? line.slice(1) : line) + "\n";
+          }
+          continue;
+        }
+        const cmd = line.slice(0, 4).toUpperCase();
+        if (cmd === "EHLO") sock.write("250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
+        else if (cmd === "HELO") reply("250 sink");
+        else if (cmd === "MAIL") reply("250 OK");
+        else if (cmd === "RCPT") { rcpt.push(line.slice(8)); reply("250 OK"); }
+        else if (cmd === "DATA") { inData = true; reply("354 go ahead"); }
+        else if (cmd === "QUIT") { reply("221 bye"); sock.end(); }
+        else if (cmd === "RSET" || cmd === "NOOP") reply("250 OK");
+        else reply("502 not implemented");
+      }
+    });
+    sock.on("error", () => {});
+  });
+  await new Promise((r) => server.listen(0, "127.0.0.1", r));
+  return {
+    port: server.address().port,
+    messages,
+    /** Waits for a message whose raw data matches re. */
+    async waitFor(re, timeoutMs = 20000) {
+      const end = Date.now() + timeoutMs;
+      while (Date.now() < end) {
+        const m = messages.find((x) => re.test(decodeQP(x.data)));
+        if (m) return decodeQP(m.data);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`no mail matching ${re} (got ${messages.length})`);
+    },
+    close: () => new Promise((r) => server.close(r)),
+  };
+}
+
+/** Undoes quoted-printable soft breaks and escapes, enough to search text. */
+function decodeQP(s) {
+  return s.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}

@@ -264,7 +264,9 @@ func (q *Queue) Kick() {
 // or no relay configured). It runs after the row is deleted and the WAL
 // checkpointed; the callback destroys the owner's data (e.g. the chat). It is
 // called once per message (several messages may share a ref: use Pending to
-// see whether others remain), never for messages removed by DeleteRef. Set
+// see whether others remain), never for messages removed by DeleteRef, from
+// the dispatcher's goroutines (up to a few at once), with a context that the
+// end of Run's context does not cancel (it has its own 30s timeout). Set
 // before Run.
 func (q *Queue) OnDone(fn func(ctx context.Context, ref string, delivered bool)) {
 	q.onDone.Store(&fn)

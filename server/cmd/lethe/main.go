@@ -8,6 +8,8 @@ package main
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
+	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,6 +20,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -35,6 +38,7 @@ import (
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/mail"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/web"
@@ -49,11 +53,29 @@ type config struct {
 	adminPW  string
 	// extra website origins for the demo account's widget
 	demoOrigins string
+	// SMTP relay for transcripts and offline messages
+	smtpHost, smtpUser, smtpPassword, smtpFrom, smtpCA string
+	smtpPort                                           int
+	mailMaxHold                                        time.Duration
+	mailRetryMin, mailRetryMax                         time.Duration
 	// for tests
 	hubBuffer       int
 	presenceGrace   time.Duration
 	janitorInterval time.Duration
 }
+
+// mailAdapter gives the chat package the mail queue.
+type mailAdapter struct{ q *mail.Queue }
+
+func (m mailAdapter) Enqueue(ctx context.Context, tx *sql.Tx, o chat.OutMail) error {
+	return m.q.Enqueue(ctx, tx, mail.Message{Ref: o.Ref, AccountID: o.AccountID, To: o.To, Subject: o.Subject,
+		Text: o.Text, HTML: o.HTML, RequireTLS: o.RequireTLS})
+}
+func (m mailAdapter) Kick() { m.q.Kick() }
+func (m mailAdapter) Pending(ctx context.Context, ref string) (bool, error) {
+	return m.q.Pending(ctx, ref)
+}
+func (m mailAdapter) DeleteRef(ctx context.Context, ref string) error { return m.q.DeleteRef(ctx, ref) }
 
 // directory gives the chat package what it needs of accounts.
 type directory struct{ *account.Store }
@@ -74,6 +96,20 @@ func env(name, def string) string {
 	return def
 }
 
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
+func envDuration(name string, def time.Duration) time.Duration {
+	if v, err := time.ParseDuration(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
+}
+
 func parseFlags(args []string) (config, error) {
 	var c config
 	fs := flag.NewFlagSet("lethe", flag.ContinueOnError)
@@ -83,9 +119,17 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.tlsKey, "tls-key", env("LETHE_TLS_KEY", ""), "TLS private key file (PEM)")
 	fs.StringVar(&c.demoOrigins, "demo-origins", env("LETHE_DEMO_ORIGINS", ""),
 		"comma-separated website origins (https://shop.example) where the demo account's widget may be embedded, besides this server")
+	fs.StringVar(&c.smtpHost, "smtp-host", env("LETHE_SMTP_HOST", ""), "SMTP relay for transcripts and offline messages (empty: no mail)")
+	fs.IntVar(&c.smtpPort, "smtp-port", envInt("LETHE_SMTP_PORT", 587), "SMTP relay port (STARTTLS)")
+	fs.StringVar(&c.smtpUser, "smtp-user", env("LETHE_SMTP_USER", ""), "SMTP user name (password from LETHE_SMTP_PASSWORD)")
+	fs.StringVar(&c.smtpFrom, "smtp-from", env("LETHE_SMTP_FROM", "Lethe <lethe@localhost>"), "From address of mail")
+	fs.StringVar(&c.smtpCA, "smtp-ca", env("LETHE_SMTP_CA", ""), "PEM file of CA certificates to trust for the relay (default: system roots)")
+	fs.DurationVar(&c.mailMaxHold, "mail-max-hold", envDuration("LETHE_MAIL_MAX_HOLD", 72*time.Hour),
+		"how long undeliverable mail is kept and retried before it is destroyed and counted as dropped")
 	fs.StringVar(&c.logLevel, "log-level", env("LETHE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	err := fs.Parse(args)
 	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
+	c.smtpPassword = os.Getenv("LETHE_SMTP_PASSWORD")
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
 	}
@@ -168,9 +212,33 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	consentSvc := consent.NewService(consents)
 	accountSvc.NormalizeOrigin = web.NormalizeOrigin
+	var mailer chat.Mailer
+	var queue *mail.Queue
+	if cfg.smtpHost != "" {
+		mcfg := mail.Config{Host: cfg.smtpHost, Port: cfg.smtpPort, Username: cfg.smtpUser, Password: cfg.smtpPassword,
+			From: cfg.smtpFrom, MaxHold: cfg.mailMaxHold, RetryMin: cfg.mailRetryMin, RetryMax: cfg.mailRetryMax}
+		if cfg.smtpCA != "" {
+			pem, err := os.ReadFile(cfg.smtpCA)
+			if err != nil {
+				return nil, fmt.Errorf("--smtp-ca: %w", err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, errors.New("--smtp-ca: no certificate found")
+			}
+			mcfg.TLSConfig = &tls.Config{RootCAs: pool}
+		}
+		queue, err = mail.NewQueue(ctx, scratch, mcfg, log)
+		if err != nil {
+			return nil, err
+		}
+		mailer = mailAdapter{queue}
+	}
+	accountSvc.MailConfigured = queue != nil
 	chatSvc, err := chat.NewService(ctx, chats, a.hub, directory{accounts}, log, chat.Options{
 		PresenceGrace:   cfg.presenceGrace,
 		JanitorInterval: cfg.janitorInterval,
+		Mailer:          mailer,
 		Consent:         consentSvc,
 		Resolver:        netinfo.NewResolver(),
 	})
@@ -179,6 +247,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	a.closers = append(a.closers, func() error { chatSvc.Close(); return nil })
 	accountSvc.OnSignOut = chatSvc.SignOut
+	if queue != nil {
+		queue.OnDone(func(ctx context.Context, ref string, delivered bool) { chatSvc.MailDone(ctx, ref) })
+		mctx, stopMail := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); queue.Run(mctx) }()
+		a.closers = append(a.closers, func() error { stopMail(); <-done; return nil })
+	}
 	consentSvc.Withdraw = chatSvc
 
 	a.adminCreated, a.adminEmail, a.adminPW, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW)
