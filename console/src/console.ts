@@ -1,7 +1,8 @@
 /**
  * The operator console: sign-in, the queue, the operator's chats, and (for
- * admins) the operators of the account. Plain DOM, one WatchInbox stream, and
- * every visitor or operator string set with textContent.
+ * admins) the operators, settings and consent texts of the account. Plain
+ * DOM, one WatchInbox stream, and every visitor, operator or admin string set
+ * with textContent.
  */
 import {
   AccountService,
@@ -10,6 +11,9 @@ import {
   ChatState,
   Code,
   ConnectError,
+  ConsentForm,
+  ConsentService,
+  MailTlsPolicy,
   OperatorStatus,
   Role,
   createClient,
@@ -20,9 +24,11 @@ import {
   type Account,
   type ChatEvent,
   type ChatSummary,
+  type ConsentText,
   type InboxWatch,
   type Operator,
   type OperatorPresence,
+  type Settings,
   type WatchInboxResponse,
 } from "@lethe/sdk";
 import { h, show } from "./dom";
@@ -36,6 +42,7 @@ const MAX_CHARS = 4000;
 const transport = createLetheTransport(location.origin);
 const chatApi = createClient(ChatService, transport);
 const accountApi = createClient(AccountService, transport);
+const consentApi = createClient(ConsentService, transport);
 const root = document.getElementById("app") ?? document.body;
 const baseTitle = document.title || "Lethe Console";
 
@@ -156,6 +163,7 @@ interface ChatView {
   root: HTMLElement;
   name: HTMLElement;
   meta: HTMLElement;
+  ip: HTMLElement;
   log: HTMLElement;
   typing: HTMLElement;
   typingTimer: ReturnType<typeof setTimeout> | undefined;
@@ -194,9 +202,11 @@ interface AppState {
   side: HTMLElement;
   main: HTMLElement;
   chatsPage: HTMLElement;
-  adminPage: HTMLElement | undefined;
+  /** Holds the page shown: chats, operators or settings. */
+  content: HTMLElement;
   tabChats: HTMLButtonElement;
   tabAdmin: HTMLButtonElement | undefined;
+  tabSettings: HTMLButtonElement | undefined;
 }
 
 let app: AppState | undefined;
@@ -244,6 +254,7 @@ function startApp(me: Operator, account: Account): void {
   const logout = h("button", { type: "button", class: "btn ghost", "data-testid": "logout" }, "Log out");
   const tabChats = h("button", { type: "button", class: "tab", "aria-current": "page" }, "Chats");
   const tabAdmin = isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "admin" }, "Operators") : undefined;
+  const tabSettings = isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "settings-tab" }, "Settings") : undefined;
   const error = errorBox();
   const queueCount = h("span", { class: "count" }, "0");
   const mineCount = h("span", { class: "count" }, "0");
@@ -263,7 +274,7 @@ function startApp(me: Operator, account: Account): void {
     "header",
     { class: "top" },
     h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Lethe", h("span", { class: "acct" }, account.name)),
-    h("div", { class: "tabs" }, tabChats, tabAdmin),
+    h("nav", { class: "tabs", "aria-label": "Pages" }, tabChats, tabAdmin, tabSettings),
     h("div", { class: "top-right" }, conn, h("span", { class: "me" }, me.name), status, logout),
   );
   const content = h("div", { class: "content" }, chatsPage);
@@ -291,9 +302,10 @@ function startApp(me: Operator, account: Account): void {
     side,
     main,
     chatsPage,
-    adminPage: undefined,
+    content,
     tabChats,
     tabAdmin,
+    tabSettings,
   };
   app = state;
 
@@ -318,6 +330,7 @@ function startApp(me: Operator, account: Account): void {
   });
   tabChats.addEventListener("click", () => showPage("chats"));
   tabAdmin?.addEventListener("click", () => showPage("admin"));
+  tabSettings?.addEventListener("click", () => showPage("settings"));
 
   conn.textContent = "Connecting…";
   state.inbox = watchInboxResuming(chatApi, {
@@ -355,21 +368,17 @@ function emptyMain(): HTMLElement {
   );
 }
 
-function showPage(page: "chats" | "admin"): void {
+function showPage(page: "chats" | "admin" | "settings"): void {
   const s = app;
   if (!s) return;
-  const content = s.chatsPage.parentElement;
-  if (!content) return;
-  if (page === "chats") {
-    s.tabChats.setAttribute("aria-current", "page");
-    s.tabAdmin?.removeAttribute("aria-current");
-    content.replaceChildren(s.chatsPage);
-  } else {
-    s.tabChats.removeAttribute("aria-current");
-    s.tabAdmin?.setAttribute("aria-current", "page");
-    s.adminPage = adminPage(s);
-    content.replaceChildren(s.adminPage);
+  const tabs = { chats: s.tabChats, admin: s.tabAdmin, settings: s.tabSettings };
+  for (const [name, tab] of Object.entries(tabs)) {
+    if (name === page) tab?.setAttribute("aria-current", "page");
+    else tab?.removeAttribute("aria-current");
   }
+  clearError();
+  // Admin pages are built fresh each time, so they show the server's current state.
+  s.content.replaceChildren(page === "chats" ? s.chatsPage : page === "admin" ? adminPage(s) : settingsPage());
 }
 
 // ---- inbox -------------------------------------------------------------------------
@@ -524,7 +533,7 @@ function onEvent(s: AppState, ev: ChatEvent): void {
     case "closed":
       e.closed = true;
       hideTyping(v);
-      sysLine(v, "Chat ended");
+      sysLine(v, k.value.reason ? `Chat ended: ${k.value.reason}` : "Chat ended");
       if (s.selected === e.id) {
         e.detached = "This chat has ended.";
         renderHeader(s, e);
@@ -671,6 +680,7 @@ function buildView(id: string): ChatView {
     root: h("div"),
     name: h("h2", { class: "chat-name" }),
     meta: h("p", { class: "chat-meta" }),
+    ip: h("p", { class: "chat-ip", "data-testid": "visitor-ip", hidden: true }),
     log,
     typing: h("p", { class: "typing", "data-testid": "typing", hidden: true }),
     typingTimer: undefined,
@@ -698,7 +708,7 @@ function buildView(id: string): ChatView {
     h(
       "header",
       { class: "chat-head" },
-      h("div", { class: "chat-id" }, v.name, v.meta),
+      h("div", { class: "chat-id" }, v.name, v.meta, v.ip),
       h("div", { class: "chat-actions" }, transferSelect, transfer, close),
     ),
     log,
@@ -738,6 +748,10 @@ function renderHeader(s: AppState, e: Entry): void {
     v.name.textContent = c.visitorName || "Visitor";
     const parts = [c.visitorEmail, c.state === ChatState.WAITING ? "Waiting in queue" : c.operatorName ? `With ${c.operatorName}` : ""];
     v.meta.textContent = parts.filter(Boolean).join(" · ");
+    // Empty when the account hides visitors' addresses (P5).
+    const where = [c.visitorIp, c.visitorHost].filter(Boolean);
+    v.ip.textContent = where.length ? `Visitor IP: ${where.join(" · ")}` : "";
+    show(v.ip, where.length > 0);
   }
   const active = !!c && isMine(s, c) && !e.closed;
   v.composer.disabled = !active;
@@ -954,6 +968,257 @@ function adminPage(s: AppState): HTMLElement {
     { class: "admin-page" },
     h("section", { class: "card", "aria-labelledby": "ops-title" }, h("h2", { id: "ops-title" }, "Operators"), table),
     h("section", { class: "card" }, form),
+  );
+}
+
+// ---- settings (admin) --------------------------------------------------------------------
+
+const FORMS: ReadonlyArray<[ConsentForm, string, string]> = [
+  [ConsentForm.PRECHAT, "prechat", "Pre-chat form"],
+  [ConsentForm.OFFLINE, "offline", "Offline message"],
+];
+
+/** lines splits a one-entry-per-line textarea, dropping blank lines. */
+function lines(text: string): string[] {
+  return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+let fieldIds = 0;
+
+/** describe gives a control an id and points it at its hint, so the label stays short. */
+function describe(input: HTMLElement, hint: string): HTMLElement {
+  input.id ||= `f${++fieldIds}`;
+  const hintId = `${input.id}-hint`;
+  input.setAttribute("aria-describedby", hintId);
+  return h("span", { class: "hint", id: hintId }, hint);
+}
+
+function checkField(input: HTMLInputElement, text: string, hint: string): HTMLElement {
+  const why = describe(input, hint);
+  return h("div", { class: "check-field" }, h("label", { class: "check-title" }, input, text), why);
+}
+
+function hinted(text: string, hint: string, input: HTMLElement, ...more: HTMLElement[]): HTMLElement {
+  const why = describe(input, hint);
+  return h(
+    "div",
+    { class: "field" },
+    h("label", { class: "label", for: input.id }, text),
+    more.length ? h("span", { class: "inline" }, input, ...more) : input,
+    why,
+  );
+}
+
+function settingsPage(): HTMLElement {
+  return h("div", { class: "settings-page" }, settingsCard(), consentCard());
+}
+
+function settingsCard(): HTMLElement {
+  const warning = h(
+    "div",
+    { class: "warning", role: "status", "data-testid": "mail-warning", hidden: true },
+    "No mail server is configured: transcripts and offline messages cannot be sent.",
+  );
+  const transcripts = h("input", { type: "checkbox", class: "check", "data-testid": "set-transcripts" });
+  const recipients = h("textarea", { "data-testid": "set-recipients", rows: 3, spellcheck: "false", autocomplete: "off" });
+  const hideIp = h("input", { type: "checkbox", class: "check", "data-testid": "set-hide-ip" });
+  const tls = h(
+    "select",
+    { "data-testid": "set-mail-tls" },
+    h("option", { value: "opportunistic" }, "Opportunistic: encrypted when the mail server offers it"),
+    h("option", { value: "mandatory" }, "Mandatory: encrypted or not sent"),
+  );
+  const idle = h("input", { type: "number", class: "num", "data-testid": "set-idle", required: true, step: 1, inputmode: "numeric" });
+  const idleUnit = h(
+    "select",
+    { "data-testid": "set-idle-unit", "aria-label": "Idle timeout unit" },
+    h("option", { value: "min" }, "minutes"),
+    h("option", { value: "s" }, "seconds"),
+  );
+  const origins = h("textarea", { "data-testid": "set-origins", rows: 3, spellcheck: "false", autocomplete: "off" });
+  const save = h("button", { type: "submit", class: "btn primary", "data-testid": "set-save" }, "Save settings");
+  const ok = h("span", { class: "ok", role: "status", "data-testid": "set-ok", hidden: true }, "Settings saved.");
+  // Disabled until the current settings are in, so a save cannot blank them.
+  const fields = h(
+    "fieldset",
+    { class: "set-fields", disabled: true },
+    h("legend", { class: "sr-only" }, "Account settings"),
+    checkField(transcripts, "E-mail chat transcripts", "When a chat closes, a transcript goes to the recipients below; the chat is deleted as soon as the mail server has accepted it."),
+    hinted("Recipients", "One e-mail address per line, at most 20. Transcripts and offline messages go here.", recipients),
+    checkField(hideIp, "Hide visitors' IP addresses and host names", "They are then never stored, shown, mailed or logged."),
+    hinted("Mail encryption (TLS)", "Mandatory holds mail that cannot travel encrypted (and drops it after the maximum hold).", tls),
+    hinted("Close a chat when the visitor has been gone for", "Between 10 seconds and 24 hours.", idle, idleUnit),
+    hinted("Websites allowed to embed the chat", "One origin per line, such as https://www.example.com; “self” is this server. At most 20.", origins),
+    h("div", { class: "form-actions" }, save, ok),
+  );
+  const form = h("form", { class: "set-form", "aria-labelledby": "set-title" }, h("h2", { id: "set-title" }, "Settings"), warning, fields);
+
+  const setUnitLimits = () => {
+    const min = idleUnit.value === "min";
+    idle.min = min ? "1" : "10";
+    idle.max = min ? "1440" : "86400";
+  };
+  const fill = (st: Settings) => {
+    transcripts.checked = st.transcriptsEnabled;
+    recipients.value = st.recipients.join("\n");
+    hideIp.checked = st.hideVisitorIp;
+    tls.value = st.mailTlsPolicy === MailTlsPolicy.MANDATORY ? "mandatory" : "opportunistic";
+    const secs = st.idleTimeoutSeconds;
+    idleUnit.value = secs > 0 && secs % 60 === 0 ? "min" : "s";
+    idle.value = secs > 0 ? String(idleUnit.value === "min" ? secs / 60 : secs) : "";
+    setUnitLimits();
+    origins.value = st.allowedOrigins.join("\n");
+  };
+
+  idleUnit.addEventListener("change", setUnitLimits);
+  form.addEventListener("input", () => show(ok, false));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    save.disabled = true;
+    show(ok, false);
+    try {
+      const res = await accountApi.updateSettings({
+        settings: {
+          transcriptsEnabled: transcripts.checked,
+          recipients: lines(recipients.value),
+          hideVisitorIp: hideIp.checked,
+          mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
+          idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
+          allowedOrigins: lines(origins.value),
+        },
+      });
+      clearError();
+      if (res.settings) fill(res.settings);
+      show(ok, true);
+    } catch (err) {
+      fail(err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  void (async () => {
+    try {
+      const res = await accountApi.getSettings({});
+      if (res.settings) fill(res.settings);
+      show(warning, !res.mailConfigured);
+      fields.disabled = false;
+    } catch (err) {
+      fail(err);
+    }
+  })();
+  return h("section", { class: "card" }, form);
+}
+
+function consentCard(): HTMLElement {
+  const rows = h("tbody");
+  const table = h(
+    "table",
+    { class: "ops consents", hidden: true },
+    h("caption", { class: "sr-only" }, "Current consent texts"),
+    h(
+      "thead",
+      null,
+      h(
+        "tr",
+        null,
+        ...["Form", "Language", "Version", "Required", "Accepted", "Text"].map((c) => h("th", { scope: "col" }, c)),
+        h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")),
+      ),
+    ),
+    rows,
+  );
+  const empty = h("p", { class: "none" }, "No consent texts yet: visitors are not asked for consent.");
+
+  const formSel = h("select", { "data-testid": "consent-form" }, ...FORMS.map(([, value, name]) => h("option", { value }, name)));
+  const locale = h("input", { "data-testid": "consent-locale", required: true, maxlength: 35, value: "en", autocomplete: "off", spellcheck: "false" });
+  const text = h("textarea", { "data-testid": "consent-text", required: true, maxlength: 5000, rows: 5 });
+  const required = h("input", { type: "checkbox", class: "check", "data-testid": "consent-required" });
+  const save = h("button", { type: "submit", class: "btn primary", "data-testid": "consent-save" }, "Save text");
+  const ok = h("span", { class: "ok", role: "status", "data-testid": "consent-ok", hidden: true });
+  const form = h(
+    "form",
+    { class: "set-form", "aria-labelledby": "consent-form-title" },
+    h("h3", { id: "consent-form-title" }, "Set a consent text"),
+    h(
+      "div",
+      { class: "two" },
+      hinted("Form", "Where the text is shown.", formSel),
+      hinted("Language", "A BCP 47 tag such as en, de or de-CH.", locale),
+    ),
+    hinted("Text", "Plain text, line breaks are kept. Saving makes a new version: visitors accept the text they were shown.", text),
+    checkField(required, "Required", "Visitors must tick the box to start a chat or send the message."),
+    h("div", { class: "form-actions" }, save, ok),
+  );
+
+  const formOf = (f: ConsentForm) => FORMS.find(([v]) => v === f);
+  const row = (t: ConsentText): HTMLElement => {
+    const edit = h("button", { type: "button", class: "btn ghost small" }, "Edit");
+    edit.addEventListener("click", () => {
+      formSel.value = formOf(t.form)?.[1] ?? "prechat";
+      locale.value = t.locale;
+      text.value = t.text;
+      required.checked = t.required;
+      show(ok, false);
+      text.focus();
+    });
+    return h(
+      "tr",
+      { "data-testid": "consent-row", "data-form": formOf(t.form)?.[1] ?? "", "data-locale": t.locale },
+      h("td", null, formOf(t.form)?.[2] ?? "Unknown"),
+      h("td", null, t.locale),
+      h("td", { title: t.updatedAt ? `Changed ${timestampDate(t.updatedAt).toLocaleString()}` : undefined }, String(t.version)),
+      h("td", null, t.required ? "Yes" : "No"),
+      h("td", null, String(t.acceptedCount)),
+      h("td", { class: "consent-text" }, t.text),
+      h("td", { class: "right" }, edit),
+    );
+  };
+  const load = async () => {
+    try {
+      const res = await consentApi.listConsentTexts({});
+      rows.replaceChildren(...res.texts.map(row));
+      show(table, res.texts.length > 0);
+      show(empty, res.texts.length === 0);
+    } catch (err) {
+      fail(err);
+    }
+  };
+
+  form.addEventListener("input", () => show(ok, false));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    save.disabled = true;
+    show(ok, false);
+    try {
+      const res = await consentApi.setConsentText({
+        form: formSel.value === "offline" ? ConsentForm.OFFLINE : ConsentForm.PRECHAT,
+        locale: locale.value.trim(),
+        text: text.value.trim(),
+        required: required.checked,
+      });
+      clearError();
+      ok.textContent = `Saved as version ${res.text?.version ?? "?"}.`;
+      show(ok, true);
+      await load();
+    } catch (err) {
+      fail(err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  void load();
+  return h(
+    "section",
+    { class: "card", "aria-labelledby": "consent-title" },
+    h("h2", { id: "consent-title" }, "Consent texts"),
+    h("p", { class: "card-intro" }, "Shown with a checkbox on the pre-chat and offline-message forms. Counts say how many chats or messages accepted each version."),
+    empty,
+    table,
+    form,
   );
 }
 

@@ -1,6 +1,8 @@
 /**
  * The chat panel runs inside the loader's iframe on the Lethe origin. It owns
- * the visitor's side of a chat: pre-chat form, live log, composer. It talks to
+ * the visitor's side of a chat: pre-chat form with its consent text, the
+ * offline-message form, live log, composer, transcript request and consent
+ * withdrawal. It talks to
  * the host page only through postMessage with the host origin from the page's
  * meta tag, and never sends chat content there.
  */
@@ -8,7 +10,13 @@ import {
   AuthorKind,
   ChatService,
   ChatState,
+  Code,
+  ConnectError,
+  ConsentService,
   type ChatEvent,
+  type ConsentText,
+  type GetConsentResponse,
+  type GetWidgetConfigResponse,
   createClient,
   createLetheTransport,
   errorMessage,
@@ -30,6 +38,8 @@ interface Stored {
   chatId: string;
   /** Highest seq the visitor has had in front of them (for unread counts). */
   lastSeq?: string;
+  /** The pre-chat consent version accepted for this chat (0: none). */
+  consent?: number;
 }
 
 const meta = (name: string) =>
@@ -45,7 +55,12 @@ function loadSession(): Stored | undefined {
     if (v && typeof v === "object") {
       const o = v as Record<string, unknown>;
       if (typeof o.token === "string" && typeof o.chatId === "string") {
-        return { token: o.token, chatId: o.chatId, lastSeq: typeof o.lastSeq === "string" ? o.lastSeq : undefined };
+        return {
+          token: o.token,
+          chatId: o.chatId,
+          lastSeq: typeof o.lastSeq === "string" ? o.lastSeq : undefined,
+          consent: typeof o.consent === "number" ? o.consent : 0,
+        };
       }
     }
   } catch {
@@ -64,7 +79,9 @@ function saveSession(s: Stored | undefined): void {
 }
 
 let session = loadSession();
-const client = createClient(ChatService, createLetheTransport(location.origin, { token: () => session?.token }));
+const transport = createLetheTransport(location.origin, { token: () => session?.token });
+const client = createClient(ChatService, transport);
+const consentApi = createClient(ConsentService, transport);
 
 // ---- host page ----------------------------------------------------------------
 
@@ -161,14 +178,92 @@ function clearError(): void {
 document.addEventListener("keydown", (e) => {
   if (e.key !== "Escape") return;
   if (!confirmBar.hidden) askEnd(false);
+  else if (!wdConfirm.hidden) askWithdraw(false);
   else minimize();
 });
 
-// ---- pre-chat form -----------------------------------------------------------
+// ---- consent -----------------------------------------------------------------
+
+const locale = navigator.language || "en";
+
+/** A consent checkbox: the account's text for one form, in one version. */
+interface Consent {
+  row: HTMLElement;
+  box: HTMLInputElement;
+  text: HTMLElement;
+  hint: HTMLElement;
+  version: number;
+  required: boolean;
+}
+
+function consentBox(testId: string, hintId: string, action: string): Consent {
+  const box = h("input", { type: "checkbox", class: "check", "aria-describedby": hintId, onchange: () => updateButtons() });
+  const text = h("span", { class: "consent-text" });
+  const hint = h("p", { class: "consent-hint", id: hintId }, `Please tick the box to ${action}.`);
+  const row = h("div", { class: "consent", hidden: true }, h("label", { class: "consent-label", "data-testid": testId }, box, text), hint);
+  return { row, box, text, hint, version: 0, required: false };
+}
+
+/**
+ * setConsent shows a text. The box is unticked whenever the text or version
+ * changes (an acceptance is for the words the visitor read) or when reset.
+ */
+function setConsent(c: Consent, t: ConsentText | undefined, reset: boolean): void {
+  const version = t?.version ?? 0;
+  const text = t?.text ?? "";
+  if (reset || version !== c.version || text !== c.text.textContent) c.box.checked = false;
+  c.version = version;
+  c.required = version > 0 && !!t?.required;
+  c.box.required = c.required;
+  c.text.textContent = text;
+  show(c.row, version > 0);
+}
+
+/** accepted is the version to send: 0 unless a text is shown and ticked. */
+function accepted(c: Consent): number {
+  return c.version > 0 && c.box.checked ? c.version : 0;
+}
+
+function applyConsent(res: GetConsentResponse, reset: boolean): void {
+  setConsent(preConsent, res.prechat, reset);
+  setConsent(offConsent, res.offline, reset);
+  updateButtons();
+}
+
+async function fetchConsent(): Promise<GetConsentResponse | undefined> {
+  try {
+    return await consentApi.getConsent({ accountId, locale });
+  } catch {
+    // Without the texts nothing is shown; a server that requires one refuses
+    // the start with FAILED_PRECONDITION, and then the texts are fetched again.
+    return undefined;
+  }
+}
+
+/**
+ * refused shows why the server turned a form down. FAILED_PRECONDITION may
+ * mean the consent text changed meanwhile: show the current one, unticked.
+ */
+async function refused(err: unknown): Promise<void> {
+  showError(errorMessage(err));
+  if (ConnectError.from(err).code !== Code.FailedPrecondition) return;
+  const [res] = await Promise.all([fetchConsent(), loadConfig(false)]);
+  if (res) applyConsent(res, true);
+}
+
+// ---- pre-chat and offline forms ---------------------------------------------------
 
 let pollTimer: ReturnType<typeof setInterval> | undefined;
 let maxChars = MAX_CHARS;
 let visitorName = "";
+let cfg: GetWidgetConfigResponse | undefined;
+/** The offline form is shown instead of the pre-chat form. */
+let offlineMode = false;
+/** The visitor asked for the offline form while operators were online. */
+let offlineChosen = false;
+let offlineDone = false;
+let starting = false;
+let leaving = false;
 
 function field(label: string, input: HTMLInputElement | HTMLTextAreaElement, hint?: string): HTMLElement {
   return h("label", { class: "field" }, h("span", { class: "label" }, label, hint ? h("span", { class: "hint" }, hint) : null), input);
@@ -177,7 +272,13 @@ function field(label: string, input: HTMLInputElement | HTMLTextAreaElement, hin
 const nameIn = h("input", { name: "name", "data-testid": "name", required: true, maxlength: 100, autocomplete: "name" });
 const emailIn = h("input", { name: "email", type: "email", "data-testid": "email", maxlength: 254, autocomplete: "email" });
 const messageIn = h("textarea", { name: "message", "data-testid": "message", required: true, maxlength: MAX_CHARS, rows: 4 });
+const preConsent = consentBox("consent", "lethe-consent-hint", "start the chat");
 const startBtn = h("button", { type: "submit", class: "btn primary wide", "data-testid": "start" }, "Start chat");
+const chooseOffline = h(
+  "button",
+  { type: "button", class: "link", "data-testid": "choose-offline", hidden: true, onclick: () => pickOffline(true) },
+  "Leave a message instead",
+);
 const fields = h(
   "fieldset",
   { class: "fields" },
@@ -185,87 +286,213 @@ const fields = h(
   field("Name", nameIn),
   field("E-mail", emailIn, "optional"),
   field("Message", messageIn),
+  preConsent.row,
   startBtn,
 );
-const offline = h(
-  "div",
-  { class: "notice", "data-testid": "offline", hidden: true },
-  h("strong", null, "No operator is online right now"),
-  h("span", null, "Please check back a little later. This page checks again on its own."),
-  h("button", { type: "button", class: "btn ghost small", onclick: () => void loadConfig() }, "Check again"),
-);
-const prechat = h(
+const offlineHead = h("strong", null, "No operator is online right now.");
+const checkAgain = h("button", { type: "button", class: "btn ghost small", onclick: () => void loadConfig(false) }, "Check again");
+const offline = h("div", { class: "notice", "data-testid": "offline", hidden: true });
+const prechat = h("form", { class: "form", "data-testid": "prechat", onsubmit: (e) => void startChat(e) }, fields, chooseOffline);
+
+const offNameIn = h("input", { name: "name", "data-testid": "offline-name", required: true, maxlength: 100, autocomplete: "name" });
+const offEmailIn = h("input", { name: "email", type: "email", "data-testid": "offline-email", required: true, maxlength: 254, autocomplete: "email" });
+const offMessageIn = h("textarea", { name: "message", "data-testid": "offline-message", required: true, maxlength: MAX_CHARS, rows: 5 });
+const offConsent = consentBox("offline-consent", "lethe-offline-consent-hint", "send your message");
+const offSendBtn = h("button", { type: "submit", class: "btn primary wide", "data-testid": "offline-send" }, "Send message");
+const offlineForm = h(
   "form",
-  { class: "prechat", "data-testid": "prechat", onsubmit: (e) => void startChat(e) },
+  { class: "form", "data-testid": "offline-form", "aria-label": "Leave a message", hidden: true, onsubmit: (e) => void leaveMessage(e) },
+  h(
+    "fieldset",
+    { class: "fields" },
+    h("legend", { class: "sr-only" }, "Leave a message"),
+    field("Name", offNameIn),
+    field("E-mail", offEmailIn, "we answer here"),
+    field("Message", offMessageIn),
+    offConsent.row,
+    offSendBtn,
+  ),
+);
+const offlineSent = h(
+  "p",
+  { class: "notice sent", role: "status", tabindex: -1, "data-testid": "offline-sent", hidden: true },
+  "Thanks — your message was sent. It is deleted from our chat server as soon as it has been e-mailed.",
+);
+const chooseChat = h(
+  "button",
+  { type: "button", class: "link", "data-testid": "choose-chat", hidden: true, onclick: () => pickOffline(false) },
+  "Start a live chat instead",
+);
+const start = h(
+  "div",
+  { class: "start" },
   h("p", { class: "intro" }, "Hi! Send us a message and we will answer right here."),
   offline,
-  fields,
+  prechat,
+  offlineForm,
+  offlineSent,
+  chooseChat,
 );
 
-async function loadConfig(): Promise<void> {
+async function loadConfig(withConsent: boolean): Promise<void> {
   if (!accountId) {
     showError("This chat is not set up correctly.");
     return;
   }
-  try {
-    const cfg = await client.getWidgetConfig({ accountId });
-    if (cfg.accountName) title.textContent = cfg.accountName;
-    if (cfg.maxMessageChars > 0) maxChars = cfg.maxMessageChars;
-    messageIn.maxLength = maxChars;
-    composer.maxLength = maxChars;
-    setOnline(cfg.operatorsOnline);
-  } catch (err) {
-    showError(errorMessage(err));
+  const [c, t] = await Promise.allSettled([
+    client.getWidgetConfig({ accountId }),
+    withConsent ? fetchConsent() : Promise.resolve(undefined),
+  ]);
+  if (t.status === "fulfilled" && t.value) applyConsent(t.value, false);
+  if (c.status === "rejected") {
+    showError(errorMessage(c.reason));
+    return;
   }
+  cfg = c.value;
+  if (cfg.accountName) title.textContent = cfg.accountName;
+  if (cfg.maxMessageChars > 0) maxChars = cfg.maxMessageChars;
+  messageIn.maxLength = maxChars;
+  offMessageIn.maxLength = maxChars;
+  composer.maxLength = maxChars;
+  if (body.firstChild === start) renderStart();
+  else renderTools();
 }
 
-function setOnline(online: boolean): void {
-  if (body.firstChild !== prechat) return; // the chat view keeps its own status
+function offlineTouched(): boolean {
+  return !!(offNameIn.value || offEmailIn.value || offMessageIn.value);
+}
+
+/** renderStart shows the pre-chat form, the offline form or the notice, as the config says. */
+function renderStart(): void {
+  const online = cfg?.operatorsOnline ?? true;
+  const offOk = !!cfg?.offlineMessagesEnabled;
+  if (!offOk) offlineMode = false;
+  else if (!online) offlineMode = true;
+  // Back to the live chat when an operator comes online, unless the visitor
+  // chose the offline form or has started writing in it.
+  else if (!offlineChosen && !offlineDone && !offlineTouched()) offlineMode = false;
   show(offline, !online);
+  // Rebuilt only when it changes, so focus on "Check again" survives a poll.
+  // The space keeps the two sentences apart in the text (and for screen readers).
+  const kind = offOk ? "form" : "wait";
+  if (offline.dataset.kind !== kind) {
+    offline.dataset.kind = kind;
+    offline.replaceChildren(
+      ...(offOk
+        ? [offlineHead, " ", h("span", null, "Leave a message and we will answer by e-mail.")]
+        : [offlineHead, " ", h("span", null, "Please check back a little later. This page checks again on its own."), checkAgain]),
+    );
+  }
+  show(prechat, !offlineMode);
   fields.disabled = !online;
+  show(chooseOffline, offOk);
+  show(offlineForm, offlineMode && !offlineDone);
+  show(offlineSent, offlineMode && offlineDone);
+  show(chooseChat, offlineMode && online);
   subtitle.textContent = online ? "We typically reply in a few minutes" : "Offline";
+  updateButtons();
+  // Poll while nobody is online, so the page notices an operator coming back.
   if (online) {
     if (pollTimer) clearInterval(pollTimer);
     pollTimer = undefined;
   } else {
-    pollTimer ??= setInterval(() => void loadConfig(), CONFIG_POLL_MS);
+    pollTimer ??= setInterval(() => void loadConfig(false), CONFIG_POLL_MS);
   }
+}
+
+function updateButtons(): void {
+  const preWait = preConsent.required && !preConsent.box.checked;
+  const offWait = offConsent.required && !offConsent.box.checked;
+  startBtn.disabled = starting || preWait;
+  offSendBtn.disabled = leaving || offWait;
+  show(preConsent.hint, preWait);
+  show(offConsent.hint, offWait);
+}
+
+function pickOffline(on: boolean): void {
+  clearError();
+  offlineChosen = on;
+  offlineMode = on;
+  if (on) {
+    // Carry over what the visitor already typed.
+    if (!offNameIn.value) offNameIn.value = nameIn.value;
+    if (!offEmailIn.value) offEmailIn.value = emailIn.value;
+    if (!offMessageIn.value) offMessageIn.value = messageIn.value;
+  }
+  renderStart();
+  focusFirst();
 }
 
 function showPrechat(): void {
   stopWatch();
-  body.replaceChildren(prechat);
+  body.replaceChildren(start);
   show(endBtn, false);
   askEnd(false);
   messageIn.value = "";
-  startBtn.disabled = false;
-  void loadConfig();
+  offlineMode = offlineChosen = offlineDone = false;
+  // Every chat is a new acceptance.
+  preConsent.box.checked = offConsent.box.checked = false;
+  renderStart();
+  void loadConfig(true);
 }
 
 async function startChat(e: Event): Promise<void> {
   e.preventDefault();
   if (!prechat.reportValidity()) return;
   clearError();
-  startBtn.disabled = true;
+  starting = true;
+  updateButtons();
+  const consent = accepted(preConsent);
   try {
     const res = await client.startChat({
       accountId,
       visitorName: nameIn.value.trim(),
       visitorEmail: emailIn.value.trim(),
       firstMessage: messageIn.value.trim(),
+      locale,
+      consentVersion: consent,
     });
     visitorName = nameIn.value.trim();
     if (pollTimer) clearInterval(pollTimer);
     pollTimer = undefined;
-    session = { token: res.visitorToken, chatId: res.chatId, lastSeq: "0" };
+    session = { token: res.visitorToken, chatId: res.chatId, lastSeq: "0", consent };
     seenSeq = 0n;
     saveSession(session);
     showChat();
     composer.focus();
   } catch (err) {
-    showError(errorMessage(err));
+    await refused(err);
   } finally {
-    startBtn.disabled = false;
+    starting = false;
+    updateButtons();
+  }
+}
+
+async function leaveMessage(e: Event): Promise<void> {
+  e.preventDefault();
+  if (!offlineForm.reportValidity()) return;
+  clearError();
+  leaving = true;
+  updateButtons();
+  try {
+    await client.leaveOfflineMessage({
+      accountId,
+      visitorName: offNameIn.value.trim(),
+      visitorEmail: offEmailIn.value.trim(),
+      message: offMessageIn.value.trim(),
+      locale,
+      consentVersion: accepted(offConsent),
+    });
+    offlineDone = true;
+    offMessageIn.value = "";
+    offConsent.box.checked = false;
+    renderStart();
+    offlineSent.focus();
+  } catch (err) {
+    await refused(err);
+  } finally {
+    leaving = false;
+    updateButtons();
   }
 }
 
@@ -275,12 +502,39 @@ const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-l
 const waiting = h("p", { class: "sys waiting", "data-testid": "waiting" }, "Waiting for an operator…");
 const typing = h("p", { class: "typing", "data-testid": "typing", "aria-live": "polite", hidden: true });
 const newChatBtn = h("button", { type: "button", class: "btn primary", onclick: () => showPrechat() }, "Start a new chat");
-const closedBox = h(
-  "div",
-  { class: "closed", "data-testid": "closed", hidden: true },
-  h("span", null, "This conversation is over and has been deleted."),
-  newChatBtn,
+const closedText = h("p", { class: "closed-text" });
+const closedBox = h("div", { class: "closed", "data-testid": "closed", role: "status", hidden: true }, closedText, newChatBtn);
+
+const transcriptBtn = h(
+  "button",
+  { type: "button", class: "link", "data-testid": "transcript", "aria-expanded": "false", "aria-controls": "lethe-transcript", onclick: () => askTranscript(trForm.hidden) },
+  "Email me a transcript",
 );
+const withdrawBtn = h(
+  "button",
+  { type: "button", class: "link danger", "data-testid": "withdraw", onclick: () => askWithdraw(true) },
+  "Withdraw consent and delete this chat",
+);
+const trEmail = h("input", { id: "lethe-tr-email", type: "email", required: true, maxlength: 254, autocomplete: "email", "data-testid": "transcript-email" });
+const trSend = h("button", { type: "submit", class: "btn primary small", "data-testid": "transcript-send" }, "Send");
+const trForm = h(
+  "form",
+  { id: "lethe-transcript", class: "inline-form", hidden: true, onsubmit: (e) => void requestTranscript(e) },
+  h("label", { for: "lethe-tr-email", class: "label" }, "Send a copy of this chat, when it ends, to"),
+  h("div", { class: "inline-row" }, trEmail, trSend),
+);
+const trOk = h("p", { class: "ok", role: "status", "data-testid": "transcript-ok", hidden: true });
+const wdYes = h("button", { type: "button", class: "btn danger", "data-testid": "withdraw-confirm", onclick: () => void withdraw() }, "Withdraw and delete");
+const wdNo = h("button", { type: "button", class: "btn ghost", onclick: () => askWithdraw(false) }, "Cancel");
+const wdConfirm = h(
+  "div",
+  { class: "confirm inline", role: "group", "aria-label": "Confirm withdrawing consent", hidden: true },
+  h("span", null, "Withdraw your consent? The chat ends now and everything in it is deleted at once, with no transcript."),
+  h("div", { class: "confirm-actions" }, wdNo, wdYes),
+);
+const tools = h("div", { class: "tools" }, transcriptBtn, withdrawBtn);
+const extras = h("div", { class: "extras" }, tools, trForm, trOk, wdConfirm);
+
 const composer = h("textarea", {
   id: "lethe-composer",
   class: "composer-input",
@@ -304,13 +558,14 @@ const composerForm = h(
   counter,
   sendBtn,
 );
-const chatView = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, composerForm);
+const chatView = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, extras, composerForm);
 
 let watchCtl: AbortController | undefined;
 let chatState = ChatState.UNSPECIFIED;
 let operatorName = "";
 let typingTimer: ReturnType<typeof setTimeout> | undefined;
 let chatClosed = false;
+let withdrawing = false;
 
 function stopWatch(): void {
   watchCtl?.abort();
@@ -321,6 +576,8 @@ function showChat(): void {
   stopWatch();
   const s = session;
   if (!s) return showPrechat();
+  if (pollTimer) clearInterval(pollTimer);
+  pollTimer = undefined;
   chatClosed = false;
   chatState = ChatState.UNSPECIFIED;
   operatorName = "";
@@ -329,6 +586,11 @@ function showChat(): void {
   show(typing, false);
   show(closedBox, false);
   show(endBtn, true);
+  show(trForm, false);
+  show(trOk, false);
+  show(wdConfirm, false);
+  transcriptBtn.setAttribute("aria-expanded", "false");
+  renderTools();
   setComposerEnabled(true);
   body.replaceChildren(chatView);
   subtitle.textContent = "Connecting…";
@@ -343,12 +605,83 @@ function showChat(): void {
       else onState(chatState);
     },
     onFinalError: () => {
+      // Withdrawing destroys the chat; withdraw() shows the outcome.
+      if (withdrawing) return;
       // The chat is gone (deleted, or the token no longer valid): start over.
       session = undefined;
       saveSession(undefined);
       showPrechat();
     },
   });
+}
+
+/** renderTools shows the transcript and withdrawal links an open chat offers. */
+function renderTools(): void {
+  const open = !!session && !chatClosed;
+  show(transcriptBtn, open && !!cfg?.transcriptRequestsEnabled);
+  show(withdrawBtn, open && (session?.consent ?? 0) > 0);
+  show(tools, !transcriptBtn.hidden || !withdrawBtn.hidden);
+  if (!open) {
+    show(trForm, false);
+    show(wdConfirm, false);
+  }
+}
+
+function askTranscript(on: boolean): void {
+  show(trForm, on);
+  transcriptBtn.setAttribute("aria-expanded", String(on));
+  if (on) {
+    if (!trEmail.value) trEmail.value = emailIn.value.trim();
+    trEmail.focus();
+  }
+}
+
+async function requestTranscript(e: Event): Promise<void> {
+  e.preventDefault();
+  const s = session;
+  if (!s || !trForm.reportValidity()) return;
+  const email = trEmail.value.trim();
+  trSend.disabled = true;
+  try {
+    await client.requestTranscript({ chatId: s.chatId, email });
+    clearError();
+    trOk.textContent = `A copy of this chat will be e-mailed to ${email} when it ends.`;
+    show(trOk, true);
+    askTranscript(false);
+    transcriptBtn.focus();
+  } catch (err) {
+    showError(errorMessage(err));
+  } finally {
+    trSend.disabled = false;
+  }
+}
+
+function askWithdraw(on: boolean): void {
+  const wasOpen = !wdConfirm.hidden;
+  show(wdConfirm, on);
+  if (on) wdYes.focus();
+  else if (wasOpen && !withdrawBtn.hidden) withdrawBtn.focus();
+}
+
+async function withdraw(): Promise<void> {
+  const s = session;
+  if (!s || withdrawing) return;
+  withdrawing = true;
+  wdYes.disabled = true;
+  try {
+    await consentApi.withdrawConsent({ chatId: s.chatId });
+    clearError();
+    stopWatch();
+    // The chat no longer exists anywhere; do not keep it on screen either.
+    log.replaceChildren();
+    endChatView("", "You withdrew your consent. The chat has ended and everything in it was deleted.");
+    show(trOk, false);
+  } catch (err) {
+    showError(errorMessage(err));
+  } finally {
+    withdrawing = false;
+    wdYes.disabled = false;
+  }
 }
 
 function onState(st: ChatState): void {
@@ -435,25 +768,28 @@ function onEvent(ev: ChatEvent): void {
       addLine("system", `${k.value.operatorName} left the chat`, ev);
       break;
     case "closed":
-      onClosed(ev);
+      addLine("system", "Chat ended", ev);
+      endChatView(k.value.reason ? `Chat closed: ${k.value.reason}` : "", "This conversation is over and has been deleted.");
       break;
   }
   if (isOpen && ev.seq !== 0n) markSeen();
 }
 
-function onClosed(ev: ChatEvent): void {
+/** endChatView turns the chat view into its closed state, with why and what became of it. */
+function endChatView(why: string, text: string): void {
+  const focusWasInside = chatView.contains(document.activeElement) || document.activeElement === confirmYes;
   chatClosed = true;
   hideTyping();
   stopTyping();
   onState(ChatState.CLOSED);
-  addLine("system", "Chat ended", ev);
   setComposerEnabled(false);
   show(endBtn, false);
   askEnd(false);
+  closedText.replaceChildren(...(why ? [h("strong", null, why), " ", text] : [text]));
   show(closedBox, true);
   session = undefined;
   saveSession(undefined);
-  const focusWasInside = document.activeElement === composer || document.activeElement === confirmYes;
+  renderTools();
   if (focusWasInside) newChatBtn.focus();
 }
 
@@ -561,6 +897,9 @@ function focusFirst(): void {
   if (body.firstChild === chatView) {
     if (!composer.disabled) composer.focus();
     else newChatBtn.focus();
+  } else if (offlineMode) {
+    if (offlineDone) offlineSent.focus();
+    else (offNameIn.value ? (offEmailIn.value ? offMessageIn : offEmailIn) : offNameIn).focus();
   } else if (!fields.disabled) {
     (nameIn.value ? messageIn : nameIn).focus();
   }
@@ -570,7 +909,7 @@ function focusFirst(): void {
 
 if (session) {
   showChat();
-  void loadConfig();
+  void loadConfig(true);
 } else {
   showPrechat();
 }

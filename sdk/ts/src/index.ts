@@ -8,6 +8,7 @@
  *
  * ```ts
  * const chat = createClient(ChatService, createLetheTransport(location.origin));
+ * const consent = createClient(ConsentService, createLetheTransport(location.origin));
  * ```
  */
 export { createClient, Code, ConnectError } from "@connectrpc/connect";
@@ -16,6 +17,7 @@ export { create } from "@bufbuild/protobuf";
 export { timestampDate } from "@bufbuild/protobuf/wkt";
 export * from "../../../gen/ts/lethe/chat/v1/chat_pb";
 export * from "../../../gen/ts/lethe/account/v1/account_pb";
+export * from "../../../gen/ts/lethe/consent/v1/consent_pb";
 export { createLetheTransport, type LetheTransportOptions } from "./transport";
 export {
   watchChatResuming,
