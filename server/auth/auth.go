@@ -1,5 +1,6 @@
-// Package auth resolves who is calling: an operator (scs session cookie) or
-// a visitor (random bearer token issued by the chat service). It owns the
+// Package auth resolves who is calling: an operator (scs session cookie), a
+// visitor (random bearer token issued by the chat service) or an
+// integrator's back end (account API key as bearer token). It owns the
 // sessions table in lethe.db, the session cookie settings, and the interceptor
 // that enforces each procedure's access policy before any handler runs.
 package auth
@@ -53,6 +54,7 @@ type ctxKey int
 const (
 	operatorKey ctxKey = iota
 	visitorKey
+	apiKeyKey
 )
 
 // OperatorFrom returns the calling operator, if any.
@@ -65,6 +67,17 @@ func OperatorFrom(ctx context.Context) (*Operator, bool) {
 func VisitorFrom(ctx context.Context) (*Visitor, bool) {
 	v, ok := ctx.Value(visitorKey).(*Visitor)
 	return v, ok
+}
+
+// APIKeyFrom returns the API key of the call, if any.
+func APIKeyFrom(ctx context.Context) (*Key, bool) {
+	k, ok := ctx.Value(apiKeyKey).(*Key)
+	return k, ok
+}
+
+// WithAPIKey returns ctx carrying k.
+func WithAPIKey(ctx context.Context, k *Key) context.Context {
+	return context.WithValue(ctx, apiKeyKey, k)
 }
 
 // WithOperator returns ctx carrying op (used by tests and by the interceptor).
@@ -89,7 +102,25 @@ const (
 	VisitorOnly
 	// Public needs nothing; a visitor token is resolved if present.
 	Public
+	// APIKey needs an account API key ("Authorization: Bearer lk_...").
+	APIKey
 )
+
+// APIKeyPrefix starts every API key, so a key is recognisable (and can be
+// told from a visitor token) at a glance.
+const APIKeyPrefix = "lk_"
+
+// Key is the account API key a call was made with.
+type Key struct {
+	ID        string
+	AccountID string
+}
+
+// APIKeySource resolves an API key. It returns an Unauthenticated error for
+// an unknown or revoked key.
+type APIKeySource interface {
+	APIKeyByToken(ctx context.Context, key string) (*Key, error)
+}
 
 // OperatorSource resolves the operator of a session. It returns an
 // Unauthenticated error for an unknown or disabled operator.
@@ -126,6 +157,8 @@ type Interceptor struct {
 	Sessions  *scs.SessionManager
 	Operators OperatorSource
 	Visitors  VisitorSource
+	// APIKeys resolves API keys for APIKey procedures (nil: none accepted).
+	APIKeys APIKeySource
 	// Policy maps a procedure ("/pkg.Service/Method") to who may call it;
 	// procedures missing from it are OperatorOnly.
 	Policy map[string]Kind
@@ -134,6 +167,16 @@ type Interceptor struct {
 func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.Header) (context.Context, error) {
 	kind := i.Policy[procedure]
 	switch kind {
+	case APIKey:
+		tok, ok := bearer(h)
+		if !ok || !strings.HasPrefix(tok, APIKeyPrefix) || i.APIKeys == nil {
+			return ctx, errs.Unauthenticated("an API key is required")
+		}
+		k, err := i.APIKeys.APIKeyByToken(ctx, tok)
+		if err != nil {
+			return ctx, err
+		}
+		return WithAPIKey(ctx, k), nil
 	case Public, VisitorOnly:
 		tok, ok := bearer(h)
 		if !ok {

@@ -182,27 +182,56 @@ func (ts *testServer) waitDestroyed(chatID string) {
 // filesContaining lists the files under the data dir whose bytes contain s.
 func (ts *testServer) filesContaining(s string) []string {
 	ts.t.Helper()
+	return filesContaining(ts.t, ts.dir, s)
+}
+
+// filesContaining lists the files under dir (every file, whatever its name:
+// databases, -wal, -shm, -journal, temp files) whose bytes contain s.
+func filesContaining(t *testing.T, dir, s string) []string {
+	t.Helper()
 	var hits []string
-	err := filepath.WalkDir(ts.dir, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
+			if errors.Is(err, os.ErrNotExist) { // a -journal or temp file that just went away
+				return nil
+			}
 			return err
 		}
 		if d.IsDir() {
 			return nil
 		}
 		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil
+		}
 		if err != nil {
 			return err
 		}
 		if bytes.Contains(b, []byte(s)) {
-			hits = append(hits, filepath.Base(path))
+			rel, _ := filepath.Rel(dir, path)
+			hits = append(hits, rel)
 		}
 		return nil
 	})
 	if err != nil {
-		ts.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return hits
+}
+
+// countLog counts the occurrences of s in the server log.
+func (ts *testServer) countLog(s string) int { return strings.Count(ts.logs.String(), s) }
+
+// waitLogCount waits until the server log contains s at least n times.
+func (ts *testServer) waitLogCount(s string, n int) {
+	ts.t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for ts.countLog(s) < n {
+		if time.Now().After(deadline) {
+			ts.t.Fatalf("server log contains %q %d times, want %d", s, ts.countLog(s), n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // stream runs a watch function in the background and hands over what it
@@ -441,3 +470,39 @@ func startReq(name, first string) lethe.StartChat {
 }
 
 func withPresenceGrace(d time.Duration) serverOption { return func(c *config) { c.presenceGrace = d } }
+
+func withJanitorInterval(d time.Duration) serverOption { return func(c *config) { c.janitorInterval = d } }
+
+// withSMTP sends mail through the in-process relay on port (which may be
+// down yet), trusting ca, with fast retries.
+func withSMTP(port int, ca *mailCA) serverOption {
+	return func(c *config) {
+		c.smtpHost, c.smtpPort, c.smtpCA, c.smtpFrom = "127.0.0.1", port, ca.file, mailFrom
+		c.mailMaxHold = time.Hour
+		c.mailRetryMin, c.mailRetryMax = 20*time.Millisecond, 200*time.Millisecond
+	}
+}
+
+// updateSettings has an admin change the account settings: fn edits the
+// current ones.
+func updateSettings(t *testing.T, admin *lethe.Operator, fn func(*accountv1.Settings)) *accountv1.Settings {
+	t.Helper()
+	ctx := context.Background()
+	cur, err := admin.Account.GetSettings(ctx, connect.NewRequest(&accountv1.GetSettingsRequest{}))
+	if err != nil {
+		t.Fatalf("GetSettings: %v", err)
+	}
+	s := cur.Msg.Settings
+	fn(s)
+	res, err := admin.Account.UpdateSettings(ctx, connect.NewRequest(&accountv1.UpdateSettingsRequest{Settings: s}))
+	if err != nil {
+		t.Fatalf("UpdateSettings: %v", err)
+	}
+	return res.Msg.Settings
+}
+
+// transcriptsTo enables transcripts (and offline messages) to recipient.
+func transcriptsTo(s *accountv1.Settings) {
+	s.TranscriptsEnabled = true
+	s.Recipients = []string{recipient}
+}
