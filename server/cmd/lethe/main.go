@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -32,6 +33,7 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/chat"
@@ -39,6 +41,7 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/mail"
+	"github.com/lethehq/lethe/server/monitor"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/web"
@@ -58,6 +61,12 @@ type config struct {
 	smtpPort                                           int
 	mailMaxHold                                        time.Duration
 	mailRetryMin, mailRetryMax                         time.Duration
+	// visitor monitoring
+	geoipCity, geoipASN string
+	trustedProxies      []netip.Prefix
+	visitorRetention    time.Duration
+	// for tests
+	visitorOnSite, monitorJanitor time.Duration
 	// for tests
 	hubBuffer       int
 	presenceGrace   time.Duration
@@ -76,6 +85,17 @@ func (m mailAdapter) Pending(ctx context.Context, ref string) (bool, error) {
 	return m.q.Pending(ctx, ref)
 }
 func (m mailAdapter) DeleteRef(ctx context.Context, ref string) error { return m.q.DeleteRef(ctx, ref) }
+
+// monitorSettings gives the monitor package the "hide IP and host" setting.
+type monitorSettings struct{ accounts *account.Store }
+
+func (m monitorSettings) Settings(ctx context.Context, accountID string) (bool, error) {
+	s, err := m.accounts.Settings(ctx, accountID)
+	if err != nil {
+		return false, err
+	}
+	return s.HideVisitorIP, nil
+}
 
 // directory gives the chat package what it needs of accounts.
 type directory struct{ *account.Store }
@@ -126,8 +146,19 @@ func parseFlags(args []string) (config, error) {
 	fs.StringVar(&c.smtpCA, "smtp-ca", env("LETHE_SMTP_CA", ""), "PEM file of CA certificates to trust for the relay (default: system roots)")
 	fs.DurationVar(&c.mailMaxHold, "mail-max-hold", envDuration("LETHE_MAIL_MAX_HOLD", 72*time.Hour),
 		"how long undeliverable mail is kept and retried before it is destroyed and counted as dropped")
+	fs.StringVar(&c.geoipCity, "geoip-city", env("LETHE_GEOIP_CITY", ""),
+		"MaxMind-format City database (GeoLite2-City.mmdb) for visitors' location and zip (empty: none)")
+	fs.StringVar(&c.geoipASN, "geoip-asn", env("LETHE_GEOIP_ASN", ""),
+		"MaxMind-format ASN database (GeoLite2-ASN.mmdb) for visitors' ISP (empty: none)")
+	trusted := fs.String("trusted-proxies", env("LETHE_TRUSTED_PROXIES", ""),
+		"comma-separated proxy addresses or CIDR prefixes whose X-Forwarded-For is believed (empty: none; the peer address is the client)")
+	fs.DurationVar(&c.visitorRetention, "visitor-retention", envDuration("LETHE_VISITOR_RETENTION", 3*time.Minute),
+		"how long after a visitor leaves the site their monitoring data is destroyed")
 	fs.StringVar(&c.logLevel, "log-level", env("LETHE_LOG_LEVEL", "info"), "debug, info, warn or error")
 	err := fs.Parse(args)
+	if err == nil {
+		c.trustedProxies, err = monitor.ParseTrustedProxies(*trusted)
+	}
 	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
 	c.smtpPassword = os.Getenv("LETHE_SMTP_PASSWORD")
 	if (c.tlsCert == "") != (c.tlsKey == "") {
@@ -203,6 +234,15 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	visits, err := monitor.NewStore(ctx, scratch)
+	if err != nil {
+		return nil, err
+	}
+	apiKeys, err := monitor.NewKeyStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	resolver := netinfo.NewResolver()
 	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
 	accountSvc := account.NewService(accounts, sessions, log)
 	a.hub = hub.New(cfg.hubBuffer)
@@ -240,13 +280,29 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		JanitorInterval: cfg.janitorInterval,
 		Mailer:          mailer,
 		Consent:         consentSvc,
-		Resolver:        netinfo.NewResolver(),
+		Resolver:        resolver,
 	})
 	if err != nil {
 		return nil, err
 	}
 	a.closers = append(a.closers, func() error { chatSvc.Close(); return nil })
-	accountSvc.OnSignOut = chatSvc.SignOut
+	monitorSvc, err := monitor.NewService(visits, apiKeys, a.hub, monitorSettings{accounts}, log, monitor.Options{
+		Retention:       cfg.visitorRetention,
+		OnSiteTimeout:   cfg.visitorOnSite,
+		JanitorInterval: cfg.monitorJanitor,
+		Resolver:        resolver,
+		GeoIPCity:       cfg.geoipCity,
+		GeoIPASN:        cfg.geoipASN,
+		TrustedProxies:  cfg.trustedProxies,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.closers = append(a.closers, monitorSvc.Close)
+	accountSvc.OnSignOut = func(operatorID string) {
+		chatSvc.SignOut(operatorID)
+		monitorSvc.SignOut(operatorID)
+	}
 	if queue != nil {
 		queue.OnDone(func(ctx context.Context, ref string, delivered bool) { chatSvc.MailDone(ctx, ref) })
 		mctx, stopMail := context.WithCancel(context.Background())
@@ -276,7 +332,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 
 	policy := map[string]auth.Kind{}
-	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy()} {
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy()} {
 		for k, v := range p {
 			policy[k] = v
 		}
@@ -284,7 +340,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			errs.Interceptor{Log: log},
-			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, Policy: policy},
+			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, APIKeys: monitorSvc, Policy: policy},
 		),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			log.ErrorContext(ctx, "panic in handler", slog.String("procedure", spec.Procedure))
@@ -297,7 +353,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
 	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
 	mux.Handle(consentv1connect.NewConsentServiceHandler(consentSvc, opts...))
-	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName}
+	mux.Handle(monitorv1connect.NewMonitorServiceHandler(monitorSvc, opts...))
+	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName,
+		monitorv1connect.MonitorServiceName}
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

@@ -269,7 +269,13 @@ func startStream[T any](t *testing.T, run func(ctx context.Context, fn func(T) e
 // seen) the others.
 func (s *stream[T]) next(what string, pred func(T) bool) T {
 	s.t.Helper()
-	timeout := time.After(waitTimeout)
+	return s.nextWithin(what, waitTimeout, pred)
+}
+
+// nextWithin is next with its own deadline.
+func (s *stream[T]) nextWithin(what string, d time.Duration, pred func(T) bool) T {
+	s.t.Helper()
+	timeout := time.After(d)
 	for {
 		select {
 		case v := <-s.c:
@@ -471,7 +477,9 @@ func startReq(name, first string) lethe.StartChat {
 
 func withPresenceGrace(d time.Duration) serverOption { return func(c *config) { c.presenceGrace = d } }
 
-func withJanitorInterval(d time.Duration) serverOption { return func(c *config) { c.janitorInterval = d } }
+func withJanitorInterval(d time.Duration) serverOption {
+	return func(c *config) { c.janitorInterval = d }
+}
 
 // withSMTP sends mail through the in-process relay on port (which may be
 // down yet), trusting ca, with fast retries.

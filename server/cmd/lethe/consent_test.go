@@ -1,0 +1,214 @@
+package main
+
+import (
+	"context"
+	"net/http/cookiejar"
+	"strings"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	lethe "github.com/lethehq/lethe/sdk/go"
+)
+
+// P7: where the account requires consent, the server refuses chats and
+// offline messages without the current version; withdrawal destroys at once.
+
+// adminWithConsent signs the admin in and returns it with a consent client
+// sharing its session cookie.
+func (ts *testServer) adminWithConsent() (*lethe.Operator, consentv1connect.ConsentServiceClient) {
+	ts.t.Helper()
+	c := *ts.client()
+	c.Jar, _ = cookiejar.New(nil)
+	op := lethe.NewOperator(&c, ts.URL)
+	if err := op.Login(context.Background(), adminEmail, adminPassword); err != nil {
+		ts.t.Fatalf("login: %v", err)
+	}
+	return op, consentv1connect.NewConsentServiceClient(&c, ts.URL)
+}
+
+func setConsentText(t *testing.T, cc consentv1connect.ConsentServiceClient, form consentv1.ConsentForm, text string) int32 {
+	t.Helper()
+	res, err := cc.SetConsentText(context.Background(), connect.NewRequest(&consentv1.SetConsentTextRequest{
+		Form: form, Locale: "en", Text: text, Required: true}))
+	if err != nil {
+		t.Fatalf("SetConsentText: %v", err)
+	}
+	return res.Msg.Text.Version
+}
+
+// startWithConsent starts a chat accepting consent version `version`.
+func startWithConsent(ctx context.Context, ts *testServer, name, first string, version int32) (*lethe.Visitor, error) {
+	v := ts.visitor()
+	res, err := v.Chat.StartChat(ctx, connect.NewRequest(&chatv1.StartChatRequest{AccountId: demoAccount, VisitorName: name,
+		FirstMessage: first, Locale: "en-GB", ConsentVersion: version}))
+	if err != nil {
+		return nil, err
+	}
+	v.Token, v.ChatID = res.Msg.VisitorToken, res.Msg.ChatId
+	return v, nil
+}
+
+// leaveOffline leaves an offline message as v (any visitor client: the call
+// needs no token).
+func leaveOffline(ctx context.Context, v *lethe.Visitor, name, email, text string, version int32) error {
+	_, err := v.Chat.LeaveOfflineMessage(ctx, connect.NewRequest(&chatv1.LeaveOfflineMessageRequest{AccountId: demoAccount,
+		VisitorName: name, VisitorEmail: email, Message: text, Locale: "en", ConsentVersion: version}))
+	return err
+}
+
+func acceptedCount(t *testing.T, cc consentv1connect.ConsentServiceClient, form consentv1.ConsentForm) (version int32, accepted int64) {
+	t.Helper()
+	res, err := cc.ListConsentTexts(context.Background(), connect.NewRequest(&consentv1.ListConsentTextsRequest{}))
+	if err != nil {
+		t.Fatalf("ListConsentTexts: %v", err)
+	}
+	for _, tx := range res.Msg.Texts {
+		if tx.Form == form && tx.Locale == "en" {
+			return tx.Version, tx.AcceptedCount
+		}
+	}
+	t.Fatalf("no %v text listed", form)
+	return 0, 0
+}
+
+func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ca := newMailCA(t)
+	relay := startSMTP(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.port, ca))
+	admin, cc := ts.adminWithConsent()
+	updateSettings(t, admin, func(s *accountv1.Settings) { s.Recipients = []string{recipient} })
+	tag := newTag()
+
+	// Pre-chat form: no acceptance, then a stale one.
+	v1 := setConsentText(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT, "We keep this chat only while it lasts (v1).")
+	_, err := startWithConsent(ctx, ts, "Refused", "refused without consent "+tag, 0)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	v2 := setConsentText(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT, "We keep this chat only while it lasts (v2).")
+	if v2 != v1+1 {
+		t.Fatalf("changed text has version %d, want %d", v2, v1+1)
+	}
+	_, err = startWithConsent(ctx, ts, "Refused", "refused with stale consent "+tag, v1)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	// Nothing was created: no queued chat, nothing on disk, nothing counted.
+	inbox := watchInbox(t, admin)
+	for _, r := range inbox.seen {
+		if u := r.GetChatUpdated(); u != nil {
+			t.Fatalf("a refused chat is in the operator's inbox: %v", u)
+		}
+	}
+	if hits := ts.filesContaining(tag); len(hits) > 0 {
+		t.Fatalf("a refused chat's text is on disk: %v", hits)
+	}
+	if ver, n := acceptedCount(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT); ver != v2 || n != 0 {
+		t.Fatalf("pre-chat text: version %d accepted %d times, want version %d accepted 0 times", ver, n, v2)
+	}
+
+	// The current version opens the chat and is counted.
+	v, err := startWithConsent(ctx, ts, "Accepted", "accepted "+tag, v2)
+	if err != nil {
+		t.Fatalf("StartChat with the current consent version: %v", err)
+	}
+	inbox.next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	if ver, n := acceptedCount(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT); ver != v2 || n != 1 {
+		t.Fatalf("pre-chat text: version %d accepted %d times, want version %d accepted once", ver, n, v2)
+	}
+
+	// Offline form, likewise (operators being online does not matter).
+	o1 := setConsentText(t, cc, consentv1.ConsentForm_CONSENT_FORM_OFFLINE, "We mail your message and delete it.")
+	err = leaveOffline(ctx, ts.visitor(), "Olga", "olga@example.com", "offline refused "+tag, 0)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	err = leaveOffline(ctx, ts.visitor(), "Olga", "olga@example.com", "offline stale "+tag, o1+7)
+	wantCode(t, err, connect.CodeFailedPrecondition)
+	if err := leaveOffline(ctx, ts.visitor(), "Olga", "olga@example.com", "offline accepted "+tag, o1); err != nil {
+		t.Fatalf("LeaveOfflineMessage with the current consent version: %v", err)
+	}
+	relay.waitMail("offline accepted "+tag, waitTimeout)
+	ts.waitLogCount(`msg="mail delivered"`, 1)
+	if n := ts.countLog(`msg="offline message queued"`); n != 1 {
+		t.Fatalf("%d offline messages were queued, want only the accepted one", n)
+	}
+	for _, m := range relay.received() {
+		if all := m.all(t); strings.Contains(all, "offline refused") || strings.Contains(all, "offline stale") {
+			t.Fatal("an offline message without current consent was mailed")
+		}
+	}
+	if ver, n := acceptedCount(t, cc, consentv1.ConsentForm_CONSENT_FORM_OFFLINE); ver != o1 || n != 1 {
+		t.Fatalf("offline text: version %d accepted %d times, want version %d accepted once", ver, n, o1)
+	}
+}
+
+func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ca := newMailCA(t)
+	relay := startSMTP(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.port, ca))
+	admin, cc := ts.adminWithConsent()
+	updateSettings(t, admin, transcriptsTo)
+	ver := setConsentText(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT, "You may withdraw consent at any time.")
+	tag := newTag()
+
+	v, err := startWithConsent(ctx, ts, "Visitor "+tag, "first message "+tag, ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := watchChat(t, v, 0)
+	if err := admin.Accept(ctx, v.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
+		t.Fatal(err)
+	}
+	vs.next("operator reply", isSeq(4))
+	if len(ts.filesContaining(tag)) == 0 {
+		t.Fatal("the canary is not on disk while the chat is open")
+	}
+
+	vc := consentv1connect.NewConsentServiceClient(ts.client(), ts.URL, connect.WithInterceptors(bearerHeader(v.Token)))
+	if _, err := vc.WithdrawConsent(ctx, connect.NewRequest(&consentv1.WithdrawConsentRequest{ChatId: v.ChatID})); err != nil {
+		t.Fatalf("WithdrawConsent: %v", err)
+	}
+	// Destroyed before the call returned: no waiting.
+	if hits := ts.filesContaining(tag); len(hits) > 0 {
+		t.Fatalf("the canary is on disk right after WithdrawConsent returned: %v", hits)
+	}
+	closed := vs.next("closed event", isClosed).Event.GetClosed()
+	if closed.Reason != "consent withdrawn" || closed.ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_SYSTEM {
+		t.Fatalf("closed event = %v, want reason \"consent withdrawn\" by SYSTEM", closed)
+	}
+	if err := vs.wait(); err != nil {
+		t.Fatalf("the visitor's stream ended with %v, want a clean end after the closed event", err)
+	}
+	if _, err := v.Send(ctx, "hello?"); !isCode(err, connect.CodeFailedPrecondition) && !isCode(err, connect.CodeUnauthenticated) {
+		t.Fatalf("Send after withdrawal = %v, want FailedPrecondition or Unauthenticated", err)
+	}
+
+	// No transcript: a chat closed afterwards is mailed, the withdrawn one
+	// never is.
+	ctrl := newTag()
+	c, err := startWithConsent(ctx, ts, "Control", "control "+ctrl, ver)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Close(ctx, c.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	ts.waitDestroyed(c.ChatID)
+	mails := relay.received()
+	if len(mails) != 1 || !strings.Contains(mails[0].all(t), "control "+ctrl) {
+		t.Fatalf("the relay received %d messages, want only the control chat's transcript", len(mails))
+	}
+	if strings.Contains(mails[0].all(t), tag) {
+		t.Fatal("the withdrawn chat's content was mailed")
+	}
+	if strings.Contains(ts.logs.String(), tag) {
+		t.Fatal("the log contains the withdrawn chat's content")
+	}
+}

@@ -1,0 +1,175 @@
+package main
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	lethe "github.com/lethehq/lethe/sdk/go"
+)
+
+// P10 against the real binary killed with SIGKILL: no open chat and no
+// pending mail is lost, and nothing destroyed comes back.
+
+func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	data := t.TempDir()
+	p := startBinary(t, binOpts{dataDir: data}) // no mail: a closed chat is destroyed at once
+	admin := p.admin()
+
+	// A chat closed and destroyed before the crash.
+	deadTag := newTag()
+	dead := p.visitor()
+	if err := dead.Start(ctx, lethe.StartChat{AccountID: demoAccount, Name: "Dead " + deadTag, FirstMessage: "gone " + deadTag}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dead.Send(ctx, "more "+deadTag); err != nil {
+		t.Fatal(err)
+	}
+	if err := dead.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p.waitDestroyed(dead.ChatID)
+	if hits := filesContaining(t, data, deadTag); len(hits) > 0 {
+		t.Fatalf("the destroyed chat is on disk before the crash: %v", hits)
+	}
+
+	// An open chat with a few messages both ways.
+	tag := newTag()
+	v := p.visitor()
+	if err := v.Start(ctx, lethe.StartChat{AccountID: demoAccount, Name: "Open " + tag, FirstMessage: "open 1 " + tag}); err != nil {
+		t.Fatal(err)
+	}
+	if err := admin.Accept(ctx, v.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := v.Send(ctx, "open 2 "+tag); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.Send(ctx, v.ChatID, "open reply "+tag); err != nil {
+		t.Fatal(err)
+	}
+	if ev, err := v.Send(ctx, "open 3 "+tag); err != nil || ev.Seq != 6 {
+		t.Fatalf("Send = %v, %v; want seq 6", ev, err)
+	}
+	wantTexts := []string{"open 1 " + tag, "open 2 " + tag, "open reply " + tag, "open 3 " + tag}
+
+	p.kill()
+
+	p2 := startBinary(t, binOpts{dataDir: data})
+	// The visitor's token still works, with the whole history.
+	v2 := p2.visitor()
+	v2.Token, v2.ChatID = v.Token, v.ChatID
+	evs := history(t, v2, 6)
+	checkSeqs(t, evs, 1, 6)
+	if got := texts(evs); !slices.Equal(got, wantTexts) {
+		t.Fatalf("history after the crash = %q, want %q", got, wantTexts)
+	}
+	// The operator signs in again and finds the chat in the inbox.
+	admin2 := p2.admin()
+	inbox := watchInbox(t, admin2)
+	found, lastSeq := false, int64(0)
+	for _, r := range inbox.seen {
+		if u := r.GetChatUpdated(); u != nil && u.ChatId == v.ChatID && u.State == chatv1.ChatState_CHAT_STATE_ACTIVE && u.OperatorId == admin2.Me.Id {
+			found = true
+		}
+		if e := r.GetEvent(); e != nil && e.ChatId == v.ChatID {
+			lastSeq = max(lastSeq, e.Seq)
+		}
+		if r.GetChatUpdated().GetChatId() == dead.ChatID || r.GetEvent().GetChatId() == dead.ChatID {
+			t.Fatal("the destroyed chat is back in the operator's inbox")
+		}
+	}
+	if !found || lastSeq != 6 {
+		t.Fatalf("the inbox after the crash shows the chat: %v, up to seq %d; want it active and assigned, up to seq 6", found, lastSeq)
+	}
+	// And both sides carry on.
+	vs := watchChat(t, v2, 6)
+	if ev, err := admin2.Send(ctx, v.ChatID, "after the crash"); err != nil || ev.Seq != 7 {
+		t.Fatalf("operator Send after the crash = %v, %v; want seq 7", ev, err)
+	}
+	if m := vs.next("operator message", isSeq(7)).Event.GetMessage(); m.GetText() != "after the crash" {
+		t.Fatalf("visitor got %v", m)
+	}
+	if ev, err := v2.Send(ctx, "me too"); err != nil || ev.Seq != 8 {
+		t.Fatalf("visitor Send after the crash = %v, %v; want seq 8", ev, err)
+	}
+	if m := inbox.next("visitor message", inboxEvent(v.ChatID, 8)).GetEvent().GetMessage(); m.GetText() != "me too" {
+		t.Fatalf("operator got %v", m)
+	}
+
+	// The destroyed chat stays destroyed: not on disk, and its token opens
+	// nothing.
+	if hits := filesContaining(t, data, deadTag); len(hits) > 0 {
+		t.Fatalf("the destroyed chat is on disk after the crash and restart: %v", hits)
+	}
+	d2 := p2.visitor()
+	d2.Token, d2.ChatID = dead.Token, dead.ChatID
+	if _, err := d2.Send(ctx, "hello?"); !isCode(err, connect.CodeUnauthenticated) && !isCode(err, connect.CodeFailedPrecondition) {
+		t.Fatalf("Send with the destroyed chat's token = %v, want Unauthenticated or FailedPrecondition", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
+	defer cancel()
+	stream, err := d2.Chat.WatchChat(wctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: dead.ChatID}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for stream.Receive() {
+		if ev := stream.Msg().Event; ev.GetSeq() > 0 || ev.GetMessage() != nil {
+			t.Fatalf("the destroyed chat's history came back: %v", ev)
+		}
+	}
+	if err := stream.Err(); err != nil && !isCode(err, connect.CodeUnauthenticated) && !isCode(err, connect.CodeFailedPrecondition) {
+		t.Fatalf("WatchChat with the destroyed chat's token: %v", err)
+	}
+	stream.Close()
+	if out := p.output() + p2.output(); strings.Contains(out, tag) || strings.Contains(out, deadTag) {
+		t.Fatal("the binary's output contains chat content")
+	}
+}
+
+// A chat closed with transcripts on while the relay is down, then a crash:
+// after the restart, with the relay up, the transcript is delivered once and
+// only then is the chat destroyed.
+func TestCrash_Kill9WithPendingTranscriptDeliversOnceAfterRestart(t *testing.T) {
+	t.Parallel()
+	ca := newMailCA(t)
+	port := freePort(t)
+	data := t.TempDir()
+	p := startBinary(t, binOpts{dataDir: data, smtpPort: port, ca: ca})
+	admin := p.admin()
+	updateSettings(t, admin, transcriptsTo)
+	tag := newTag()
+	v, vs := canaryChat(t, p.visitor(), admin, tag)
+	closeChat(t, admin, v, vs)
+	p.waitLog(`msg="mail attempt failed"`, 1)
+	p.kill()
+	if strings.Contains(p.stderr.String(), `msg="chat destroyed"`) {
+		t.Fatal("the chat was destroyed although its transcript was never delivered")
+	}
+	if len(filesContaining(t, data, tag)) == 0 {
+		t.Fatal("the closed chat's content did not survive the crash while its transcript was pending")
+	}
+
+	relay := startSMTP(t, ca, true, port)
+	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: port, ca: ca})
+	p2.waitDestroyed(v.ChatID)
+	mails := relay.received()
+	if len(mails) != 1 {
+		t.Fatalf("the relay received %d messages, want exactly 1", len(mails))
+	}
+	checkTranscript(t, mails[0], tag)
+	if hits := filesContaining(t, data, tag); len(hits) > 0 {
+		t.Fatalf("the canary is on disk after delivery and destruction: %v", hits)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if n := len(relay.received()); n != 1 {
+		t.Fatalf("the relay received %d messages after destruction, want 1", n)
+	}
+}

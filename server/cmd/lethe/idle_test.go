@@ -1,0 +1,77 @@
+package main
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+)
+
+// The janitor closes a chat whose visitor left (no chat stream open) for
+// longer than the account's idle timeout, and destroys it; a visitor who is
+// still watching is never closed for being idle.
+func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
+	t.Parallel()
+	const idle = 10 * time.Second // the smallest timeout an account may set
+	ctx := context.Background()
+	ts := newTestServer(t, withJanitorInterval(200*time.Millisecond))
+	admin := ts.admin()
+	updateSettings(t, admin, func(s *accountv1.Settings) { s.IdleTimeoutSeconds = int32(idle / time.Second) })
+	inbox := watchInbox(t, admin)
+
+	tag := newTag()
+	gone := ts.startChat("Gone", "", "I will leave "+tag)
+	stays := ts.startChat("Stays", "", "I stay")
+	for _, v := range []string{gone.ChatID, stays.ChatID} {
+		if err := admin.Accept(ctx, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	staying := watchChat(t, stays, 0)
+	staying.next("operator joined", isSeq(3))
+	leaving := watchChat(t, gone, 0)
+	leaving.next("operator joined", isSeq(3))
+	// The visitor closes the tab: the stream ends.
+	left := time.Now()
+	leaving.cancel()
+	<-leaving.done
+
+	// The operator sees the chat closed as idle, by the system.
+	closed := inbox.nextWithin("idle chat closed", idle+20*time.Second, func(r *chatv1.WatchInboxResponse) bool {
+		e := r.GetEvent()
+		return e != nil && e.ChatId == gone.ChatID && e.GetClosed() != nil
+	}).GetEvent().GetClosed()
+	if closed.Reason != "idle" || closed.ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_SYSTEM {
+		t.Fatalf("closed event = %v, want reason \"idle\" by SYSTEM", closed)
+	}
+	// (Less a little: the server keeps "last seen" in milliseconds of wall
+	// time.)
+	if waited := time.Since(left); waited < idle-100*time.Millisecond {
+		t.Fatalf("the chat was closed as idle %v after the visitor left, before the %v timeout", waited, idle)
+	}
+	ts.waitDestroyed(gone.ChatID)
+	if hits := ts.filesContaining(tag); len(hits) > 0 {
+		t.Fatalf("the idle chat's content is still on disk: %v", hits)
+	}
+
+	// The watched chat, started at the same time, is still open.
+	for _, r := range append(staying.seen, staying.rest()...) {
+		if isClosed(r) {
+			t.Fatal("the chat whose visitor kept watching was closed")
+		}
+	}
+	for _, r := range inbox.rest() {
+		if r.GetEvent().GetClosed() != nil && r.GetEvent().ChatId == stays.ChatID {
+			t.Fatal("the operator saw the watched chat closed")
+		}
+	}
+	if ev, err := stays.Send(ctx, "still here"); err != nil || ev.Seq != 4 {
+		t.Fatalf("Send in the watched chat = %v, %v; want seq 4", ev, err)
+	}
+	staying.next("own message", isSeq(4))
+	if ts.countLog(`msg="chat closed"`) != 1 {
+		t.Fatalf("%d chats were closed, want only the idle one", ts.countLog(`msg="chat closed"`))
+	}
+}
