@@ -22,6 +22,7 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
 
 // Final reports whether err ends a stream for good (no point resuming):
@@ -189,6 +190,9 @@ func (v *Visitor) Watch(ctx context.Context, afterSeq int64, fn func(*chatv1.Wat
 type Operator struct {
 	Chat    chatv1connect.ChatServiceClient
 	Account accountv1connect.AccountServiceClient
+	// Monitor shows visitors on the site, sends invitations and (for admins)
+	// manages API keys.
+	Monitor monitorv1connect.MonitorServiceClient
 	// Me is the operator, set by Login.
 	Me *accountv1.Operator
 }
@@ -203,6 +207,7 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 	return &Operator{
 		Chat:    chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
 		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
+		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
 	}
 }
 
