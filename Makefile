@@ -37,9 +37,9 @@ lint: node_modules/.installed
 
 # Fails if regenerating or rebuilding changes anything that is committed.
 check-generated: generate web
-	@changes="$$(git status --porcelain -- gen server/web/static)"; \
+	@changes="$$(git status --porcelain -- gen server/web/static sdk/ts/dist)"; \
 	if [ -n "$$changes" ]; then \
-		echo "$$changes"; git --no-pager diff --stat -- gen server/web/static; \
+		echo "$$changes"; git --no-pager diff --stat -- gen server/web/static sdk/ts/dist; \
 		echo "check-generated: gen/ or server/web/static differ from their sources; run 'make generate web' and commit"; exit 1; \
 	fi
 
@@ -48,6 +48,7 @@ go-test:
 
 bin:
 	$(GO) build -o $(BIN) ./server/cmd/lethe
+	$(GO) build -o bin/webapp ./sdk/go/examples/webapp
 
 # End-to-end: the built binary on a random port, driven by Debian's Chromium.
 e2e: bin deps

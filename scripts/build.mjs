@@ -1,5 +1,7 @@
 // Builds the web clients into server/web/static, where the Go server embeds
-// them. Output is deterministic (no timestamps, no absolute paths, no legal
+// them, and the TypeScript SDK's integrator API for Node into
+// sdk/ts/dist/integrator.mjs (one self-contained ES module, so the example in
+// sdk/ts/examples runs with plain `node`). Output is deterministic (no timestamps, no absolute paths, no legal
 // comments), so rebuilding an unchanged tree yields the same bytes and the
 // committed bundles can be checked with `git diff --exit-code`.
 import { build } from "esbuild";
@@ -10,7 +12,9 @@ import { gzipSync } from "node:zlib";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "server/web/static");
+const sdkDist = join(root, "sdk/ts/dist");
 await mkdir(out, { recursive: true });
+await mkdir(sdkDist, { recursive: true });
 
 const common = {
   absWorkingDir: root,
@@ -52,6 +56,15 @@ await Promise.all([
     target: "es2020",
   }),
   build({ ...common, entryPoints: ["console/src/console.css"], outfile: join(out, "console.css"), target: ["chrome90", "firefox90", "safari14"] }),
+  build({
+    ...common,
+    entryPoints: ["sdk/ts/src/integrator.ts"],
+    outfile: join(sdkDist, "integrator.mjs"),
+    format: "esm",
+    platform: "node",
+    target: "node20",
+    banner: { js: "// @lethe/sdk integrator API for Node 20+. Built by scripts/build.mjs from sdk/ts/src/integrator.ts: do not edit." },
+  }),
 ]);
 
 let over = false;

@@ -1,8 +1,9 @@
 /**
- * The operator console: sign-in, the queue, the operator's chats, and (for
- * admins) the operators, settings and consent texts of the account. Plain
- * DOM, one WatchInbox stream, and every visitor, operator or admin string set
- * with textContent.
+ * The operator console: sign-in, the queue, the operator's chats, the
+ * visitors on the website (visitors.ts), and (for admins) the operators,
+ * settings, consent texts and API keys of the account. Plain DOM, one
+ * WatchInbox and one WatchVisitors stream, and every visitor, operator or
+ * admin string set with textContent.
  */
 import {
   AccountService,
@@ -31,7 +32,9 @@ import {
   type Settings,
   type WatchInboxResponse,
 } from "@lethe/sdk";
+import { apiKeysCard } from "./apikeys";
 import { h, show } from "./dom";
+import { createVisitorsPage, type VisitorsPage } from "./visitors";
 
 const TYPING_EVERY_MS = 3000;
 const TYPING_IDLE_MS = 4000;
@@ -205,6 +208,8 @@ interface AppState {
   /** Holds the page shown: chats, operators or settings. */
   content: HTMLElement;
   tabChats: HTMLButtonElement;
+  tabVisitors: HTMLButtonElement;
+  visitors: VisitorsPage;
   tabAdmin: HTMLButtonElement | undefined;
   tabSettings: HTMLButtonElement | undefined;
 }
@@ -253,6 +258,15 @@ function startApp(me: Operator, account: Account): void {
   const conn = h("span", { class: "conn", role: "status" });
   const logout = h("button", { type: "button", class: "btn ghost", "data-testid": "logout" }, "Log out");
   const tabChats = h("button", { type: "button", class: "tab", "aria-current": "page" }, "Chats");
+  const ctl = new AbortController();
+  const visitors = createVisitorsPage({ transport, signal: ctl.signal, fail, clearError });
+  const tabVisitors = h(
+    "button",
+    { type: "button", class: "tab", "data-testid": "visitors-tab" },
+    "Visitors",
+    h("span", { class: "sr-only" }, " on site: "),
+    visitors.tabCount,
+  );
   const tabAdmin = isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "admin" }, "Operators") : undefined;
   const tabSettings = isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "settings-tab" }, "Settings") : undefined;
   const error = errorBox();
@@ -274,7 +288,7 @@ function startApp(me: Operator, account: Account): void {
     "header",
     { class: "top" },
     h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Lethe", h("span", { class: "acct" }, account.name)),
-    h("nav", { class: "tabs", "aria-label": "Pages" }, tabChats, tabAdmin, tabSettings),
+    h("nav", { class: "tabs", "aria-label": "Pages" }, tabChats, tabVisitors, tabAdmin, tabSettings),
     h("div", { class: "top-right" }, conn, h("span", { class: "me" }, me.name), status, logout),
   );
   const content = h("div", { class: "content" }, chatsPage);
@@ -283,7 +297,7 @@ function startApp(me: Operator, account: Account): void {
   const state: AppState = {
     me,
     account,
-    ctl: new AbortController(),
+    ctl,
     inbox: undefined,
     entries: new Map(),
     presence: new Map(),
@@ -304,6 +318,8 @@ function startApp(me: Operator, account: Account): void {
     chatsPage,
     content,
     tabChats,
+    tabVisitors,
+    visitors,
     tabAdmin,
     tabSettings,
   };
@@ -329,6 +345,7 @@ function startApp(me: Operator, account: Account): void {
     showLogin();
   });
   tabChats.addEventListener("click", () => showPage("chats"));
+  tabVisitors.addEventListener("click", () => showPage("visitors"));
   tabAdmin?.addEventListener("click", () => showPage("admin"));
   tabSettings?.addEventListener("click", () => showPage("settings"));
 
@@ -368,17 +385,20 @@ function emptyMain(): HTMLElement {
   );
 }
 
-function showPage(page: "chats" | "admin" | "settings"): void {
+function showPage(page: "chats" | "visitors" | "admin" | "settings"): void {
   const s = app;
   if (!s) return;
-  const tabs = { chats: s.tabChats, admin: s.tabAdmin, settings: s.tabSettings };
+  const tabs = { chats: s.tabChats, visitors: s.tabVisitors, admin: s.tabAdmin, settings: s.tabSettings };
   for (const [name, tab] of Object.entries(tabs)) {
     if (name === page) tab?.setAttribute("aria-current", "page");
     else tab?.removeAttribute("aria-current");
   }
   clearError();
   // Admin pages are built fresh each time, so they show the server's current state.
-  s.content.replaceChildren(page === "chats" ? s.chatsPage : page === "admin" ? adminPage(s) : settingsPage());
+  s.visitors.setShown(page === "visitors");
+  s.content.replaceChildren(
+    page === "chats" ? s.chatsPage : page === "visitors" ? s.visitors.root : page === "admin" ? adminPage(s) : settingsPage(),
+  );
 }
 
 // ---- inbox -------------------------------------------------------------------------
@@ -1010,7 +1030,7 @@ function hinted(text: string, hint: string, input: HTMLElement, ...more: HTMLEle
 }
 
 function settingsPage(): HTMLElement {
-  return h("div", { class: "settings-page" }, settingsCard(), consentCard());
+  return h("div", { class: "settings-page" }, settingsCard(), consentCard(), apiKeysCard({ transport, fail, clearError }));
 }
 
 function settingsCard(): HTMLElement {

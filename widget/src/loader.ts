@@ -3,15 +3,30 @@
  * nothing: it draws a launcher button and an iframe that loads the chat panel
  * from the Lethe server, and speaks to it only through postMessage with an
  * exact target origin and a strict origin + source check on what it receives.
- * No chat content ever passes through the host page.
+ * No chat content ever passes through the host page: the page sends the panel
+ * only its own context (URL, title, referrer), the custom data it chooses to
+ * share and tickets from its back end; the panel sends back only "ready",
+ * "open", "close" and an unread count.
  *
  * Styling uses CSSOM properties (el.style.x = …), which the host page's CSP
  * allows even when it forbids inline <style> and style attributes.
  */
 
+/** A custom data value; numbers and booleans are sent as strings. */
+type DataValue = string | number | boolean;
+
 interface LetheApi {
   open(): void;
   close(): void;
+  /**
+   * setCustomData shares data about the visitor with operators, shown as
+   * "from the page" (unverified). It replaces what was set before; an empty
+   * object clears it. At most 20 keys of 1 to 64 characters [A-Za-z0-9_.-],
+   * values at most 512 characters; anything else throws a TypeError.
+   */
+  setCustomData(data: Record<string, DataValue>): void;
+  /** identify hands the panel a ticket minted by the site's back end (verified data). */
+  identify(ticket: string): void;
 }
 
 declare global {
@@ -128,10 +143,41 @@ const ACCENT = "#4f46e5";
   let ready = false;
   let open = false;
   let unread = 0;
+  // Data and tickets handed over before the panel is ready, in order.
+  const queue: object[] = [];
 
   const post = (msg: object) => {
     frame.contentWindow?.postMessage(msg, letheOrigin);
   };
+  const send = (msg: object) => {
+    if (ready) post(msg);
+    else queue.push(msg);
+  };
+  const identify = (ticket: unknown) => {
+    if (typeof ticket !== "string" || !ticket) throw new TypeError("Lethe.identify: the ticket must be a non-empty string");
+    send({ type: "lethe:identify", ticket });
+  };
+  const setCustomData = (obj: unknown) => {
+    const fail = (why: string) => {
+      throw new TypeError(`Lethe.setCustomData: ${why}`);
+    };
+    if (!obj || typeof obj !== "object" || Array.isArray(obj)) fail("expects an object");
+    const data: Record<string, string> = {};
+    const keys = Object.keys(obj as object);
+    if (keys.length > 20) fail("at most 20 keys");
+    for (const k of keys) {
+      const v: unknown = (obj as Record<string, unknown>)[k];
+      if (!/^[\w.-]{1,64}$/.test(k)) fail(`bad key "${k}" (1 to 64 of A-Z a-z 0-9 _ . -)`);
+      if (typeof v === "number" ? !isFinite(v) : typeof v !== "string" && typeof v !== "boolean") {
+        fail(`"${k}" must be a string, number or boolean`);
+      }
+      const str = String(v);
+      if ([...str].length > 512) fail(`"${k}" is over 512 characters`);
+      data[k] = str;
+    }
+    send({ type: "lethe:data", data });
+  };
+  if (script.dataset.ticket) identify(script.dataset.ticket);
 
   const small = w.matchMedia("(max-width: 480px)");
   const layout = () => {
@@ -166,14 +212,16 @@ const ACCENT = "#4f46e5";
     btn.style.display = ready && !(open && small.matches) ? "flex" : "none";
   };
 
-  const setOpen = (next: boolean) => {
+  // focus is false when the panel opens itself (an invitation): the visitor
+  // may be typing in the page, so keyboard focus stays where it is.
+  const setOpen = (next: boolean, focus = true) => {
     if (!ready || next === open) return;
     open = next;
     if (open) {
       unread = 0;
       render();
       post({ type: "lethe:open" });
-      frame.focus();
+      if (focus) frame.focus();
     } else {
       render();
       post({ type: "lethe:close" });
@@ -194,11 +242,13 @@ const ACCENT = "#4f46e5";
         ready = true;
         btn.setAttribute("data-lethe-state", "ready");
         render();
+        // Tickets and data first, so a ticket can ride on the first page view.
+        queue.splice(0).forEach(post);
         sendContext();
         if (open) post({ type: "lethe:open" });
         break;
       case "lethe:open":
-        setOpen(true);
+        setOpen(true, false);
         break;
       case "lethe:close":
         if (open) {
@@ -225,7 +275,7 @@ const ACCENT = "#4f46e5";
   w.addEventListener("popstate", sendContext);
   w.addEventListener("hashchange", sendContext);
 
-  w.Lethe = { open: () => setOpen(true), close: () => setOpen(false) };
+  w.Lethe = { open: () => setOpen(true), close: () => setOpen(false), setCustomData, identify };
 
   const mount = () => {
     d.body.appendChild(frame);

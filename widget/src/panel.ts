@@ -2,12 +2,15 @@
  * The chat panel runs inside the loader's iframe on the Lethe origin. It owns
  * the visitor's side of a chat: pre-chat form with its consent text, the
  * offline-message form, live log, composer, transcript request and consent
- * withdrawal. It talks to
- * the host page only through postMessage with the host origin from the page's
- * meta tag, and never sends chat content there.
+ * withdrawal. It also reports the visit (page views, heartbeat, the page's
+ * custom data and tickets) to MonitorService on every page, before any chat,
+ * and shows operators' invitations. It talks to the host page only through
+ * postMessage with the host origin from the page's meta tag, and never sends
+ * chat content there: an invitation's text is shown here, never in the page.
  */
 import {
   AuthorKind,
+  Backoff,
   ChatService,
   ChatState,
   Code,
@@ -17,11 +20,14 @@ import {
   type ConsentText,
   type GetConsentResponse,
   type GetWidgetConfigResponse,
+  type Invitation,
+  MonitorService,
   createClient,
   createLetheTransport,
   errorMessage,
   timestampDate,
   watchChatResuming,
+  watchVisitResuming,
 } from "@lethe/sdk";
 import { h, show } from "./dom";
 
@@ -83,9 +89,176 @@ const transport = createLetheTransport(location.origin, { token: () => session?.
 const client = createClient(ChatService, transport);
 const consentApi = createClient(ConsentService, transport);
 
+// ---- visit (monitoring) ----------------------------------------------------------
+//
+// On every page of the site, chat or not, the panel reports the page view
+// (Track), keeps one WatchVisit stream open while the page is, and calls
+// Heartbeat every 30 s in case the stream is cut by a proxy. The visit token
+// is a bearer token of its own (not the chat's visitor token), kept in
+// sessionStorage so that the visit survives navigation between pages.
+
+const VISIT_KEY = "lethe.visit";
+/** The last invitation the panel opened itself for, so it does not pop up on every page. */
+const INVITED_KEY = "lethe.invited";
+const HEARTBEAT_MS = 30000;
+/** Most visit calls in one sync run; the rest waits for the next heartbeat. */
+const SYNC_MAX_CALLS = 8;
+
+function getItem(key: string): string {
+  try {
+    return sessionStorage.getItem(key) ?? "";
+  } catch {
+    return "";
+  }
+}
+
+function setItem(key: string, value: string): void {
+  try {
+    if (value) sessionStorage.setItem(key, value);
+    else sessionStorage.removeItem(key);
+  } catch {
+    // Storage blocked: the visit lasts for this page view.
+  }
+}
+
+let visitToken = getItem(VISIT_KEY);
+const monitor = createClient(MonitorService, createLetheTransport(location.origin, { token: () => visitToken || undefined }));
+
+/** The page the host last reported, and whether the server has yet to hear of it. */
+let visitPage: { url: string; title: string; referrer: string } | undefined;
+let pageDirty = false;
+/** The page's custom data: pendingData is unsent, pageData is sent again to a new visit. */
+let pageData: Record<string, string> | undefined;
+let pendingData: Record<string, string> | undefined;
+let pendingTicket = "";
+let syncing = false;
+let visitCtl: AbortController | undefined;
+const visitBackoff = new Backoff();
+
+const debug = (what: string, err: unknown) => console.debug(`lethe: ${what}:`, ConnectError.from(err).message);
+
+function setVisitToken(t: string): void {
+  visitToken = t;
+  setItem(VISIT_KEY, t);
+}
+
+/** visitGone forgets a visit the server no longer knows; the next Track starts a new one. */
+function visitGone(): void {
+  setVisitToken("");
+  pageDirty = true;
+}
+
+/**
+ * syncVisit tells the server, one call at a time and in order, what the host
+ * page reported: the page view (Track, carrying a pending ticket), then the
+ * custom data, then a ticket. Nothing is sent before the first page view.
+ */
+async function syncVisit(): Promise<void> {
+  if (syncing || !accountId) return;
+  syncing = true;
+  try {
+    for (let calls = 0; calls < SYNC_MAX_CALLS && visitPage; calls++) {
+      if (!visitToken || pageDirty) {
+        const ticket = pendingTicket;
+        pendingTicket = "";
+        pageDirty = false;
+        try {
+          const res = await monitor.track({ accountId, page: visitPage, ticket });
+          if (res.visitToken && res.visitToken !== visitToken) {
+            // A new visit knows nothing of the page's data yet.
+            setVisitToken(res.visitToken);
+            if (pageData && Object.keys(pageData).length) pendingData ??= pageData;
+            stopVisitWatch();
+          }
+          if (!visitCtl) startVisitWatch();
+        } catch (err) {
+          const code = ConnectError.from(err).code;
+          // A bad ticket refuses the whole page view: count the page without it.
+          if (ticket && [Code.NotFound, Code.FailedPrecondition, Code.PermissionDenied, Code.InvalidArgument].includes(code)) {
+            debug("ticket refused", err);
+            pageDirty = true;
+            continue;
+          }
+          debug("track", err);
+          pendingTicket ||= ticket;
+          pageDirty = true;
+          return; // tried again on the next heartbeat
+        }
+      } else if (pendingData) {
+        const data = pendingData;
+        pendingData = undefined;
+        try {
+          await monitor.setCustomData({ data });
+        } catch (err) {
+          if (ConnectError.from(err).code === Code.Unauthenticated) visitGone();
+          else debug("custom data", err);
+        }
+      } else if (pendingTicket) {
+        const ticket = pendingTicket;
+        pendingTicket = "";
+        try {
+          await monitor.identify({ ticket });
+        } catch (err) {
+          if (ConnectError.from(err).code === Code.Unauthenticated) {
+            visitGone();
+            pendingTicket = ticket;
+          } else debug("identify", err);
+        }
+      } else {
+        return;
+      }
+    }
+  } finally {
+    syncing = false;
+  }
+}
+
+function stopVisitWatch(): void {
+  visitCtl?.abort();
+  visitCtl = undefined;
+}
+
+function startVisitWatch(): void {
+  const ctl = new AbortController();
+  visitCtl = ctl;
+  void watchVisitResuming(monitor, {
+    signal: ctl.signal,
+    onStarted: () => visitBackoff.reset(),
+    onInvitation: (inv) => onInvitation(inv),
+  }).then((end) => {
+    if (visitCtl !== ctl || end.reason === "aborted") return;
+    visitCtl = undefined;
+    // "final": the visit token is unknown, so a new visit starts with Track.
+    // "closed": the server marked the visit as left; a new stream brings it back.
+    if (end.reason === "final") visitGone();
+    setTimeout(() => {
+      if (end.reason === "final") void syncVisit();
+      else if (!visitCtl && visitToken) startVisitWatch();
+    }, visitBackoff.delay());
+  });
+}
+
+setInterval(() => {
+  if (!visitToken || pageDirty) {
+    void syncVisit();
+    return;
+  }
+  monitor.heartbeat({}).catch((err: unknown) => {
+    if (ConnectError.from(err).code !== Code.Unauthenticated) return debug("heartbeat", err);
+    stopVisitWatch();
+    visitGone();
+    void syncVisit();
+  });
+}, HEARTBEAT_MS);
+
 // ---- host page ----------------------------------------------------------------
 
-type HostMessage = { type: "lethe:open" } | { type: "lethe:close" } | { type: "lethe:context"; url: string };
+type HostMessage =
+  | { type: "lethe:open" }
+  | { type: "lethe:close" }
+  | { type: "lethe:context"; url: unknown; title: unknown; referrer: unknown }
+  | { type: "lethe:data"; data: unknown }
+  | { type: "lethe:identify"; ticket: unknown };
 
 function postHost(msg: { type: string; count?: number }): void {
   if (!hostOrigin || window.parent === window) return;
@@ -113,21 +286,56 @@ function markSeen(): void {
   }
 }
 
+/** Set when the panel opened itself for an invitation: leave focus in the page. */
+let keepFocus = false;
+
 function setOpen(open: boolean): void {
   isOpen = open;
   if (open) {
     markSeen();
-    focusFirst();
+    if (!keepFocus) focusFirst();
+    keepFocus = false;
   }
 }
+
+const str = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
 window.addEventListener("message", (e: MessageEvent) => {
   if (!hostOrigin || e.origin !== hostOrigin || e.source !== window.parent) return;
   const msg = e.data as HostMessage | null;
   if (!msg || typeof msg !== "object") return;
-  if (msg.type === "lethe:open") setOpen(true);
-  else if (msg.type === "lethe:close") isOpen = false;
-  // lethe:context (page URL and title) is accepted but not yet used.
+  switch (msg.type) {
+    case "lethe:open":
+      setOpen(true);
+      break;
+    case "lethe:close":
+      isOpen = false;
+      break;
+    case "lethe:context": {
+      // Cut to the server's limits: a long URL is better cut than not counted.
+      const url = str(msg.url, 2048);
+      if (!url) break;
+      visitPage = { url, title: str(msg.title, 300), referrer: str(msg.referrer, 2048) };
+      pageDirty = true;
+      void syncVisit();
+      break;
+    }
+    case "lethe:data": {
+      const d = msg.data;
+      if (!d || typeof d !== "object" || Array.isArray(d)) break;
+      const data: Record<string, string> = {};
+      for (const [k, v] of Object.entries(d as Record<string, unknown>)) if (typeof v === "string") data[k] = v;
+      pageData = pendingData = data;
+      void syncVisit();
+      break;
+    }
+    case "lethe:identify":
+      if (typeof msg.ticket === "string" && msg.ticket) {
+        pendingTicket = msg.ticket;
+        void syncVisit();
+      }
+      break;
+  }
 });
 
 function minimize(): void {
@@ -156,6 +364,25 @@ const confirmBar = h(
 const errorBox = h("div", { class: "error", role: "alert", "data-testid": "error" });
 const body = h("div", { class: "body" });
 
+// An operator's invitation, shown in place of the body until answered.
+const inviteText = h("div", { class: "invite-bubble", "data-testid": "invitation-text" });
+const inviteYes = h(
+  "button",
+  { type: "button", class: "btn primary", "data-testid": "invitation-accept", onclick: () => void answerInvitation(true) },
+  "Chat now",
+);
+const inviteNo = h(
+  "button",
+  { type: "button", class: "btn ghost", "data-testid": "invitation-decline", onclick: () => void answerInvitation(false) },
+  "No, thanks",
+);
+const inviteView = h(
+  "section",
+  { class: "invite", "data-testid": "invitation", "aria-label": "Invitation to chat", "aria-live": "polite", hidden: true },
+  inviteText,
+  h("div", { class: "invite-actions" }, inviteNo, inviteYes),
+);
+
 document.getElementById("app")?.append(
   h(
     "div",
@@ -163,6 +390,7 @@ document.getElementById("app")?.append(
     h("header", { class: "head" }, h("div", { class: "head-text" }, title, subtitle), endBtn, minBtn),
     confirmBar,
     errorBox,
+    inviteView,
     body,
   ),
 );
@@ -181,6 +409,71 @@ document.addEventListener("keydown", (e) => {
   else if (!wdConfirm.hidden) askWithdraw(false);
   else minimize();
 });
+
+// ---- invitations -------------------------------------------------------------
+
+/** The invitation on screen, if any. */
+let invitation: Invitation | undefined;
+/** Invitations answered on this page: the stream repeats a pending one after a reconnect. */
+const answered = new Set<string>();
+
+/**
+ * onInvitation shows an operator's invitation, unless the visitor is already
+ * in a chat. The first time an invitation arrives the panel opens itself (the
+ * page only learns "open"; the operator's words stay in here); when it is
+ * still pending on a later page, the launcher shows a badge instead.
+ */
+function onInvitation(inv: Invitation): void {
+  if (session || starting || answered.has(inv.invitationId) || invitation?.invitationId === inv.invitationId) return;
+  invitation = inv;
+  show(body, false);
+  show(inviteView, true);
+  // Filled once shown, so that screen readers announce it (a live region).
+  inviteText.replaceChildren(
+    h("strong", { class: "invite-name" }, inv.operatorName || "An operator"),
+    h("span", { class: "sr-only" }, ": "),
+    h("p", { class: "invite-msg" }, inv.message),
+  );
+  clearError();
+  if (isOpen) return;
+  if (getItem(INVITED_KEY) !== inv.invitationId) {
+    setItem(INVITED_KEY, inv.invitationId);
+    keepFocus = true;
+    postHost({ type: "lethe:open" });
+  } else {
+    unread = 1;
+    postHost({ type: "lethe:unread", count: 1 });
+  }
+}
+
+function hideInvitation(): void {
+  invitation = undefined;
+  show(inviteView, false);
+  show(body, true);
+}
+
+/**
+ * answerInvitation reports the answer (errors, such as an invitation that
+ * timed out meanwhile, only to the console: the visitor chose already).
+ * Accepting shows the pre-chat form, where the consent rules apply as ever.
+ */
+async function answerInvitation(accepted: boolean): Promise<void> {
+  const inv = invitation;
+  if (!inv) return;
+  answered.add(inv.invitationId);
+  hideInvitation();
+  if (accepted) {
+    if (body.firstChild !== start) showPrechat();
+    focusFirst();
+  } else {
+    minimize();
+  }
+  try {
+    await monitor.respondToInvitation({ invitationId: inv.invitationId, accepted });
+  } catch (err) {
+    debug("invitation answer", err);
+  }
+}
 
 // ---- consent -----------------------------------------------------------------
 
@@ -894,7 +1187,9 @@ async function endChat(): Promise<void> {
 }
 
 function focusFirst(): void {
-  if (body.firstChild === chatView) {
+  if (invitation) {
+    inviteYes.focus();
+  } else if (body.firstChild === chatView) {
     if (!composer.disabled) composer.focus();
     else newChatBtn.focus();
   } else if (offlineMode) {

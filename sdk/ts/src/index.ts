@@ -1,7 +1,9 @@
 /**
  * @lethe/sdk is the thin layer the Lethe web clients share: a transport that
- * carries the visitor token, and resuming streams that turn WatchChat and
- * WatchInbox into "every stored event exactly once" callbacks.
+ * carries the visitor (or visit) token, resuming streams that turn WatchChat
+ * and WatchInbox into "every stored event exactly once" callbacks and keep
+ * WatchVisit and WatchVisitors open, and the integrator API ({@link mintTicket})
+ * for a website's back end.
  *
  * The generated service descriptors and messages are re-exported, so clients
  * import everything from here:
@@ -18,6 +20,7 @@ export { timestampDate } from "@bufbuild/protobuf/wkt";
 export * from "../../../gen/ts/lethe/chat/v1/chat_pb";
 export * from "../../../gen/ts/lethe/account/v1/account_pb";
 export * from "../../../gen/ts/lethe/consent/v1/consent_pb";
+export * from "../../../gen/ts/lethe/monitor/v1/monitor_pb";
 export { createLetheTransport, type LetheTransportOptions } from "./transport";
 export {
   watchChatResuming,
@@ -28,6 +31,14 @@ export {
   type WatchEnd,
   type WatchInboxOptions,
 } from "./watch";
+export {
+  watchVisitResuming,
+  watchVisitorsResuming,
+  type MonitorClient,
+  type WatchVisitOptions,
+  type WatchVisitorsOptions,
+} from "./monitor";
+export { mintTicket, type CustomDataValue, type MintTicketOptions, type MintedTicket } from "./integrator";
 export { Backoff, isFinal, sleep } from "./retry";
 
 import { ConnectError as CE } from "@connectrpc/connect";

@@ -4,7 +4,7 @@
 // the server) and hands it to the widget with data-ticket. The page also
 // shares unverified data with Lethe.setCustomData.
 //
-//	LETHE_API_KEY=lk_... go run ./sdk/go/examples/webapp -lethe http://localhost:8080 -addr 127.0.0.1:8081
+//	LETHE_API_KEY=lk_... go run ./sdk/go/examples/webapp -lethe http://127.0.0.1:8080 -addr 127.0.0.1:8081
 //
 // List the site's origin (http://127.0.0.1:8081) among the account's website
 // origins in the console (or start Lethe with --demo-origins) so the widget
@@ -70,7 +70,7 @@ func (s *site) page(title, body string) http.HandlerFunc {
 }
 
 func main() {
-	letheURL := flag.String("lethe", "http://localhost:8080", "Lethe server URL")
+	letheURL := flag.String("lethe", "http://127.0.0.1:8080", "Lethe server URL")
 	account := flag.String("account", "demo", "Lethe account id")
 	addr := flag.String("addr", "127.0.0.1:8081", "listen address")
 	flag.Parse()
