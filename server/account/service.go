@@ -61,9 +61,14 @@ type loginLimiter struct {
 
 var _ accountv1connect.AccountServiceHandler = (*Service)(nil)
 
-// NewService returns the account service.
-func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger) *Service {
-	s := &Service{store: st, sessions: sm, log: log, params: argon2id.DefaultParams, limiters: map[string]*loginLimiter{}}
+// NewService returns the account service. params are the argon2id
+// parameters for new password hashes (nil: argon2id.DefaultParams, 64 MiB);
+// existing hashes carry their own.
+func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, params *argon2id.Params) *Service {
+	if params == nil {
+		params = argon2id.DefaultParams
+	}
+	s := &Service{store: st, sessions: sm, log: log, params: params, limiters: map[string]*loginLimiter{}}
 	s.dummy, _ = argon2id.CreateHash("lethe-dummy-password", s.params)
 	return s
 }

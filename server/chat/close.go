@@ -178,6 +178,7 @@ func (s *Service) sweepClosed(ctx context.Context) {
 			s.log.Error("sweep: checkpoint", slog.String("error", err.Error()))
 		} else {
 			s.checkpointOwed.Store(false)
+			s.log.Info("pending WAL truncation done")
 		}
 	}
 	closed, err := s.store.Chats(ctx, "", StateClosed)
@@ -252,12 +253,13 @@ func (s *Service) destroy(chatID string) {
 		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
 		return
 	}
+	truncated := true
 	if err := s.store.DB().Checkpoint(ctx); err != nil {
 		// The rows are gone but old pages may linger in the WAL: the sweep
 		// retries the checkpoint until it truncates.
+		truncated = false
 		s.checkpointOwed.Store(true)
 		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
 	}
 	s.lmu.Lock()
 	delete(s.limiters, c.VisitorID)
@@ -265,6 +267,10 @@ func (s *Service) destroy(chatID string) {
 	s.vmu.Lock()
 	delete(s.watchers, chatID)
 	s.vmu.Unlock()
+	if !truncated {
+		s.log.Warn("chat rows deleted; WAL truncation pending", slog.String("chat", chatID))
+		return
+	}
 	s.destroyed.Add(1)
 	s.log.Info("chat destroyed", slog.String("chat", chatID), slog.Int64("events", c.LastSeq), slog.Duration("took", time.Since(start)))
 	if s.opts.OnDestroyed != nil {

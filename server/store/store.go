@@ -156,24 +156,26 @@ func (db *DB) Migrate(ctx context.Context, domain string, fsys fs.FS) error {
 // after retrying.
 var ErrCheckpointBusy = errors.New("wal checkpoint blocked by a reader")
 
-// Checkpoint runs PRAGMA wal_checkpoint(TRUNCATE) on the write connection and
-// checks its result: SQLite reports busy=1 (instead of an error) when a reader
-// holds a snapshot that keeps old frames alive. It retries with backoff until
-// the WAL really is truncated or ctx ends. Only after it returns nil are pages
-// deleted with secure_delete gone from every file.
+// Checkpoint runs PRAGMA wal_checkpoint(TRUNCATE) and checks its result:
+// SQLite reports busy=1 (instead of an error) when a reader holds a snapshot
+// that keeps old frames alive. It retries with backoff until the WAL really is
+// truncated or ctx ends. Only after it returns nil are pages deleted with
+// secure_delete gone from every file.
+//
+// It runs on a read-pool connection with the busy handler off, so a reader's
+// snapshot never makes SQLite wait inside the single write connection (which
+// would stall every write); the retry loop waits holding no connection.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	delay := 5 * time.Millisecond
 	for {
-		var busy, logFrames, checkpointed int
-		err := db.W.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+		busy, err := db.checkpointOnce(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				// Interrupted while SQLite's busy handler waited for a reader.
 				return fmt.Errorf("%w: %w", ErrCheckpointBusy, ctx.Err())
 			}
 			return fmt.Errorf("checkpoint: %w", err)
 		}
-		if busy == 0 {
+		if !busy {
 			return nil
 		}
 		select {
@@ -185,6 +187,29 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 			delay *= 2
 		}
 	}
+}
+
+func (db *DB) checkpointOnce(ctx context.Context) (busy bool, err error) {
+	conn, err := db.R.Conn(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, "PRAGMA busy_timeout=0"); err != nil {
+		return false, err
+	}
+	defer conn.ExecContext(context.Background(), "PRAGMA busy_timeout=5000")
+	var b, logFrames, checkpointed int
+	err = conn.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&b, &logFrames, &checkpointed)
+	if err != nil {
+		// A writer holding its lock makes the pragma fail with SQLITE_BUSY
+		// rather than report busy=1: both mean "try again".
+		if msg := err.Error(); strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked") {
+			return true, nil
+		}
+		return false, err
+	}
+	return b != 0, nil
 }
 
 // Tx runs fn in a write transaction, committing if fn returns nil.

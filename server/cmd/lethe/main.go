@@ -29,6 +29,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/alexedwards/argon2id"
 
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
@@ -67,6 +68,8 @@ type config struct {
 	visitorRetention    time.Duration
 	// for tests
 	visitorOnSite, monitorJanitor time.Duration
+	// for tests: cheaper password hashing
+	passwordParams *argon2id.Params
 	// for tests
 	hubBuffer       int
 	presenceGrace   time.Duration
@@ -244,7 +247,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	resolver := netinfo.NewResolver()
 	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
-	accountSvc := account.NewService(accounts, sessions, log)
+	accountSvc := account.NewService(accounts, sessions, log, cfg.passwordParams)
 	a.hub = hub.New(cfg.hubBuffer)
 	consents, err := consent.NewStore(ctx, durable)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"github.com/alexedwards/argon2id"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -77,6 +78,9 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 		dataDir:       fresh,
 		adminPW:       adminPassword,
 		presenceGrace: 50 * time.Millisecond,
+		// Production hashing (64 MiB) is half the suite's CPU under -race;
+		// the binary tests still use the real parameters.
+		passwordParams: &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
 	}
 	for _, o := range opts {
 		o(&cfg)
