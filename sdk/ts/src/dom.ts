@@ -1,3 +1,5 @@
+// DOM helpers shared by the widget panel and the console: text only ever
+// becomes text nodes, so visitor and operator text can never become markup.
 /** Child accepted by {@link h}: strings become text nodes, never HTML. */
 export type Child = Node | string | null | undefined | false;
 
