@@ -6,6 +6,12 @@
 // carries a unique canary, and after CloseChat returns the tool polls the
 // files under --data until no byte of any of them holds the canary.
 //
+// Scenario "visitors" puts -visitors visitors on the site (each its own
+// X-Forwarded-For address: start the server with --trusted-proxies
+// 127.0.0.1), keeps them browsing (one page view per visitor every -view
+// interval), and measures what one operator's WatchVisitors stream receives
+// and, with -pid, the server's resident memory.
+//
 // Scenario "messages" measures visitor → operator message latency (send
 // call to arrival on the operator's inbox stream) over many concurrent chats.
 //
@@ -24,10 +30,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/server/ids"
 )
@@ -42,12 +55,18 @@ func main() {
 	chats := flag.Int("chats", 100, "number of chats")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
+	visitors := flag.Int("visitors", 5000, "visitors on site (scenario visitors)")
+	view := flag.Duration("view", 30*time.Second, "page view interval per visitor (scenario visitors)")
+	window := flag.Duration("window", 30*time.Second, "measurement window (scenario visitors)")
+	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenario visitors)")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
 	switch *scenario {
 	case "destroy":
 		err = destroy(ctx, *url, *data, *email, *password, *account, *chats, *messages)
+	case "visitors":
+		err = visitorLoad(ctx, *url, *email, *password, *account, *visitors, *view, *window, *pid)
 	case "messages":
 		err = messageLatency(ctx, *url, *email, *password, *account, *chats, *messages, *concurrency)
 	default:
@@ -238,4 +257,127 @@ func report(what string, lat []time.Duration) {
 	p := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
 	fmt.Printf("%s: n=%d p50=%v p90=%v p99=%v max=%v\n", what, len(lat), p(0.5).Round(10*time.Microsecond),
 		p(0.9).Round(10*time.Microsecond), p(0.99).Round(10*time.Microsecond), lat[len(lat)-1].Round(10*time.Microsecond))
+}
+
+func rssKiB(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmRSS:" {
+			n, _ := strconv.ParseInt(f[1], 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func visitorLoad(ctx context.Context, url, email, password, account string, n int, view, window time.Duration, pid int) error {
+	op, err := operator(ctx, url, email, password)
+	if err != nil {
+		return err
+	}
+	rss0 := rssKiB(pid)
+	monitor := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, url)
+	track := func(i int, token string) (string, error) {
+		req := connect.NewRequest(&monitorv1.TrackRequest{AccountId: account,
+			Page: &monitorv1.Page{Url: fmt.Sprintf("https://shop.example/p/%d?v=%d", i%200, time.Now().UnixNano()), Title: "Product"}})
+		req.Header().Set("X-Forwarded-For", fmt.Sprintf("198.18.%d.%d", i/250, i%250+1))
+		req.Header().Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/140.0 Safari/537.36")
+		if token != "" {
+			req.Header().Set("Authorization", "Bearer "+token)
+		}
+		res, err := monitor.Track(ctx, req)
+		if err != nil {
+			return "", fmt.Errorf("visitor %d: %w", i, err)
+		}
+		if res.Msg.VisitToken != "" {
+			return res.Msg.VisitToken, nil
+		}
+		return token, nil
+	}
+	tokens := make([]string, n)
+	start := time.Now()
+	var wg sync.WaitGroup
+	// Joining does the enrichment (a reverse DNS lookup with a 300 ms
+	// timeout among it), so join with many visitors at once.
+	const joiners = 128
+	errc := make(chan error, joiners)
+	for w := range joiners {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < n; i += joiners {
+				t, err := track(i, "")
+				if err != nil {
+					errc <- err
+					return
+				}
+				tokens[i] = t
+			}
+		}()
+	}
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	fmt.Printf("%d visitors joined in %v\n", n, time.Since(start).Round(time.Millisecond))
+
+	// The operator's console: count messages and visitors per message.
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stream, err := op.Monitor.WatchVisitors(wctx, connect.NewRequest(&monitorv1.WatchVisitorsRequest{}))
+	if err != nil {
+		return err
+	}
+	snapStart := time.Now()
+	snapshot := 0
+	for stream.Receive() {
+		snapshot += len(stream.Msg().Visitors)
+		if stream.Msg().SnapshotDone {
+			break
+		}
+	}
+	fmt.Printf("console snapshot: %d visitors in %v\n", snapshot, time.Since(snapStart).Round(time.Millisecond))
+	var msgs, updated atomic.Int64
+	go func() {
+		for stream.Receive() {
+			msgs.Add(1)
+			updated.Add(int64(len(stream.Msg().Visitors)))
+		}
+	}()
+
+	// Browsing: every visitor views a page every `view`, spread evenly.
+	var views atomic.Int64
+	interval := view / time.Duration(n)
+	deadline := time.Now().Add(window)
+	sem := make(chan struct{}, 32)
+	for i := 0; time.Now().Before(deadline); i = (i + 1) % n {
+		sem <- struct{}{}
+		go func(i int) {
+			defer func() { <-sem }()
+			if _, err := track(i, tokens[i]); err == nil {
+				views.Add(1)
+			}
+		}(i)
+		time.Sleep(interval)
+	}
+	for range cap(sem) {
+		sem <- struct{}{}
+	}
+	secs := window.Seconds()
+	fmt.Printf("page views: %d (%.0f/s); console received %d messages (%.1f/s) carrying %d visitor updates (%.0f per message)\n",
+		views.Load(), float64(views.Load())/secs, msgs.Load(), float64(msgs.Load())/secs, updated.Load(),
+		float64(updated.Load())/max(float64(msgs.Load()), 1))
+	if pid > 0 {
+		rss := rssKiB(pid)
+		// The "before" figure includes argon2id's 64 MiB working memory from
+		// the sign-in, which the Go runtime returns to the OS only later.
+		fmt.Printf("server RSS: %.1f MiB after sign-in, %.1f MiB with %d visitors on site and browsing\n",
+			float64(rss0)/1024, float64(rss)/1024, n)
+	}
+	return nil
 }
