@@ -450,3 +450,6 @@ func (s *Service) EndChat(ctx context.Context, req *connect.Request[chatv1.EndCh
 	}
 	return connect.NewResponse(&chatv1.EndChatResponse{}), nil
 }
+
+// Destroyed counts the chats destroyed since start (a metric; ids only in logs).
+func (s *Service) Destroyed() int64 { return s.destroyed.Load() }

@@ -30,6 +30,9 @@ import (
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
 	"github.com/alexedwards/argon2id"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
@@ -74,6 +77,28 @@ type config struct {
 	hubBuffer       int
 	presenceGrace   time.Duration
 	janitorInterval time.Duration
+}
+
+// metricsHandler serves Prometheus metrics: counts only, never content (P9).
+func metricsHandler(chats *chat.Service, queue *mail.Queue) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_chats_destroyed_total",
+		Help: "Chats destroyed (rows deleted and the WAL truncated) since start."}, func() float64 { return float64(chats.Destroyed()) }))
+	if queue != nil {
+		mailStat := func(f func(mail.Stats) int64) func() float64 {
+			return func() float64 { return float64(f(queue.Stats())) }
+		}
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_mail_sent_total",
+				Help: "Mails accepted by the relay since start."}, mailStat(func(s mail.Stats) int64 { return s.Sent })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_mail_failed_attempts_total",
+				Help: "Failed delivery attempts since start (each retry counts)."}, mailStat(func(s mail.Stats) int64 { return s.Failed })),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_mail_dropped_total",
+				Help: "Mails destroyed undelivered after the maximum hold since start."}, mailStat(func(s mail.Stats) int64 { return s.Dropped })),
+		)
+	}
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }
 
 // mailAdapter gives the chat package the mail queue.
@@ -363,6 +388,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	mux.Handle("GET /metrics", metricsHandler(chatSvc, queue))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("/", web.New(accounts))
 
