@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"log/slog"
+	"strings"
 	"time"
 
 	"connectrpc.com/connect"
@@ -131,21 +132,14 @@ func (s *Service) WithdrawChat(ctx context.Context, chatID string) error {
 // (delivered, or dropped after the maximum hold): once none is pending the
 // chat is destroyed.
 func (s *Service) MailDone(ctx context.Context, ref string) {
-	id, ok := cutPrefix(ref, "chat:")
-	if !ok {
+	id, ok := strings.CutPrefix(ref, "chat:")
+	if !ok || id == "" {
 		return
 	}
 	if pending, err := s.mailer.Pending(ctx, ref); err != nil || pending {
 		return
 	}
 	s.enqueueDestroy(id)
-}
-
-func cutPrefix(s, p string) (string, bool) {
-	if len(s) > len(p) && s[:len(p)] == p {
-		return s[len(p):], true
-	}
-	return "", false
 }
 
 func (s *Service) enqueueDestroy(chatID string) {
