@@ -5,7 +5,7 @@
  * of each key, so a key that was not copied when created is gone for good.
  */
 import { MonitorService, createClient, timestampDate, type ApiKey, type Transport } from "@lethe/sdk";
-import { h, show } from "../../sdk/ts/src/dom";
+import { h, show } from "../../ui/dom";
 
 /** What the card needs from the console around it. */
 export interface ApiKeysOptions {

@@ -33,7 +33,7 @@ import {
   type WatchInboxResponse,
 } from "@lethe/sdk";
 import { apiKeysCard } from "./apikeys";
-import { h, show } from "../../sdk/ts/src/dom";
+import { h, show } from "../../ui/dom";
 import { createVisitorsPage, type VisitorsPage } from "./visitors";
 
 const TYPING_EVERY_MS = 3000;

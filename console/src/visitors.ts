@@ -19,7 +19,7 @@ import {
   type Visitor,
   type WatchVisitorsResponse,
 } from "@lethe/sdk";
-import { h, show } from "../../sdk/ts/src/dom";
+import { h, show } from "../../ui/dom";
 
 const DEFAULT_INVITATION = "Hi! Can I help you with anything?";
 const MAX_INVITATION_CHARS = 500;

@@ -55,6 +55,9 @@ type Options struct {
 	// InvitationTimeout: an invitation not answered in this time is
 	// reported as ignored (default 2 min).
 	InvitationTimeout time.Duration
+	// LeaveGrace: after Leave, the visitor has left unless a sign of life
+	// comes within this time (default 3 s).
+	LeaveGrace time.Duration
 	// Resolver finds host names (nil: no reverse DNS).
 	Resolver *netinfo.Resolver
 	// GeoIPCity and GeoIPASN are paths of MaxMind-format databases (City
@@ -104,6 +107,10 @@ type Service struct {
 	wmu      sync.Mutex
 	watchers map[string]int
 
+	// leaving holds the time of each visit's pending Leave (leave.go).
+	leaveMu sync.Mutex
+	leaving map[string]time.Time
+
 	// sweepMu: one janitor pass at a time.
 	sweepMu   sync.Mutex
 	destroyed atomic.Int64
@@ -134,12 +141,15 @@ func NewService(st *Store, keys *KeyStore, h *hub.Hub, settings Settings, log *s
 	if o.InvitationTimeout <= 0 {
 		o.InvitationTimeout = 2 * time.Minute
 	}
+	if o.LeaveGrace <= 0 {
+		o.LeaveGrace = 3 * time.Second
+	}
 	e, err := newEnricher(o)
 	if err != nil {
 		return nil, err
 	}
 	s := &Service{store: st, keys: keys, hub: h, settings: settings, log: log, opts: o, enrich: e,
-		watchers: map[string]int{}, limiters: map[string]*rate.Limiter{}, stop: make(chan struct{})}
+		watchers: map[string]int{}, leaving: map[string]time.Time{}, limiters: map[string]*rate.Limiter{}, stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil
@@ -161,6 +171,7 @@ func Policy() map[string]auth.Kind {
 	return map[string]auth.Kind{
 		monitorv1connect.MonitorServiceTrackProcedure:               auth.Public,
 		monitorv1connect.MonitorServiceHeartbeatProcedure:           auth.Public,
+		monitorv1connect.MonitorServiceLeaveProcedure:               auth.Public,
 		monitorv1connect.MonitorServiceWatchVisitProcedure:          auth.Public,
 		monitorv1connect.MonitorServiceSetCustomDataProcedure:       auth.Public,
 		monitorv1connect.MonitorServiceIdentifyProcedure:            auth.Public,

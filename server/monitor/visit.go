@@ -136,6 +136,7 @@ func (s *Service) track(ctx context.Context, peer string, h http.Header, m *moni
 				return s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
 			})
 			if err == nil {
+				s.stayed(v.ID)
 				s.publish(ctx, v.AccountID, v.ID)
 				return &monitorv1.TrackResponse{VisitorId: v.ID}, nil
 			}
@@ -178,6 +179,7 @@ func (s *Service) Heartbeat(ctx context.Context, req *connect.Request[monitorv1.
 	if err != nil {
 		return nil, err
 	}
+	s.stayed(v.ID)
 	if rejoined {
 		s.publish(ctx, v.AccountID, v.ID)
 	}
@@ -272,6 +274,7 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 	sub := s.hub.Subscribe(visitTopic(v.ID))
 	defer sub.Close()
 	s.watch(v.ID, +1)
+	s.stayed(v.ID)
 	defer func() {
 		s.watch(v.ID, -1)
 		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -29,7 +29,7 @@ import {
   watchChatResuming,
   watchVisitResuming,
 } from "@lethe/sdk";
-import { h, show } from "../../sdk/ts/src/dom";
+import { h, show } from "../../ui/dom";
 
 const STORE_KEY = "lethe.visitor";
 const MAX_CHARS = 4000;

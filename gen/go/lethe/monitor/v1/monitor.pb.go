@@ -819,6 +819,78 @@ func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
 	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{9}
 }
 
+type LeaveRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveRequest) Reset() {
+	*x = LeaveRequest{}
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveRequest) ProtoMessage() {}
+
+func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
+func (*LeaveRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{10}
+}
+
+type LeaveResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LeaveResponse) Reset() {
+	*x = LeaveResponse{}
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LeaveResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LeaveResponse) ProtoMessage() {}
+
+func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
+func (*LeaveResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{11}
+}
+
 type WatchVisitRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -827,7 +899,7 @@ type WatchVisitRequest struct {
 
 func (x *WatchVisitRequest) Reset() {
 	*x = WatchVisitRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -839,7 +911,7 @@ func (x *WatchVisitRequest) String() string {
 func (*WatchVisitRequest) ProtoMessage() {}
 
 func (x *WatchVisitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -852,7 +924,7 @@ func (x *WatchVisitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitRequest.ProtoReflect.Descriptor instead.
 func (*WatchVisitRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{10}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{12}
 }
 
 // WatchVisitStarted is the first message of WatchVisit.
@@ -865,7 +937,7 @@ type WatchVisitStarted struct {
 
 func (x *WatchVisitStarted) Reset() {
 	*x = WatchVisitStarted{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -877,7 +949,7 @@ func (x *WatchVisitStarted) String() string {
 func (*WatchVisitStarted) ProtoMessage() {}
 
 func (x *WatchVisitStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -890,7 +962,7 @@ func (x *WatchVisitStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitStarted.ProtoReflect.Descriptor instead.
 func (*WatchVisitStarted) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{11}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *WatchVisitStarted) GetVisitorId() string {
@@ -909,7 +981,7 @@ type VisitEnded struct {
 
 func (x *VisitEnded) Reset() {
 	*x = VisitEnded{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -921,7 +993,7 @@ func (x *VisitEnded) String() string {
 func (*VisitEnded) ProtoMessage() {}
 
 func (x *VisitEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -934,7 +1006,7 @@ func (x *VisitEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisitEnded.ProtoReflect.Descriptor instead.
 func (*VisitEnded) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{12}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{14}
 }
 
 type WatchVisitResponse struct {
@@ -951,7 +1023,7 @@ type WatchVisitResponse struct {
 
 func (x *WatchVisitResponse) Reset() {
 	*x = WatchVisitResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -963,7 +1035,7 @@ func (x *WatchVisitResponse) String() string {
 func (*WatchVisitResponse) ProtoMessage() {}
 
 func (x *WatchVisitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -976,7 +1048,7 @@ func (x *WatchVisitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitResponse.ProtoReflect.Descriptor instead.
 func (*WatchVisitResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{13}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchVisitResponse) GetKind() isWatchVisitResponse_Kind {
@@ -1046,7 +1118,7 @@ type SetCustomDataRequest struct {
 
 func (x *SetCustomDataRequest) Reset() {
 	*x = SetCustomDataRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1058,7 +1130,7 @@ func (x *SetCustomDataRequest) String() string {
 func (*SetCustomDataRequest) ProtoMessage() {}
 
 func (x *SetCustomDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1071,7 +1143,7 @@ func (x *SetCustomDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomDataRequest.ProtoReflect.Descriptor instead.
 func (*SetCustomDataRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{14}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetCustomDataRequest) GetData() map[string]string {
@@ -1089,7 +1161,7 @@ type SetCustomDataResponse struct {
 
 func (x *SetCustomDataResponse) Reset() {
 	*x = SetCustomDataResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1101,7 +1173,7 @@ func (x *SetCustomDataResponse) String() string {
 func (*SetCustomDataResponse) ProtoMessage() {}
 
 func (x *SetCustomDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1114,7 +1186,7 @@ func (x *SetCustomDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomDataResponse.ProtoReflect.Descriptor instead.
 func (*SetCustomDataResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{15}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{17}
 }
 
 type IdentifyRequest struct {
@@ -1127,7 +1199,7 @@ type IdentifyRequest struct {
 
 func (x *IdentifyRequest) Reset() {
 	*x = IdentifyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1211,7 @@ func (x *IdentifyRequest) String() string {
 func (*IdentifyRequest) ProtoMessage() {}
 
 func (x *IdentifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1224,7 @@ func (x *IdentifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyRequest.ProtoReflect.Descriptor instead.
 func (*IdentifyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{16}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *IdentifyRequest) GetTicket() string {
@@ -1170,7 +1242,7 @@ type IdentifyResponse struct {
 
 func (x *IdentifyResponse) Reset() {
 	*x = IdentifyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1182,7 +1254,7 @@ func (x *IdentifyResponse) String() string {
 func (*IdentifyResponse) ProtoMessage() {}
 
 func (x *IdentifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1195,7 +1267,7 @@ func (x *IdentifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyResponse.ProtoReflect.Descriptor instead.
 func (*IdentifyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{17}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{19}
 }
 
 type RespondToInvitationRequest struct {
@@ -1209,7 +1281,7 @@ type RespondToInvitationRequest struct {
 
 func (x *RespondToInvitationRequest) Reset() {
 	*x = RespondToInvitationRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1221,7 +1293,7 @@ func (x *RespondToInvitationRequest) String() string {
 func (*RespondToInvitationRequest) ProtoMessage() {}
 
 func (x *RespondToInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1234,7 +1306,7 @@ func (x *RespondToInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondToInvitationRequest.ProtoReflect.Descriptor instead.
 func (*RespondToInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{18}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *RespondToInvitationRequest) GetInvitationId() string {
@@ -1259,7 +1331,7 @@ type RespondToInvitationResponse struct {
 
 func (x *RespondToInvitationResponse) Reset() {
 	*x = RespondToInvitationResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1271,7 +1343,7 @@ func (x *RespondToInvitationResponse) String() string {
 func (*RespondToInvitationResponse) ProtoMessage() {}
 
 func (x *RespondToInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1284,7 +1356,7 @@ func (x *RespondToInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondToInvitationResponse.ProtoReflect.Descriptor instead.
 func (*RespondToInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{19}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{21}
 }
 
 type WatchVisitorsRequest struct {
@@ -1295,7 +1367,7 @@ type WatchVisitorsRequest struct {
 
 func (x *WatchVisitorsRequest) Reset() {
 	*x = WatchVisitorsRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1307,7 +1379,7 @@ func (x *WatchVisitorsRequest) String() string {
 func (*WatchVisitorsRequest) ProtoMessage() {}
 
 func (x *WatchVisitorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1320,7 +1392,7 @@ func (x *WatchVisitorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchVisitorsRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{20}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{22}
 }
 
 type WatchVisitorsResponse struct {
@@ -1338,7 +1410,7 @@ type WatchVisitorsResponse struct {
 
 func (x *WatchVisitorsResponse) Reset() {
 	*x = WatchVisitorsResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1350,7 +1422,7 @@ func (x *WatchVisitorsResponse) String() string {
 func (*WatchVisitorsResponse) ProtoMessage() {}
 
 func (x *WatchVisitorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1363,7 +1435,7 @@ func (x *WatchVisitorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchVisitorsResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{21}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchVisitorsResponse) GetVisitors() []*Visitor {
@@ -1399,7 +1471,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +1483,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +1496,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{22}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *InviteRequest) GetVisitorId() string {
@@ -1450,7 +1522,7 @@ type InviteResponse struct {
 
 func (x *InviteResponse) Reset() {
 	*x = InviteResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1462,7 +1534,7 @@ func (x *InviteResponse) String() string {
 func (*InviteResponse) ProtoMessage() {}
 
 func (x *InviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1475,7 +1547,7 @@ func (x *InviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteResponse.ProtoReflect.Descriptor instead.
 func (*InviteResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{23}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *InviteResponse) GetInvitationId() string {
@@ -1498,7 +1570,7 @@ type MintTicketRequest struct {
 
 func (x *MintTicketRequest) Reset() {
 	*x = MintTicketRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1582,7 @@ func (x *MintTicketRequest) String() string {
 func (*MintTicketRequest) ProtoMessage() {}
 
 func (x *MintTicketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1595,7 @@ func (x *MintTicketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintTicketRequest.ProtoReflect.Descriptor instead.
 func (*MintTicketRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{24}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *MintTicketRequest) GetData() map[string]string {
@@ -1551,7 +1623,7 @@ type MintTicketResponse struct {
 
 func (x *MintTicketResponse) Reset() {
 	*x = MintTicketResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1563,7 +1635,7 @@ func (x *MintTicketResponse) String() string {
 func (*MintTicketResponse) ProtoMessage() {}
 
 func (x *MintTicketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1576,7 +1648,7 @@ func (x *MintTicketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintTicketResponse.ProtoReflect.Descriptor instead.
 func (*MintTicketResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{25}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *MintTicketResponse) GetTicket() string {
@@ -1610,7 +1682,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1622,7 +1694,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1635,7 +1707,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{26}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ApiKey) GetId() string {
@@ -1683,7 +1755,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1695,7 +1767,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1708,7 +1780,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{27}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -1729,7 +1801,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1813,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1826,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{28}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -1779,7 +1851,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1791,7 +1863,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1804,7 +1876,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{29}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{31}
 }
 
 type ListApiKeysResponse struct {
@@ -1817,7 +1889,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1829,7 +1901,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1842,7 +1914,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{30}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -1861,7 +1933,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1873,7 +1945,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1886,7 +1958,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{31}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -1904,7 +1976,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1916,7 +1988,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1929,7 +2001,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{32}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{34}
 }
 
 var File_lethe_monitor_v1_monitor_proto protoreflect.FileDescriptor
@@ -2006,7 +2078,9 @@ const file_lethe_monitor_v1_monitor_proto_rawDesc = "" +
 	"\n" +
 	"visitor_id\x18\x02 \x01(\tR\tvisitorId\"\x12\n" +
 	"\x10HeartbeatRequest\"\x13\n" +
-	"\x11HeartbeatResponse\"\x13\n" +
+	"\x11HeartbeatResponse\"\x0e\n" +
+	"\fLeaveRequest\"\x0f\n" +
+	"\rLeaveResponse\"\x13\n" +
 	"\x11WatchVisitRequest\"2\n" +
 	"\x11WatchVisitStarted\x12\x1d\n" +
 	"\n" +
@@ -2079,10 +2153,11 @@ const file_lethe_monitor_v1_monitor_proto_rawDesc = "" +
 	"\x18INVITATION_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19INVITATION_STATE_ACCEPTED\x10\x02\x12\x1d\n" +
 	"\x19INVITATION_STATE_DECLINED\x10\x03\x12\x1c\n" +
-	"\x18INVITATION_STATE_IGNORED\x10\x042\xd8\b\n" +
+	"\x18INVITATION_STATE_IGNORED\x10\x042\xa2\t\n" +
 	"\x0eMonitorService\x12H\n" +
 	"\x05Track\x12\x1e.lethe.monitor.v1.TrackRequest\x1a\x1f.lethe.monitor.v1.TrackResponse\x12T\n" +
-	"\tHeartbeat\x12\".lethe.monitor.v1.HeartbeatRequest\x1a#.lethe.monitor.v1.HeartbeatResponse\x12Y\n" +
+	"\tHeartbeat\x12\".lethe.monitor.v1.HeartbeatRequest\x1a#.lethe.monitor.v1.HeartbeatResponse\x12H\n" +
+	"\x05Leave\x12\x1e.lethe.monitor.v1.LeaveRequest\x1a\x1f.lethe.monitor.v1.LeaveResponse\x12Y\n" +
 	"\n" +
 	"WatchVisit\x12#.lethe.monitor.v1.WatchVisitRequest\x1a$.lethe.monitor.v1.WatchVisitResponse0\x01\x12`\n" +
 	"\rSetCustomData\x12&.lethe.monitor.v1.SetCustomDataRequest\x1a'.lethe.monitor.v1.SetCustomDataResponse\x12Q\n" +
@@ -2109,7 +2184,7 @@ func file_lethe_monitor_v1_monitor_proto_rawDescGZIP() []byte {
 }
 
 var file_lethe_monitor_v1_monitor_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lethe_monitor_v1_monitor_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_lethe_monitor_v1_monitor_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_lethe_monitor_v1_monitor_proto_goTypes = []any{
 	(InvitationState)(0),                // 0: lethe.monitor.v1.InvitationState
 	(*Page)(nil),                        // 1: lethe.monitor.v1.Page
@@ -2122,88 +2197,92 @@ var file_lethe_monitor_v1_monitor_proto_goTypes = []any{
 	(*TrackResponse)(nil),               // 8: lethe.monitor.v1.TrackResponse
 	(*HeartbeatRequest)(nil),            // 9: lethe.monitor.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),           // 10: lethe.monitor.v1.HeartbeatResponse
-	(*WatchVisitRequest)(nil),           // 11: lethe.monitor.v1.WatchVisitRequest
-	(*WatchVisitStarted)(nil),           // 12: lethe.monitor.v1.WatchVisitStarted
-	(*VisitEnded)(nil),                  // 13: lethe.monitor.v1.VisitEnded
-	(*WatchVisitResponse)(nil),          // 14: lethe.monitor.v1.WatchVisitResponse
-	(*SetCustomDataRequest)(nil),        // 15: lethe.monitor.v1.SetCustomDataRequest
-	(*SetCustomDataResponse)(nil),       // 16: lethe.monitor.v1.SetCustomDataResponse
-	(*IdentifyRequest)(nil),             // 17: lethe.monitor.v1.IdentifyRequest
-	(*IdentifyResponse)(nil),            // 18: lethe.monitor.v1.IdentifyResponse
-	(*RespondToInvitationRequest)(nil),  // 19: lethe.monitor.v1.RespondToInvitationRequest
-	(*RespondToInvitationResponse)(nil), // 20: lethe.monitor.v1.RespondToInvitationResponse
-	(*WatchVisitorsRequest)(nil),        // 21: lethe.monitor.v1.WatchVisitorsRequest
-	(*WatchVisitorsResponse)(nil),       // 22: lethe.monitor.v1.WatchVisitorsResponse
-	(*InviteRequest)(nil),               // 23: lethe.monitor.v1.InviteRequest
-	(*InviteResponse)(nil),              // 24: lethe.monitor.v1.InviteResponse
-	(*MintTicketRequest)(nil),           // 25: lethe.monitor.v1.MintTicketRequest
-	(*MintTicketResponse)(nil),          // 26: lethe.monitor.v1.MintTicketResponse
-	(*ApiKey)(nil),                      // 27: lethe.monitor.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),         // 28: lethe.monitor.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),        // 29: lethe.monitor.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),          // 30: lethe.monitor.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),         // 31: lethe.monitor.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),         // 32: lethe.monitor.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),        // 33: lethe.monitor.v1.RevokeApiKeyResponse
-	nil,                                 // 34: lethe.monitor.v1.Visitor.PageDataEntry
-	nil,                                 // 35: lethe.monitor.v1.Visitor.VerifiedDataEntry
-	nil,                                 // 36: lethe.monitor.v1.SetCustomDataRequest.DataEntry
-	nil,                                 // 37: lethe.monitor.v1.MintTicketRequest.DataEntry
-	(*timestamppb.Timestamp)(nil),       // 38: google.protobuf.Timestamp
+	(*LeaveRequest)(nil),                // 11: lethe.monitor.v1.LeaveRequest
+	(*LeaveResponse)(nil),               // 12: lethe.monitor.v1.LeaveResponse
+	(*WatchVisitRequest)(nil),           // 13: lethe.monitor.v1.WatchVisitRequest
+	(*WatchVisitStarted)(nil),           // 14: lethe.monitor.v1.WatchVisitStarted
+	(*VisitEnded)(nil),                  // 15: lethe.monitor.v1.VisitEnded
+	(*WatchVisitResponse)(nil),          // 16: lethe.monitor.v1.WatchVisitResponse
+	(*SetCustomDataRequest)(nil),        // 17: lethe.monitor.v1.SetCustomDataRequest
+	(*SetCustomDataResponse)(nil),       // 18: lethe.monitor.v1.SetCustomDataResponse
+	(*IdentifyRequest)(nil),             // 19: lethe.monitor.v1.IdentifyRequest
+	(*IdentifyResponse)(nil),            // 20: lethe.monitor.v1.IdentifyResponse
+	(*RespondToInvitationRequest)(nil),  // 21: lethe.monitor.v1.RespondToInvitationRequest
+	(*RespondToInvitationResponse)(nil), // 22: lethe.monitor.v1.RespondToInvitationResponse
+	(*WatchVisitorsRequest)(nil),        // 23: lethe.monitor.v1.WatchVisitorsRequest
+	(*WatchVisitorsResponse)(nil),       // 24: lethe.monitor.v1.WatchVisitorsResponse
+	(*InviteRequest)(nil),               // 25: lethe.monitor.v1.InviteRequest
+	(*InviteResponse)(nil),              // 26: lethe.monitor.v1.InviteResponse
+	(*MintTicketRequest)(nil),           // 27: lethe.monitor.v1.MintTicketRequest
+	(*MintTicketResponse)(nil),          // 28: lethe.monitor.v1.MintTicketResponse
+	(*ApiKey)(nil),                      // 29: lethe.monitor.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),         // 30: lethe.monitor.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),        // 31: lethe.monitor.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),          // 32: lethe.monitor.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),         // 33: lethe.monitor.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),         // 34: lethe.monitor.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),        // 35: lethe.monitor.v1.RevokeApiKeyResponse
+	nil,                                 // 36: lethe.monitor.v1.Visitor.PageDataEntry
+	nil,                                 // 37: lethe.monitor.v1.Visitor.VerifiedDataEntry
+	nil,                                 // 38: lethe.monitor.v1.SetCustomDataRequest.DataEntry
+	nil,                                 // 39: lethe.monitor.v1.MintTicketRequest.DataEntry
+	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
 }
 var file_lethe_monitor_v1_monitor_proto_depIdxs = []int32{
 	1,  // 0: lethe.monitor.v1.PageView.page:type_name -> lethe.monitor.v1.Page
-	38, // 1: lethe.monitor.v1.PageView.viewed_at:type_name -> google.protobuf.Timestamp
-	38, // 2: lethe.monitor.v1.Invitation.sent_at:type_name -> google.protobuf.Timestamp
+	40, // 1: lethe.monitor.v1.PageView.viewed_at:type_name -> google.protobuf.Timestamp
+	40, // 2: lethe.monitor.v1.Invitation.sent_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: lethe.monitor.v1.InvitationStatus.state:type_name -> lethe.monitor.v1.InvitationState
-	38, // 4: lethe.monitor.v1.InvitationStatus.sent_at:type_name -> google.protobuf.Timestamp
-	38, // 5: lethe.monitor.v1.InvitationStatus.answered_at:type_name -> google.protobuf.Timestamp
+	40, // 4: lethe.monitor.v1.InvitationStatus.sent_at:type_name -> google.protobuf.Timestamp
+	40, // 5: lethe.monitor.v1.InvitationStatus.answered_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: lethe.monitor.v1.Visitor.current_page:type_name -> lethe.monitor.v1.PageView
 	2,  // 7: lethe.monitor.v1.Visitor.pages:type_name -> lethe.monitor.v1.PageView
-	38, // 8: lethe.monitor.v1.Visitor.first_seen:type_name -> google.protobuf.Timestamp
-	38, // 9: lethe.monitor.v1.Visitor.last_seen:type_name -> google.protobuf.Timestamp
+	40, // 8: lethe.monitor.v1.Visitor.first_seen:type_name -> google.protobuf.Timestamp
+	40, // 9: lethe.monitor.v1.Visitor.last_seen:type_name -> google.protobuf.Timestamp
 	3,  // 10: lethe.monitor.v1.Visitor.location:type_name -> lethe.monitor.v1.Location
-	34, // 11: lethe.monitor.v1.Visitor.page_data:type_name -> lethe.monitor.v1.Visitor.PageDataEntry
-	35, // 12: lethe.monitor.v1.Visitor.verified_data:type_name -> lethe.monitor.v1.Visitor.VerifiedDataEntry
+	36, // 11: lethe.monitor.v1.Visitor.page_data:type_name -> lethe.monitor.v1.Visitor.PageDataEntry
+	37, // 12: lethe.monitor.v1.Visitor.verified_data:type_name -> lethe.monitor.v1.Visitor.VerifiedDataEntry
 	5,  // 13: lethe.monitor.v1.Visitor.invitation:type_name -> lethe.monitor.v1.InvitationStatus
 	1,  // 14: lethe.monitor.v1.TrackRequest.page:type_name -> lethe.monitor.v1.Page
-	12, // 15: lethe.monitor.v1.WatchVisitResponse.started:type_name -> lethe.monitor.v1.WatchVisitStarted
+	14, // 15: lethe.monitor.v1.WatchVisitResponse.started:type_name -> lethe.monitor.v1.WatchVisitStarted
 	4,  // 16: lethe.monitor.v1.WatchVisitResponse.invitation:type_name -> lethe.monitor.v1.Invitation
-	13, // 17: lethe.monitor.v1.WatchVisitResponse.ended:type_name -> lethe.monitor.v1.VisitEnded
-	36, // 18: lethe.monitor.v1.SetCustomDataRequest.data:type_name -> lethe.monitor.v1.SetCustomDataRequest.DataEntry
+	15, // 17: lethe.monitor.v1.WatchVisitResponse.ended:type_name -> lethe.monitor.v1.VisitEnded
+	38, // 18: lethe.monitor.v1.SetCustomDataRequest.data:type_name -> lethe.monitor.v1.SetCustomDataRequest.DataEntry
 	6,  // 19: lethe.monitor.v1.WatchVisitorsResponse.visitors:type_name -> lethe.monitor.v1.Visitor
-	37, // 20: lethe.monitor.v1.MintTicketRequest.data:type_name -> lethe.monitor.v1.MintTicketRequest.DataEntry
-	38, // 21: lethe.monitor.v1.MintTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
-	38, // 22: lethe.monitor.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	38, // 23: lethe.monitor.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	27, // 24: lethe.monitor.v1.CreateApiKeyResponse.api_key:type_name -> lethe.monitor.v1.ApiKey
-	27, // 25: lethe.monitor.v1.ListApiKeysResponse.api_keys:type_name -> lethe.monitor.v1.ApiKey
+	39, // 20: lethe.monitor.v1.MintTicketRequest.data:type_name -> lethe.monitor.v1.MintTicketRequest.DataEntry
+	40, // 21: lethe.monitor.v1.MintTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
+	40, // 22: lethe.monitor.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	40, // 23: lethe.monitor.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	29, // 24: lethe.monitor.v1.CreateApiKeyResponse.api_key:type_name -> lethe.monitor.v1.ApiKey
+	29, // 25: lethe.monitor.v1.ListApiKeysResponse.api_keys:type_name -> lethe.monitor.v1.ApiKey
 	7,  // 26: lethe.monitor.v1.MonitorService.Track:input_type -> lethe.monitor.v1.TrackRequest
 	9,  // 27: lethe.monitor.v1.MonitorService.Heartbeat:input_type -> lethe.monitor.v1.HeartbeatRequest
-	11, // 28: lethe.monitor.v1.MonitorService.WatchVisit:input_type -> lethe.monitor.v1.WatchVisitRequest
-	15, // 29: lethe.monitor.v1.MonitorService.SetCustomData:input_type -> lethe.monitor.v1.SetCustomDataRequest
-	17, // 30: lethe.monitor.v1.MonitorService.Identify:input_type -> lethe.monitor.v1.IdentifyRequest
-	19, // 31: lethe.monitor.v1.MonitorService.RespondToInvitation:input_type -> lethe.monitor.v1.RespondToInvitationRequest
-	21, // 32: lethe.monitor.v1.MonitorService.WatchVisitors:input_type -> lethe.monitor.v1.WatchVisitorsRequest
-	23, // 33: lethe.monitor.v1.MonitorService.Invite:input_type -> lethe.monitor.v1.InviteRequest
-	25, // 34: lethe.monitor.v1.MonitorService.MintTicket:input_type -> lethe.monitor.v1.MintTicketRequest
-	28, // 35: lethe.monitor.v1.MonitorService.CreateApiKey:input_type -> lethe.monitor.v1.CreateApiKeyRequest
-	30, // 36: lethe.monitor.v1.MonitorService.ListApiKeys:input_type -> lethe.monitor.v1.ListApiKeysRequest
-	32, // 37: lethe.monitor.v1.MonitorService.RevokeApiKey:input_type -> lethe.monitor.v1.RevokeApiKeyRequest
-	8,  // 38: lethe.monitor.v1.MonitorService.Track:output_type -> lethe.monitor.v1.TrackResponse
-	10, // 39: lethe.monitor.v1.MonitorService.Heartbeat:output_type -> lethe.monitor.v1.HeartbeatResponse
-	14, // 40: lethe.monitor.v1.MonitorService.WatchVisit:output_type -> lethe.monitor.v1.WatchVisitResponse
-	16, // 41: lethe.monitor.v1.MonitorService.SetCustomData:output_type -> lethe.monitor.v1.SetCustomDataResponse
-	18, // 42: lethe.monitor.v1.MonitorService.Identify:output_type -> lethe.monitor.v1.IdentifyResponse
-	20, // 43: lethe.monitor.v1.MonitorService.RespondToInvitation:output_type -> lethe.monitor.v1.RespondToInvitationResponse
-	22, // 44: lethe.monitor.v1.MonitorService.WatchVisitors:output_type -> lethe.monitor.v1.WatchVisitorsResponse
-	24, // 45: lethe.monitor.v1.MonitorService.Invite:output_type -> lethe.monitor.v1.InviteResponse
-	26, // 46: lethe.monitor.v1.MonitorService.MintTicket:output_type -> lethe.monitor.v1.MintTicketResponse
-	29, // 47: lethe.monitor.v1.MonitorService.CreateApiKey:output_type -> lethe.monitor.v1.CreateApiKeyResponse
-	31, // 48: lethe.monitor.v1.MonitorService.ListApiKeys:output_type -> lethe.monitor.v1.ListApiKeysResponse
-	33, // 49: lethe.monitor.v1.MonitorService.RevokeApiKey:output_type -> lethe.monitor.v1.RevokeApiKeyResponse
-	38, // [38:50] is the sub-list for method output_type
-	26, // [26:38] is the sub-list for method input_type
+	11, // 28: lethe.monitor.v1.MonitorService.Leave:input_type -> lethe.monitor.v1.LeaveRequest
+	13, // 29: lethe.monitor.v1.MonitorService.WatchVisit:input_type -> lethe.monitor.v1.WatchVisitRequest
+	17, // 30: lethe.monitor.v1.MonitorService.SetCustomData:input_type -> lethe.monitor.v1.SetCustomDataRequest
+	19, // 31: lethe.monitor.v1.MonitorService.Identify:input_type -> lethe.monitor.v1.IdentifyRequest
+	21, // 32: lethe.monitor.v1.MonitorService.RespondToInvitation:input_type -> lethe.monitor.v1.RespondToInvitationRequest
+	23, // 33: lethe.monitor.v1.MonitorService.WatchVisitors:input_type -> lethe.monitor.v1.WatchVisitorsRequest
+	25, // 34: lethe.monitor.v1.MonitorService.Invite:input_type -> lethe.monitor.v1.InviteRequest
+	27, // 35: lethe.monitor.v1.MonitorService.MintTicket:input_type -> lethe.monitor.v1.MintTicketRequest
+	30, // 36: lethe.monitor.v1.MonitorService.CreateApiKey:input_type -> lethe.monitor.v1.CreateApiKeyRequest
+	32, // 37: lethe.monitor.v1.MonitorService.ListApiKeys:input_type -> lethe.monitor.v1.ListApiKeysRequest
+	34, // 38: lethe.monitor.v1.MonitorService.RevokeApiKey:input_type -> lethe.monitor.v1.RevokeApiKeyRequest
+	8,  // 39: lethe.monitor.v1.MonitorService.Track:output_type -> lethe.monitor.v1.TrackResponse
+	10, // 40: lethe.monitor.v1.MonitorService.Heartbeat:output_type -> lethe.monitor.v1.HeartbeatResponse
+	12, // 41: lethe.monitor.v1.MonitorService.Leave:output_type -> lethe.monitor.v1.LeaveResponse
+	16, // 42: lethe.monitor.v1.MonitorService.WatchVisit:output_type -> lethe.monitor.v1.WatchVisitResponse
+	18, // 43: lethe.monitor.v1.MonitorService.SetCustomData:output_type -> lethe.monitor.v1.SetCustomDataResponse
+	20, // 44: lethe.monitor.v1.MonitorService.Identify:output_type -> lethe.monitor.v1.IdentifyResponse
+	22, // 45: lethe.monitor.v1.MonitorService.RespondToInvitation:output_type -> lethe.monitor.v1.RespondToInvitationResponse
+	24, // 46: lethe.monitor.v1.MonitorService.WatchVisitors:output_type -> lethe.monitor.v1.WatchVisitorsResponse
+	26, // 47: lethe.monitor.v1.MonitorService.Invite:output_type -> lethe.monitor.v1.InviteResponse
+	28, // 48: lethe.monitor.v1.MonitorService.MintTicket:output_type -> lethe.monitor.v1.MintTicketResponse
+	31, // 49: lethe.monitor.v1.MonitorService.CreateApiKey:output_type -> lethe.monitor.v1.CreateApiKeyResponse
+	33, // 50: lethe.monitor.v1.MonitorService.ListApiKeys:output_type -> lethe.monitor.v1.ListApiKeysResponse
+	35, // 51: lethe.monitor.v1.MonitorService.RevokeApiKey:output_type -> lethe.monitor.v1.RevokeApiKeyResponse
+	39, // [39:52] is the sub-list for method output_type
+	26, // [26:39] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -2214,7 +2293,7 @@ func file_lethe_monitor_v1_monitor_proto_init() {
 	if File_lethe_monitor_v1_monitor_proto != nil {
 		return
 	}
-	file_lethe_monitor_v1_monitor_proto_msgTypes[13].OneofWrappers = []any{
+	file_lethe_monitor_v1_monitor_proto_msgTypes[15].OneofWrappers = []any{
 		(*WatchVisitResponse_Started)(nil),
 		(*WatchVisitResponse_Invitation)(nil),
 		(*WatchVisitResponse_Ended)(nil),
@@ -2225,7 +2304,7 @@ func file_lethe_monitor_v1_monitor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_monitor_v1_monitor_proto_rawDesc), len(file_lethe_monitor_v1_monitor_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

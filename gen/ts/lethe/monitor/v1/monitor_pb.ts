@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lethe/monitor/v1/monitor.proto.
  */
 export const file_lethe_monitor_v1_monitor: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sZXRoZS9tb25pdG9yL3YxL21vbml0b3IucHJvdG8SEGxldGhlLm1vbml0b3IudjEiNAoEUGFnZRILCgN1cmwYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIcmVmZXJyZXIYAyABKAkiXwoIUGFnZVZpZXcSJAoEcGFnZRgBIAEoCzIWLmxldGhlLm1vbml0b3IudjEuUGFnZRItCgl2aWV3ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKCExvY2F0aW9uEgwKBGNpdHkYASABKAkSDgoGcmVnaW9uGAIgASgJEg8KB2NvdW50cnkYAyABKAkSFAoMY291bnRyeV9jb2RlGAQgASgJEhMKC3Bvc3RhbF9jb2RlGAUgASgJIngKCkludml0YXRpb24SFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi9gEKEEludml0YXRpb25TdGF0dXMSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRITCgtvcGVyYXRvcl9pZBgCIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5sZXRoZS5tb25pdG9yLnYxLkludml0YXRpb25TdGF0ZRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikgUKB1Zpc2l0b3ISEgoKdmlzaXRvcl9pZBgBIAEoCRIwCgxjdXJyZW50X3BhZ2UYAiABKAsyGi5sZXRoZS5tb25pdG9yLnYxLlBhZ2VWaWV3EikKBXBhZ2VzGAMgAygLMhoubGV0aGUubW9uaXRvci52MS5QYWdlVmlldxIuCgpmaXJzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Jyb3dzZXIYBiABKAkSFwoPYnJvd3Nlcl92ZXJzaW9uGAcgASgJEgoKAm9zGAggASgJEg4KBmRldmljZRgJIAEoCRIsCghsb2NhdGlvbhgKIAEoCzIaLmxldGhlLm1vbml0b3IudjEuTG9jYXRpb24SCwoDaXNwGAsgASgJEgoKAmlwGAwgASgJEgwKBGhvc3QYDSABKAkSOgoJcGFnZV9kYXRhGA4gAygLMicubGV0aGUubW9uaXRvci52MS5WaXNpdG9yLlBhZ2VEYXRhRW50cnkSQgoNdmVyaWZpZWRfZGF0YRgPIAMoCzIrLmxldGhlLm1vbml0b3IudjEuVmlzaXRvci5WZXJpZmllZERhdGFFbnRyeRI2CgppbnZpdGF0aW9uGBAgASgLMiIubGV0aGUubW9uaXRvci52MS5JbnZpdGF0aW9uU3RhdHVzGi8KDVBhZ2VEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARozChFWZXJpZmllZERhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlgKDFRyYWNrUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEiQKBHBhZ2UYAiABKAsyFi5sZXRoZS5tb25pdG9yLnYxLlBhZ2USDgoGdGlja2V0GAMgASgJIjgKDVRyYWNrUmVzcG9uc2USEwoLdmlzaXRfdG9rZW4YASABKAkSEgoKdmlzaXRvcl9pZBgCIAEoCSISChBIZWFydGJlYXRSZXF1ZXN0IhMKEUhlYXJ0YmVhdFJlc3BvbnNlIhMKEVdhdGNoVmlzaXRSZXF1ZXN0IicKEVdhdGNoVmlzaXRTdGFydGVkEhIKCnZpc2l0b3JfaWQYASABKAkiDAoKVmlzaXRFbmRlZCK3AQoSV2F0Y2hWaXNpdFJlc3BvbnNlEjYKB3N0YXJ0ZWQYASABKAsyIy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRTdGFydGVkSAASMgoKaW52aXRhdGlvbhgCIAEoCzIcLmxldGhlLm1vbml0b3IudjEuSW52aXRhdGlvbkgAEi0KBWVuZGVkGAMgASgLMhwubGV0aGUubW9uaXRvci52MS5WaXNpdEVuZGVkSABCBgoEa2luZCKDAQoUU2V0Q3VzdG9tRGF0YVJlcXVlc3QSPgoEZGF0YRgBIAMoCzIwLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlcXVlc3QuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhcKFVNldEN1c3RvbURhdGFSZXNwb25zZSIhCg9JZGVudGlmeVJlcXVlc3QSDgoGdGlja2V0GAEgASgJIhIKEElkZW50aWZ5UmVzcG9uc2UiRQoaUmVzcG9uZFRvSW52aXRhdGlvblJlcXVlc3QSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCCIdChtSZXNwb25kVG9JbnZpdGF0aW9uUmVzcG9uc2UiFgoUV2F0Y2hWaXNpdG9yc1JlcXVlc3QidQoVV2F0Y2hWaXNpdG9yc1Jlc3BvbnNlEisKCHZpc2l0b3JzGAEgAygLMhkubGV0aGUubW9uaXRvci52MS5WaXNpdG9yEhgKEGxlZnRfdmlzaXRvcl9pZHMYAiADKAkSFQoNc25hcHNob3RfZG9uZRgDIAEoCCI0Cg1JbnZpdGVSZXF1ZXN0EhIKCnZpc2l0b3JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCSInCg5JbnZpdGVSZXNwb25zZRIVCg1pbnZpdGF0aW9uX2lkGAEgASgJIpIBChFNaW50VGlja2V0UmVxdWVzdBI7CgRkYXRhGAEgAygLMi0ubGV0aGUubW9uaXRvci52MS5NaW50VGlja2V0UmVxdWVzdC5EYXRhRW50cnkSEwoLdHRsX3NlY29uZHMYAiABKAUaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVAoSTWludFRpY2tldFJlc3BvbnNlEg4KBnRpY2tldBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKUAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcHJlZml4GAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIwoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJIk4KFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC5sZXRoZS5tb25pdG9yLnYxLkFwaUtleRILCgNrZXkYAiABKAkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IkEKE0xpc3RBcGlLZXlzUmVzcG9uc2USKgoIYXBpX2tleXMYASADKAsyGC5sZXRoZS5tb25pdG9yLnYxLkFwaUtleSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlKq0BCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIdChlJTlZJVEFUSU9OX1NUQVRFX0RFQ0xJTkVEEAMSHAoYSU5WSVRBVElPTl9TVEFURV9JR05PUkVEEAQy2AgKDk1vbml0b3JTZXJ2aWNlEkgKBVRyYWNrEh4ubGV0aGUubW9uaXRvci52MS5UcmFja1JlcXVlc3QaHy5sZXRoZS5tb25pdG9yLnYxLlRyYWNrUmVzcG9uc2USVAoJSGVhcnRiZWF0EiIubGV0aGUubW9uaXRvci52MS5IZWFydGJlYXRSZXF1ZXN0GiMubGV0aGUubW9uaXRvci52MS5IZWFydGJlYXRSZXNwb25zZRJZCgpXYXRjaFZpc2l0EiMubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0UmVxdWVzdBokLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdFJlc3BvbnNlMAESYAoNU2V0Q3VzdG9tRGF0YRImLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLlNldEN1c3RvbURhdGFSZXNwb25zZRJRCghJZGVudGlmeRIhLmxldGhlLm1vbml0b3IudjEuSWRlbnRpZnlSZXF1ZXN0GiIubGV0aGUubW9uaXRvci52MS5JZGVudGlmeVJlc3BvbnNlEnIKE1Jlc3BvbmRUb0ludml0YXRpb24SLC5sZXRoZS5tb25pdG9yLnYxLlJlc3BvbmRUb0ludml0YXRpb25SZXF1ZXN0Gi0ubGV0aGUubW9uaXRvci52MS5SZXNwb25kVG9JbnZpdGF0aW9uUmVzcG9uc2USYgoNV2F0Y2hWaXNpdG9ycxImLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdG9yc1JlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRvcnNSZXNwb25zZTABEksKBkludml0ZRIfLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVxdWVzdBogLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVzcG9uc2USVwoKTWludFRpY2tldBIjLmxldGhlLm1vbml0b3IudjEuTWludFRpY2tldFJlcXVlc3QaJC5sZXRoZS5tb25pdG9yLnYxLk1pbnRUaWNrZXRSZXNwb25zZRJdCgxDcmVhdGVBcGlLZXkSJS5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJi5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEloKC0xpc3RBcGlLZXlzEiQubGV0aGUubW9uaXRvci52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJS5sZXRoZS5tb25pdG9yLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USXQoMUmV2b2tlQXBpS2V5EiUubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiYubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXNwb25zZUI8WjpnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL21vbml0b3IvdjE7bW9uaXRvcnYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sZXRoZS9tb25pdG9yL3YxL21vbml0b3IucHJvdG8SEGxldGhlLm1vbml0b3IudjEiNAoEUGFnZRILCgN1cmwYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIcmVmZXJyZXIYAyABKAkiXwoIUGFnZVZpZXcSJAoEcGFnZRgBIAEoCzIWLmxldGhlLm1vbml0b3IudjEuUGFnZRItCgl2aWV3ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKCExvY2F0aW9uEgwKBGNpdHkYASABKAkSDgoGcmVnaW9uGAIgASgJEg8KB2NvdW50cnkYAyABKAkSFAoMY291bnRyeV9jb2RlGAQgASgJEhMKC3Bvc3RhbF9jb2RlGAUgASgJIngKCkludml0YXRpb24SFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi9gEKEEludml0YXRpb25TdGF0dXMSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRITCgtvcGVyYXRvcl9pZBgCIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5sZXRoZS5tb25pdG9yLnYxLkludml0YXRpb25TdGF0ZRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikgUKB1Zpc2l0b3ISEgoKdmlzaXRvcl9pZBgBIAEoCRIwCgxjdXJyZW50X3BhZ2UYAiABKAsyGi5sZXRoZS5tb25pdG9yLnYxLlBhZ2VWaWV3EikKBXBhZ2VzGAMgAygLMhoubGV0aGUubW9uaXRvci52MS5QYWdlVmlldxIuCgpmaXJzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Jyb3dzZXIYBiABKAkSFwoPYnJvd3Nlcl92ZXJzaW9uGAcgASgJEgoKAm9zGAggASgJEg4KBmRldmljZRgJIAEoCRIsCghsb2NhdGlvbhgKIAEoCzIaLmxldGhlLm1vbml0b3IudjEuTG9jYXRpb24SCwoDaXNwGAsgASgJEgoKAmlwGAwgASgJEgwKBGhvc3QYDSABKAkSOgoJcGFnZV9kYXRhGA4gAygLMicubGV0aGUubW9uaXRvci52MS5WaXNpdG9yLlBhZ2VEYXRhRW50cnkSQgoNdmVyaWZpZWRfZGF0YRgPIAMoCzIrLmxldGhlLm1vbml0b3IudjEuVmlzaXRvci5WZXJpZmllZERhdGFFbnRyeRI2CgppbnZpdGF0aW9uGBAgASgLMiIubGV0aGUubW9uaXRvci52MS5JbnZpdGF0aW9uU3RhdHVzGi8KDVBhZ2VEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARozChFWZXJpZmllZERhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlgKDFRyYWNrUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEiQKBHBhZ2UYAiABKAsyFi5sZXRoZS5tb25pdG9yLnYxLlBhZ2USDgoGdGlja2V0GAMgASgJIjgKDVRyYWNrUmVzcG9uc2USEwoLdmlzaXRfdG9rZW4YASABKAkSEgoKdmlzaXRvcl9pZBgCIAEoCSISChBIZWFydGJlYXRSZXF1ZXN0IhMKEUhlYXJ0YmVhdFJlc3BvbnNlIg4KDExlYXZlUmVxdWVzdCIPCg1MZWF2ZVJlc3BvbnNlIhMKEVdhdGNoVmlzaXRSZXF1ZXN0IicKEVdhdGNoVmlzaXRTdGFydGVkEhIKCnZpc2l0b3JfaWQYASABKAkiDAoKVmlzaXRFbmRlZCK3AQoSV2F0Y2hWaXNpdFJlc3BvbnNlEjYKB3N0YXJ0ZWQYASABKAsyIy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRTdGFydGVkSAASMgoKaW52aXRhdGlvbhgCIAEoCzIcLmxldGhlLm1vbml0b3IudjEuSW52aXRhdGlvbkgAEi0KBWVuZGVkGAMgASgLMhwubGV0aGUubW9uaXRvci52MS5WaXNpdEVuZGVkSABCBgoEa2luZCKDAQoUU2V0Q3VzdG9tRGF0YVJlcXVlc3QSPgoEZGF0YRgBIAMoCzIwLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlcXVlc3QuRGF0YUVudHJ5GisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIhcKFVNldEN1c3RvbURhdGFSZXNwb25zZSIhCg9JZGVudGlmeVJlcXVlc3QSDgoGdGlja2V0GAEgASgJIhIKEElkZW50aWZ5UmVzcG9uc2UiRQoaUmVzcG9uZFRvSW52aXRhdGlvblJlcXVlc3QSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIQCghhY2NlcHRlZBgCIAEoCCIdChtSZXNwb25kVG9JbnZpdGF0aW9uUmVzcG9uc2UiFgoUV2F0Y2hWaXNpdG9yc1JlcXVlc3QidQoVV2F0Y2hWaXNpdG9yc1Jlc3BvbnNlEisKCHZpc2l0b3JzGAEgAygLMhkubGV0aGUubW9uaXRvci52MS5WaXNpdG9yEhgKEGxlZnRfdmlzaXRvcl9pZHMYAiADKAkSFQoNc25hcHNob3RfZG9uZRgDIAEoCCI0Cg1JbnZpdGVSZXF1ZXN0EhIKCnZpc2l0b3JfaWQYASABKAkSDwoHbWVzc2FnZRgCIAEoCSInCg5JbnZpdGVSZXNwb25zZRIVCg1pbnZpdGF0aW9uX2lkGAEgASgJIpIBChFNaW50VGlja2V0UmVxdWVzdBI7CgRkYXRhGAEgAygLMi0ubGV0aGUubW9uaXRvci52MS5NaW50VGlja2V0UmVxdWVzdC5EYXRhRW50cnkSEwoLdHRsX3NlY29uZHMYAiABKAUaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiVAoSTWludFRpY2tldFJlc3BvbnNlEg4KBnRpY2tldBgBIAEoCRIuCgpleHBpcmVzX2F0GAIgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCKUAQoGQXBpS2V5EgoKAmlkGAEgASgJEgwKBG5hbWUYAiABKAkSDgoGcHJlZml4GAMgASgJEi4KCmNyZWF0ZWRfYXQYBCABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEjAKDGxhc3RfdXNlZF9hdBgFIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAiIwoTQ3JlYXRlQXBpS2V5UmVxdWVzdBIMCgRuYW1lGAEgASgJIk4KFENyZWF0ZUFwaUtleVJlc3BvbnNlEikKB2FwaV9rZXkYASABKAsyGC5sZXRoZS5tb25pdG9yLnYxLkFwaUtleRILCgNrZXkYAiABKAkiFAoSTGlzdEFwaUtleXNSZXF1ZXN0IkEKE0xpc3RBcGlLZXlzUmVzcG9uc2USKgoIYXBpX2tleXMYASADKAsyGC5sZXRoZS5tb25pdG9yLnYxLkFwaUtleSIhChNSZXZva2VBcGlLZXlSZXF1ZXN0EgoKAmlkGAEgASgJIhYKFFJldm9rZUFwaUtleVJlc3BvbnNlKq0BCg9JbnZpdGF0aW9uU3RhdGUSIAocSU5WSVRBVElPTl9TVEFURV9VTlNQRUNJRklFRBAAEhwKGElOVklUQVRJT05fU1RBVEVfUEVORElORxABEh0KGUlOVklUQVRJT05fU1RBVEVfQUNDRVBURUQQAhIdChlJTlZJVEFUSU9OX1NUQVRFX0RFQ0xJTkVEEAMSHAoYSU5WSVRBVElPTl9TVEFURV9JR05PUkVEEAQyogkKDk1vbml0b3JTZXJ2aWNlEkgKBVRyYWNrEh4ubGV0aGUubW9uaXRvci52MS5UcmFja1JlcXVlc3QaHy5sZXRoZS5tb25pdG9yLnYxLlRyYWNrUmVzcG9uc2USVAoJSGVhcnRiZWF0EiIubGV0aGUubW9uaXRvci52MS5IZWFydGJlYXRSZXF1ZXN0GiMubGV0aGUubW9uaXRvci52MS5IZWFydGJlYXRSZXNwb25zZRJICgVMZWF2ZRIeLmxldGhlLm1vbml0b3IudjEuTGVhdmVSZXF1ZXN0Gh8ubGV0aGUubW9uaXRvci52MS5MZWF2ZVJlc3BvbnNlElkKCldhdGNoVmlzaXQSIy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRSZXF1ZXN0GiQubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0UmVzcG9uc2UwARJgCg1TZXRDdXN0b21EYXRhEiYubGV0aGUubW9uaXRvci52MS5TZXRDdXN0b21EYXRhUmVxdWVzdBonLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlc3BvbnNlElEKCElkZW50aWZ5EiEubGV0aGUubW9uaXRvci52MS5JZGVudGlmeVJlcXVlc3QaIi5sZXRoZS5tb25pdG9yLnYxLklkZW50aWZ5UmVzcG9uc2UScgoTUmVzcG9uZFRvSW52aXRhdGlvbhIsLmxldGhlLm1vbml0b3IudjEuUmVzcG9uZFRvSW52aXRhdGlvblJlcXVlc3QaLS5sZXRoZS5tb25pdG9yLnYxLlJlc3BvbmRUb0ludml0YXRpb25SZXNwb25zZRJiCg1XYXRjaFZpc2l0b3JzEiYubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0b3JzUmVxdWVzdBonLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdG9yc1Jlc3BvbnNlMAESSwoGSW52aXRlEh8ubGV0aGUubW9uaXRvci52MS5JbnZpdGVSZXF1ZXN0GiAubGV0aGUubW9uaXRvci52MS5JbnZpdGVSZXNwb25zZRJXCgpNaW50VGlja2V0EiMubGV0aGUubW9uaXRvci52MS5NaW50VGlja2V0UmVxdWVzdBokLmxldGhlLm1vbml0b3IudjEuTWludFRpY2tldFJlc3BvbnNlEl0KDENyZWF0ZUFwaUtleRIlLmxldGhlLm1vbml0b3IudjEuQ3JlYXRlQXBpS2V5UmVxdWVzdBomLmxldGhlLm1vbml0b3IudjEuQ3JlYXRlQXBpS2V5UmVzcG9uc2USWgoLTGlzdEFwaUtleXMSJC5sZXRoZS5tb25pdG9yLnYxLkxpc3RBcGlLZXlzUmVxdWVzdBolLmxldGhlLm1vbml0b3IudjEuTGlzdEFwaUtleXNSZXNwb25zZRJdCgxSZXZva2VBcGlLZXkSJS5sZXRoZS5tb25pdG9yLnYxLlJldm9rZUFwaUtleVJlcXVlc3QaJi5sZXRoZS5tb25pdG9yLnYxLlJldm9rZUFwaUtleVJlc3BvbnNlQjxaOmdpdGh1Yi5jb20vbGV0aGVocS9sZXRoZS9nZW4vZ28vbGV0aGUvbW9uaXRvci92MTttb25pdG9ydjFiBnByb3RvMw", [file_google_protobuf_timestamp]);
 
 /**
  * Page is a page of the website as the widget reports it.
@@ -425,6 +425,32 @@ export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE_
   messageDesc(file_lethe_monitor_v1_monitor, 9);
 
 /**
+ * @generated from message lethe.monitor.v1.LeaveRequest
+ */
+export type LeaveRequest = Message<"lethe.monitor.v1.LeaveRequest"> & {
+};
+
+/**
+ * Describes the message lethe.monitor.v1.LeaveRequest.
+ * Use `create(LeaveRequestSchema)` to create a new message.
+ */
+export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_monitor_v1_monitor, 10);
+
+/**
+ * @generated from message lethe.monitor.v1.LeaveResponse
+ */
+export type LeaveResponse = Message<"lethe.monitor.v1.LeaveResponse"> & {
+};
+
+/**
+ * Describes the message lethe.monitor.v1.LeaveResponse.
+ * Use `create(LeaveResponseSchema)` to create a new message.
+ */
+export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_monitor_v1_monitor, 11);
+
+/**
  * @generated from message lethe.monitor.v1.WatchVisitRequest
  */
 export type WatchVisitRequest = Message<"lethe.monitor.v1.WatchVisitRequest"> & {
@@ -435,7 +461,7 @@ export type WatchVisitRequest = Message<"lethe.monitor.v1.WatchVisitRequest"> & 
  * Use `create(WatchVisitRequestSchema)` to create a new message.
  */
 export const WatchVisitRequestSchema: GenMessage<WatchVisitRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 10);
+  messageDesc(file_lethe_monitor_v1_monitor, 12);
 
 /**
  * WatchVisitStarted is the first message of WatchVisit.
@@ -454,7 +480,7 @@ export type WatchVisitStarted = Message<"lethe.monitor.v1.WatchVisitStarted"> & 
  * Use `create(WatchVisitStartedSchema)` to create a new message.
  */
 export const WatchVisitStartedSchema: GenMessage<WatchVisitStarted> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 11);
+  messageDesc(file_lethe_monitor_v1_monitor, 13);
 
 /**
  * VisitEnded says the server ended the visit and destroyed its data.
@@ -469,7 +495,7 @@ export type VisitEnded = Message<"lethe.monitor.v1.VisitEnded"> & {
  * Use `create(VisitEndedSchema)` to create a new message.
  */
 export const VisitEndedSchema: GenMessage<VisitEnded> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 12);
+  messageDesc(file_lethe_monitor_v1_monitor, 14);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitResponse
@@ -506,7 +532,7 @@ export type WatchVisitResponse = Message<"lethe.monitor.v1.WatchVisitResponse"> 
  * Use `create(WatchVisitResponseSchema)` to create a new message.
  */
 export const WatchVisitResponseSchema: GenMessage<WatchVisitResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 13);
+  messageDesc(file_lethe_monitor_v1_monitor, 15);
 
 /**
  * @generated from message lethe.monitor.v1.SetCustomDataRequest
@@ -525,7 +551,7 @@ export type SetCustomDataRequest = Message<"lethe.monitor.v1.SetCustomDataReques
  * Use `create(SetCustomDataRequestSchema)` to create a new message.
  */
 export const SetCustomDataRequestSchema: GenMessage<SetCustomDataRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 14);
+  messageDesc(file_lethe_monitor_v1_monitor, 16);
 
 /**
  * @generated from message lethe.monitor.v1.SetCustomDataResponse
@@ -538,7 +564,7 @@ export type SetCustomDataResponse = Message<"lethe.monitor.v1.SetCustomDataRespo
  * Use `create(SetCustomDataResponseSchema)` to create a new message.
  */
 export const SetCustomDataResponseSchema: GenMessage<SetCustomDataResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 15);
+  messageDesc(file_lethe_monitor_v1_monitor, 17);
 
 /**
  * @generated from message lethe.monitor.v1.IdentifyRequest
@@ -557,7 +583,7 @@ export type IdentifyRequest = Message<"lethe.monitor.v1.IdentifyRequest"> & {
  * Use `create(IdentifyRequestSchema)` to create a new message.
  */
 export const IdentifyRequestSchema: GenMessage<IdentifyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 16);
+  messageDesc(file_lethe_monitor_v1_monitor, 18);
 
 /**
  * @generated from message lethe.monitor.v1.IdentifyResponse
@@ -570,7 +596,7 @@ export type IdentifyResponse = Message<"lethe.monitor.v1.IdentifyResponse"> & {
  * Use `create(IdentifyResponseSchema)` to create a new message.
  */
 export const IdentifyResponseSchema: GenMessage<IdentifyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 17);
+  messageDesc(file_lethe_monitor_v1_monitor, 19);
 
 /**
  * @generated from message lethe.monitor.v1.RespondToInvitationRequest
@@ -594,7 +620,7 @@ export type RespondToInvitationRequest = Message<"lethe.monitor.v1.RespondToInvi
  * Use `create(RespondToInvitationRequestSchema)` to create a new message.
  */
 export const RespondToInvitationRequestSchema: GenMessage<RespondToInvitationRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 18);
+  messageDesc(file_lethe_monitor_v1_monitor, 20);
 
 /**
  * @generated from message lethe.monitor.v1.RespondToInvitationResponse
@@ -607,7 +633,7 @@ export type RespondToInvitationResponse = Message<"lethe.monitor.v1.RespondToInv
  * Use `create(RespondToInvitationResponseSchema)` to create a new message.
  */
 export const RespondToInvitationResponseSchema: GenMessage<RespondToInvitationResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 19);
+  messageDesc(file_lethe_monitor_v1_monitor, 21);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitorsRequest
@@ -620,7 +646,7 @@ export type WatchVisitorsRequest = Message<"lethe.monitor.v1.WatchVisitorsReques
  * Use `create(WatchVisitorsRequestSchema)` to create a new message.
  */
 export const WatchVisitorsRequestSchema: GenMessage<WatchVisitorsRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 20);
+  messageDesc(file_lethe_monitor_v1_monitor, 22);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitorsResponse
@@ -654,7 +680,7 @@ export type WatchVisitorsResponse = Message<"lethe.monitor.v1.WatchVisitorsRespo
  * Use `create(WatchVisitorsResponseSchema)` to create a new message.
  */
 export const WatchVisitorsResponseSchema: GenMessage<WatchVisitorsResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 21);
+  messageDesc(file_lethe_monitor_v1_monitor, 23);
 
 /**
  * @generated from message lethe.monitor.v1.InviteRequest
@@ -680,7 +706,7 @@ export type InviteRequest = Message<"lethe.monitor.v1.InviteRequest"> & {
  * Use `create(InviteRequestSchema)` to create a new message.
  */
 export const InviteRequestSchema: GenMessage<InviteRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 22);
+  messageDesc(file_lethe_monitor_v1_monitor, 24);
 
 /**
  * @generated from message lethe.monitor.v1.InviteResponse
@@ -697,7 +723,7 @@ export type InviteResponse = Message<"lethe.monitor.v1.InviteResponse"> & {
  * Use `create(InviteResponseSchema)` to create a new message.
  */
 export const InviteResponseSchema: GenMessage<InviteResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 23);
+  messageDesc(file_lethe_monitor_v1_monitor, 25);
 
 /**
  * @generated from message lethe.monitor.v1.MintTicketRequest
@@ -724,7 +750,7 @@ export type MintTicketRequest = Message<"lethe.monitor.v1.MintTicketRequest"> & 
  * Use `create(MintTicketRequestSchema)` to create a new message.
  */
 export const MintTicketRequestSchema: GenMessage<MintTicketRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 24);
+  messageDesc(file_lethe_monitor_v1_monitor, 26);
 
 /**
  * @generated from message lethe.monitor.v1.MintTicketResponse
@@ -748,7 +774,7 @@ export type MintTicketResponse = Message<"lethe.monitor.v1.MintTicketResponse"> 
  * Use `create(MintTicketResponseSchema)` to create a new message.
  */
 export const MintTicketResponseSchema: GenMessage<MintTicketResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 25);
+  messageDesc(file_lethe_monitor_v1_monitor, 27);
 
 /**
  * ApiKey describes an API key without its secret.
@@ -793,7 +819,7 @@ export type ApiKey = Message<"lethe.monitor.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 26);
+  messageDesc(file_lethe_monitor_v1_monitor, 28);
 
 /**
  * @generated from message lethe.monitor.v1.CreateApiKeyRequest
@@ -812,7 +838,7 @@ export type CreateApiKeyRequest = Message<"lethe.monitor.v1.CreateApiKeyRequest"
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 27);
+  messageDesc(file_lethe_monitor_v1_monitor, 29);
 
 /**
  * @generated from message lethe.monitor.v1.CreateApiKeyResponse
@@ -836,7 +862,7 @@ export type CreateApiKeyResponse = Message<"lethe.monitor.v1.CreateApiKeyRespons
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 28);
+  messageDesc(file_lethe_monitor_v1_monitor, 30);
 
 /**
  * @generated from message lethe.monitor.v1.ListApiKeysRequest
@@ -849,7 +875,7 @@ export type ListApiKeysRequest = Message<"lethe.monitor.v1.ListApiKeysRequest"> 
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 29);
+  messageDesc(file_lethe_monitor_v1_monitor, 31);
 
 /**
  * @generated from message lethe.monitor.v1.ListApiKeysResponse
@@ -868,7 +894,7 @@ export type ListApiKeysResponse = Message<"lethe.monitor.v1.ListApiKeysResponse"
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 30);
+  messageDesc(file_lethe_monitor_v1_monitor, 32);
 
 /**
  * @generated from message lethe.monitor.v1.RevokeApiKeyRequest
@@ -885,7 +911,7 @@ export type RevokeApiKeyRequest = Message<"lethe.monitor.v1.RevokeApiKeyRequest"
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 31);
+  messageDesc(file_lethe_monitor_v1_monitor, 33);
 
 /**
  * @generated from message lethe.monitor.v1.RevokeApiKeyResponse
@@ -898,7 +924,7 @@ export type RevokeApiKeyResponse = Message<"lethe.monitor.v1.RevokeApiKeyRespons
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 32);
+  messageDesc(file_lethe_monitor_v1_monitor, 34);
 
 /**
  * InvitationState is where an invitation is.
@@ -1016,6 +1042,23 @@ export const MonitorService: GenService<{
     methodKind: "unary";
     input: typeof HeartbeatRequestSchema;
     output: typeof HeartbeatResponseSchema;
+  },
+  /**
+   * Leave says the page is going away (the widget calls it on `pagehide`,
+   * with `keepalive` so it outlives the page). Unless another page of the
+   * visit is open (a WatchVisit stream) or a new page view arrives within a
+   * short grace period (3 seconds by default: the visitor is moving to
+   * another page of the site), the visit is marked as left as of this call,
+   * and its data is destroyed the retention time after that. Without it, a
+   * departure is noticed only when the heartbeat stops (60 seconds).
+   * UNAUTHENTICATED for a missing or unknown visit token.
+   *
+   * @generated from rpc lethe.monitor.v1.MonitorService.Leave
+   */
+  leave: {
+    methodKind: "unary";
+    input: typeof LeaveRequestSchema;
+    output: typeof LeaveResponseSchema;
   },
   /**
    * WatchVisit is the visitor's stream: while it is open the visitor is on

@@ -38,6 +38,8 @@ const (
 	// MonitorServiceHeartbeatProcedure is the fully-qualified name of the MonitorService's Heartbeat
 	// RPC.
 	MonitorServiceHeartbeatProcedure = "/lethe.monitor.v1.MonitorService/Heartbeat"
+	// MonitorServiceLeaveProcedure is the fully-qualified name of the MonitorService's Leave RPC.
+	MonitorServiceLeaveProcedure = "/lethe.monitor.v1.MonitorService/Leave"
 	// MonitorServiceWatchVisitProcedure is the fully-qualified name of the MonitorService's WatchVisit
 	// RPC.
 	MonitorServiceWatchVisitProcedure = "/lethe.monitor.v1.MonitorService/WatchVisit"
@@ -85,6 +87,15 @@ type MonitorServiceClient interface {
 	// while the page is open. UNAUTHENTICATED for a missing or unknown visit
 	// token (the visit ended: call Track).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Leave says the page is going away (the widget calls it on `pagehide`,
+	// with `keepalive` so it outlives the page). Unless another page of the
+	// visit is open (a WatchVisit stream) or a new page view arrives within a
+	// short grace period (3 seconds by default: the visitor is moving to
+	// another page of the site), the visit is marked as left as of this call,
+	// and its data is destroyed the retention time after that. Without it, a
+	// departure is noticed only when the heartbeat stops (60 seconds).
+	// UNAUTHENTICATED for a missing or unknown visit token.
+	Leave(context.Context, *connect.Request[v1.LeaveRequest]) (*connect.Response[v1.LeaveResponse], error)
 	// WatchVisit is the visitor's stream: while it is open the visitor is on
 	// site. It sends WatchVisitStarted first, then the pending invitation if
 	// there is one, then invitations as operators send them. It ends with
@@ -165,6 +176,12 @@ func NewMonitorServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(monitorServiceMethods.ByName("Heartbeat")),
 			connect.WithClientOptions(opts...),
 		),
+		leave: connect.NewClient[v1.LeaveRequest, v1.LeaveResponse](
+			httpClient,
+			baseURL+MonitorServiceLeaveProcedure,
+			connect.WithSchema(monitorServiceMethods.ByName("Leave")),
+			connect.WithClientOptions(opts...),
+		),
 		watchVisit: connect.NewClient[v1.WatchVisitRequest, v1.WatchVisitResponse](
 			httpClient,
 			baseURL+MonitorServiceWatchVisitProcedure,
@@ -232,6 +249,7 @@ func NewMonitorServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 type monitorServiceClient struct {
 	track               *connect.Client[v1.TrackRequest, v1.TrackResponse]
 	heartbeat           *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
+	leave               *connect.Client[v1.LeaveRequest, v1.LeaveResponse]
 	watchVisit          *connect.Client[v1.WatchVisitRequest, v1.WatchVisitResponse]
 	setCustomData       *connect.Client[v1.SetCustomDataRequest, v1.SetCustomDataResponse]
 	identify            *connect.Client[v1.IdentifyRequest, v1.IdentifyResponse]
@@ -252,6 +270,11 @@ func (c *monitorServiceClient) Track(ctx context.Context, req *connect.Request[v
 // Heartbeat calls lethe.monitor.v1.MonitorService.Heartbeat.
 func (c *monitorServiceClient) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return c.heartbeat.CallUnary(ctx, req)
+}
+
+// Leave calls lethe.monitor.v1.MonitorService.Leave.
+func (c *monitorServiceClient) Leave(ctx context.Context, req *connect.Request[v1.LeaveRequest]) (*connect.Response[v1.LeaveResponse], error) {
+	return c.leave.CallUnary(ctx, req)
 }
 
 // WatchVisit calls lethe.monitor.v1.MonitorService.WatchVisit.
@@ -321,6 +344,15 @@ type MonitorServiceHandler interface {
 	// while the page is open. UNAUTHENTICATED for a missing or unknown visit
 	// token (the visit ended: call Track).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Leave says the page is going away (the widget calls it on `pagehide`,
+	// with `keepalive` so it outlives the page). Unless another page of the
+	// visit is open (a WatchVisit stream) or a new page view arrives within a
+	// short grace period (3 seconds by default: the visitor is moving to
+	// another page of the site), the visit is marked as left as of this call,
+	// and its data is destroyed the retention time after that. Without it, a
+	// departure is noticed only when the heartbeat stops (60 seconds).
+	// UNAUTHENTICATED for a missing or unknown visit token.
+	Leave(context.Context, *connect.Request[v1.LeaveRequest]) (*connect.Response[v1.LeaveResponse], error)
 	// WatchVisit is the visitor's stream: while it is open the visitor is on
 	// site. It sends WatchVisitStarted first, then the pending invitation if
 	// there is one, then invitations as operators send them. It ends with
@@ -397,6 +429,12 @@ func NewMonitorServiceHandler(svc MonitorServiceHandler, opts ...connect.Handler
 		connect.WithSchema(monitorServiceMethods.ByName("Heartbeat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	monitorServiceLeaveHandler := connect.NewUnaryHandler(
+		MonitorServiceLeaveProcedure,
+		svc.Leave,
+		connect.WithSchema(monitorServiceMethods.ByName("Leave")),
+		connect.WithHandlerOptions(opts...),
+	)
 	monitorServiceWatchVisitHandler := connect.NewServerStreamHandler(
 		MonitorServiceWatchVisitProcedure,
 		svc.WatchVisit,
@@ -463,6 +501,8 @@ func NewMonitorServiceHandler(svc MonitorServiceHandler, opts ...connect.Handler
 			monitorServiceTrackHandler.ServeHTTP(w, r)
 		case MonitorServiceHeartbeatProcedure:
 			monitorServiceHeartbeatHandler.ServeHTTP(w, r)
+		case MonitorServiceLeaveProcedure:
+			monitorServiceLeaveHandler.ServeHTTP(w, r)
 		case MonitorServiceWatchVisitProcedure:
 			monitorServiceWatchVisitHandler.ServeHTTP(w, r)
 		case MonitorServiceSetCustomDataProcedure:
@@ -498,6 +538,10 @@ func (UnimplementedMonitorServiceHandler) Track(context.Context, *connect.Reques
 
 func (UnimplementedMonitorServiceHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.monitor.v1.MonitorService.Heartbeat is not implemented"))
+}
+
+func (UnimplementedMonitorServiceHandler) Leave(context.Context, *connect.Request[v1.LeaveRequest]) (*connect.Response[v1.LeaveResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.monitor.v1.MonitorService.Leave is not implemented"))
 }
 
 func (UnimplementedMonitorServiceHandler) WatchVisit(context.Context, *connect.Request[v1.WatchVisitRequest], *connect.ServerStream[v1.WatchVisitResponse]) error {
