@@ -8,14 +8,12 @@ import (
 	"log/slog"
 	"net/mail"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
 	"github.com/alexedwards/argon2id"
 	"github.com/alexedwards/scs/v2"
-	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
@@ -23,6 +21,7 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/limit"
 )
 
 // Limits on operator fields.
@@ -38,38 +37,41 @@ type Service struct {
 	store    *Store
 	sessions *scs.SessionManager
 	log      *slog.Logger
-	params   *argon2id.Params
-
-	// MailConfigured tells admins whether the server can send mail.
-	MailConfigured bool
-	// NormalizeOrigin checks a website origin (set by the wiring).
-	NormalizeOrigin OriginNormalizer
-
-	// OnSignOut is called when an operator logs out or is disabled, so that
-	// presence and streams can follow. May be nil.
-	OnSignOut func(operatorID string)
-
-	mu       sync.Mutex
-	limiters map[string]*loginLimiter
+	opts     Options
+	logins   *limit.Keyed
 	dummy    string
 }
 
-type loginLimiter struct {
-	l    *rate.Limiter
-	seen time.Time
+// Options are what the account service needs beyond its store.
+type Options struct {
+	// PasswordParams are the argon2id parameters for new password hashes
+	// (nil: argon2id.DefaultParams, 64 MiB); existing hashes carry their own.
+	PasswordParams *argon2id.Params
+	// MailConfigured tells admins whether the server can send mail.
+	MailConfigured bool
+	// OnSignOut is called when an operator logs out or is disabled, so that
+	// presence and streams can follow (nil: nothing to tell).
+	OnSignOut func(operatorID string)
 }
+
+// Sign-in attempts per e-mail address: 5 at once, then one every 12 seconds.
+const (
+	loginBurst = 5
+	loginEvery = 12 * time.Second
+)
 
 var _ accountv1connect.AccountServiceHandler = (*Service)(nil)
 
-// NewService returns the account service. params are the argon2id
-// parameters for new password hashes (nil: argon2id.DefaultParams, 64 MiB);
-// existing hashes carry their own.
-func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, params *argon2id.Params) *Service {
-	if params == nil {
-		params = argon2id.DefaultParams
+// NewService returns the account service.
+func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) *Service {
+	if o.PasswordParams == nil {
+		o.PasswordParams = argon2id.DefaultParams
 	}
-	s := &Service{store: st, sessions: sm, log: log, params: params, limiters: map[string]*loginLimiter{}}
-	s.dummy, _ = argon2id.CreateHash("lethe-dummy-password", s.params)
+	if o.OnSignOut == nil {
+		o.OnSignOut = func(string) {}
+	}
+	s := &Service{store: st, sessions: sm, log: log, opts: o, logins: limit.New(loginEvery, loginBurst)}
+	s.dummy, _ = argon2id.CreateHash("lethe-dummy-password", o.PasswordParams)
 	return s
 }
 
@@ -85,7 +87,7 @@ func Policy() map[string]auth.Kind {
 
 // HashPassword hashes a password with argon2id.
 func (s *Service) HashPassword(pw string) (string, error) {
-	return argon2id.CreateHash(pw, s.params)
+	return argon2id.CreateHash(pw, s.opts.PasswordParams)
 }
 
 // SessionOperator implements auth.OperatorSource.
@@ -103,27 +105,6 @@ func (s *Service) SessionOperator(ctx context.Context, id string) (*auth.Operato
 	return &auth.Operator{ID: o.ID, AccountID: o.AccountID, Name: o.Name, Admin: o.Role == RoleAdmin}, nil
 }
 
-func (s *Service) allowLogin(email string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	now := time.Now()
-	if len(s.limiters) > 10000 {
-		for k, l := range s.limiters {
-			if now.Sub(l.seen) > 10*time.Minute {
-				delete(s.limiters, k)
-			}
-		}
-	}
-	l := s.limiters[email]
-	if l == nil {
-		// 5 attempts at once, then one every 12 seconds.
-		l = &loginLimiter{l: rate.NewLimiter(rate.Every(12*time.Second), 5)}
-		s.limiters[email] = l
-	}
-	l.seen = now
-	return l.l.Allow()
-}
-
 // Login implements AccountServiceHandler.
 func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.LoginRequest]) (*connect.Response[accountv1.LoginResponse], error) {
 	email := strings.ToLower(strings.TrimSpace(req.Msg.Email))
@@ -133,7 +114,7 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 	if len(email) > MaxEmailChars || len(req.Msg.Password) > MaxPasswordChars {
 		return nil, errs.Invalid("e-mail address or password too long")
 	}
-	if !s.allowLogin(email) {
+	if !s.logins.Allow(email) {
 		return nil, errs.Exhausted("too many sign-in attempts; wait a minute and try again")
 	}
 	o, err := s.store.OperatorByEmail(ctx, email)
@@ -174,9 +155,7 @@ func (s *Service) Logout(ctx context.Context, _ *connect.Request[accountv1.Logou
 	if err := s.sessions.Destroy(ctx); err != nil {
 		return nil, err
 	}
-	if s.OnSignOut != nil {
-		s.OnSignOut(op.ID)
-	}
+	s.opts.OnSignOut(op.ID)
 	return connect.NewResponse(&accountv1.LogoutResponse{}), nil
 }
 
@@ -286,9 +265,7 @@ func (s *Service) SetOperatorDisabled(ctx context.Context, req *connect.Request[
 		if err != nil {
 			return nil, err
 		}
-		if s.OnSignOut != nil {
-			s.OnSignOut(o.ID)
-		}
+		s.opts.OnSignOut(o.ID)
 	}
 	s.log.InfoContext(ctx, "operator disabled changed", slog.String("operator", o.ID), slog.Bool("disabled", o.Disabled), slog.String("by", op.ID))
 	return connect.NewResponse(&accountv1.SetOperatorDisabledResponse{Operator: toProtoOperator(o)}), nil

@@ -13,6 +13,7 @@ import (
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/origin"
 )
 
 // Settings are an account's privacy and mail settings.
@@ -87,10 +88,6 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// OriginNormalizer checks and normalises a website origin; set by the
-// wiring (the web package owns what an origin is).
-type OriginNormalizer func(string) (string, error)
-
 func (s *Service) settingsToProto(st *Settings) *accountv1.Settings {
 	policy := accountv1.MailTlsPolicy_MAIL_TLS_POLICY_OPPORTUNISTIC
 	if st.RequireTLS {
@@ -107,7 +104,7 @@ func (s *Service) GetSettings(ctx context.Context, _ *connect.Request[accountv1.
 	if err != nil {
 		return nil, err
 	}
-	return connect.NewResponse(&accountv1.GetSettingsResponse{Settings: s.settingsToProto(st), MailConfigured: s.MailConfigured}), nil
+	return connect.NewResponse(&accountv1.GetSettingsResponse{Settings: s.settingsToProto(st), MailConfigured: s.opts.MailConfigured}), nil
 }
 
 // UpdateSettings implements AccountServiceHandler.
@@ -153,7 +150,7 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 		if strings.TrimSpace(o) == "" {
 			continue
 		}
-		n, err := s.NormalizeOrigin(o)
+		n, err := origin.Normalize(o)
 		if err != nil {
 			return nil, errs.Invalid("website origin %d is not an origin (scheme://host[:port])", i+1)
 		}

@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 )
 
@@ -60,7 +61,7 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 		}
 		c.State = StateClosed
 		closed := &chatv1.ChatEvent{Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{ClosedBy: o.by, Reason: o.reason}}}
-		if o.noTranscript || s.mailer == nil {
+		if o.noTranscript || s.opts.Mailer == nil {
 			return []*chatv1.ChatEvent{closed}, nil
 		}
 		set, err := s.dir.Settings(ctx, c.AccountID)
@@ -91,7 +92,7 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 			return nil, err
 		}
 		for _, rcpt := range to {
-			if err := s.mailer.Enqueue(ctx, tx, OutMail{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
+			if err := s.opts.Mailer.Enqueue(ctx, tx, OutMail{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
 				Subject: t.Subject, Text: t.Text, HTML: t.HTML, RequireTLS: set.RequireTLS}); err != nil {
 				return nil, err
 			}
@@ -105,7 +106,7 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 	s.log.InfoContext(ctx, "chat closed", slog.String("chat", c.ID), slog.String("account", c.AccountID),
 		slog.String("by", o.by.String()), slog.Bool("transcript", mailed))
 	if mailed {
-		s.mailer.Kick()
+		s.opts.Mailer.Kick()
 		return nil
 	}
 	if o.noTranscript {
@@ -120,8 +121,8 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 // WithdrawChat ends a chat because the visitor withdrew consent: no
 // transcript, and its data is destroyed before this returns.
 func (s *Service) WithdrawChat(ctx context.Context, chatID string) error {
-	if s.mailer != nil {
-		if err := s.mailer.DeleteRef(ctx, chatRef(chatID)); err != nil {
+	if s.opts.Mailer != nil {
+		if err := s.opts.Mailer.DeleteRef(ctx, chatRef(chatID)); err != nil {
 			return err
 		}
 	}
@@ -136,7 +137,7 @@ func (s *Service) MailDone(ctx context.Context, ref string) {
 	if !ok || id == "" {
 		return
 	}
-	if pending, err := s.mailer.Pending(ctx, ref); err != nil || pending {
+	if pending, err := s.opts.Mailer.Pending(ctx, ref); err != nil || pending {
 		return
 	}
 	s.enqueueDestroy(id)
@@ -154,10 +155,10 @@ func (s *Service) enqueueDestroy(chatID string) {
 // destroyable reports whether a closed chat may be destroyed now (no
 // transcript mail pending).
 func (s *Service) destroyable(ctx context.Context, chatID string) bool {
-	if s.mailer == nil {
+	if s.opts.Mailer == nil {
 		return true
 	}
-	pending, err := s.mailer.Pending(ctx, chatRef(chatID))
+	pending, err := s.opts.Mailer.Pending(ctx, chatRef(chatID))
 	return err == nil && !pending
 }
 
@@ -233,15 +234,7 @@ func (s *Service) destroy(chatID string) {
 		return
 	}
 	if h, err := s.store.visitorTokenHash(ctx, c.VisitorID); err == nil {
-		s.tmu.Lock()
-		now := time.Now()
-		for k, t := range s.tombstones {
-			if now.After(t.until) {
-				delete(s.tombstones, k)
-			}
-		}
-		s.tombstones[string(h)] = tombstone{visitorID: c.VisitorID, chatID: c.ID, accountID: c.AccountID, until: now.Add(time.Hour)}
-		s.tmu.Unlock()
+		s.tombstones.add(h, &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: true})
 	}
 	if err := s.store.Destroy(ctx, chatID); err != nil {
 		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
@@ -255,12 +248,9 @@ func (s *Service) destroy(chatID string) {
 		s.checkpointOwed.Store(true)
 		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
 	}
-	s.lmu.Lock()
-	delete(s.limiters, c.VisitorID)
-	s.lmu.Unlock()
-	s.vmu.Lock()
-	delete(s.watchers, chatID)
-	s.vmu.Unlock()
+	s.messages.Forget(c.VisitorID)
+	s.typings.Forget(c.VisitorID)
+	s.watchers.forget(chatID)
 	if !truncated {
 		s.log.Warn("chat rows deleted; WAL truncation pending", slog.String("chat", chatID))
 		return
@@ -283,7 +273,7 @@ func (s *Service) closeIdle(ctx context.Context) {
 	timeouts := map[string]time.Duration{}
 	now := time.Now()
 	for _, c := range open {
-		if s.watching(c.ID) {
+		if s.watchers.watching(c.ID) {
 			continue
 		}
 		idle, ok := timeouts[c.AccountID]

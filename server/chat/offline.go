@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"log/slog"
 	"net/mail"
@@ -11,7 +10,6 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
@@ -49,33 +47,16 @@ func visitorEmail(email string, required bool) (string, error) {
 
 // clientAddr returns the visitor's IP and host, or nothing when the account
 // hides them (P5): then they are not even looked up.
-func (s *Service) clientAddr(ctx context.Context, peer string, hide bool) (ip, host string) {
-	if hide {
+func (s *Service) clientAddr(ctx context.Context, hide bool) (ip, host string) {
+	a := netinfo.ClientAddr(ctx)
+	if hide || !a.IsValid() {
 		return "", ""
 	}
-	ip = netinfo.PeerIP(peer)
-	if s.resolver != nil {
-		host = s.resolver.Host(ctx, ip)
+	ip = a.String()
+	if s.opts.Hosts != nil {
+		host = s.opts.Hosts.Host(ctx, ip)
 	}
 	return ip, host
-}
-
-// allowOffline limits offline messages per client address (5 per minute).
-// The key is a hash: not even memory keeps the raw address.
-func (s *Service) allowOffline(peer string) bool {
-	h := sha256.Sum256([]byte(netinfo.PeerIP(peer)))
-	key := string(h[:16])
-	s.omu.Lock()
-	defer s.omu.Unlock()
-	if len(s.offlineLim) > 10000 {
-		clear(s.offlineLim)
-	}
-	l := s.offlineLim[key]
-	if l == nil {
-		l = rate.NewLimiter(rate.Every(12*time.Second), 5)
-		s.offlineLim[key] = l
-	}
-	return l.Allow()
 }
 
 // LeaveOfflineMessage implements ChatServiceHandler. The message is held in
@@ -102,30 +83,30 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if s.mailer == nil || len(set.Recipients) == 0 {
+	if s.opts.Mailer == nil || len(set.Recipients) == 0 {
 		return nil, errs.Precondition("offline messages are not available for this account")
 	}
 	accepted, err := s.consent.Check(ctx, m.AccountId, consentv1.ConsentForm_CONSENT_FORM_OFFLINE, m.Locale, m.ConsentVersion)
 	if err != nil {
 		return nil, err
 	}
-	if !s.allowOffline(req.Peer().Addr) {
+	if !s.offline.Allow(netinfo.AddrKey(netinfo.ClientAddr(ctx))) {
 		return nil, errs.Exhausted("too many offline messages; try again in a minute")
 	}
-	ip, host := s.clientAddr(ctx, req.Peer().Addr, set.HideVisitorIP)
+	ip, host := s.clientAddr(ctx, set.HideVisitorIP)
 	r, err := renderOffline(accountName, name, email, ip, host, text, time.Now())
 	if err != nil {
 		return nil, err
 	}
 	id := ids.New()
 	err = s.store.DB().Tx(ctx, func(tx *sql.Tx) error {
-		return s.mailer.Enqueue(ctx, tx, OutMail{Ref: "offline:" + id, AccountID: m.AccountId, To: set.Recipients,
+		return s.opts.Mailer.Enqueue(ctx, tx, OutMail{Ref: "offline:" + id, AccountID: m.AccountId, To: set.Recipients,
 			Subject: r.Subject, Text: r.Text, HTML: r.HTML, RequireTLS: set.RequireTLS})
 	})
 	if err != nil {
 		return nil, err
 	}
-	s.mailer.Kick()
+	s.opts.Mailer.Kick()
 	if err := s.consent.Accepted(ctx, m.AccountId, accepted); err != nil {
 		s.log.WarnContext(ctx, "count consent", slog.String("error", err.Error()))
 	}
@@ -143,7 +124,7 @@ func (s *Service) RequestTranscript(ctx context.Context, req *connect.Request[ch
 	if err != nil {
 		return nil, err
 	}
-	if s.mailer == nil {
+	if s.opts.Mailer == nil {
 		return nil, errs.Precondition("transcripts by e-mail are not available")
 	}
 	if err := s.store.SetTranscriptEmail(ctx, v.ID, email); err != nil {

@@ -21,7 +21,6 @@ import (
 	"unicode/utf8"
 
 	"connectrpc.com/connect"
-	"golang.org/x/time/rate"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
@@ -32,6 +31,7 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -71,21 +71,24 @@ type Consent interface {
 
 // Service implements lethe.chat.v1.ChatService.
 type Service struct {
-	store *Store
-	hub   *hub.Hub
-	dir   Directory
-	log   *slog.Logger
-	pres  *presence
+	store   *Store
+	hub     *hub.Hub
+	dir     Directory
+	consent Consent
+	log     *slog.Logger
+	opts    Options
+	pres    *presence
 
 	// mu serialises every stored change with its publication, so that
 	// subscribers see each chat's events in sequence order.
 	mu sync.Mutex
 
-	lmu      sync.Mutex
-	limiters map[string]*visitorLimits
+	// Per-visitor limits on messages and typing updates; per client address
+	// on offline messages.
+	messages, typings, offline *limit.Keyed
 
-	tmu        sync.Mutex
-	tombstones map[string]tombstone // by token hash
+	tombstones *tombstones
+	watchers   *watchers
 
 	destroyQ  chan string
 	dmu       sync.Mutex // one destruction at a time
@@ -94,33 +97,20 @@ type Service struct {
 	checkpointOwed atomic.Bool
 	wg             sync.WaitGroup
 	stop           chan struct{}
-
-	// watchers counts each chat's open visitor streams (idle detection).
-	vmu      sync.Mutex
-	watchers map[string]int
-
-	mailer   Mailer
-	consent  Consent
-	resolver *netinfo.Resolver
-	opts     Options
-
-	omu        sync.Mutex
-	offlineLim map[string]*rate.Limiter
 }
 
-type visitorLimits struct{ msg, typing *rate.Limiter }
-
-// tombstone remembers, without any content, that a token's chat has ended,
-// so late calls get FailedPrecondition rather than a confusing
-// Unauthenticated. It lives in memory for an hour.
-type tombstone struct {
-	visitorID, chatID, accountID string
-	until                        time.Time
-}
+// Limits on what a visitor may do, per visitor token or client address.
+const (
+	messageBurst, typingBurst = 10, 10
+	messageEvery, typingEvery = 200 * time.Millisecond, 200 * time.Millisecond
+	// Offline messages per client address: 5 at once, then one every 12 s.
+	offlineBurst = 5
+	offlineEvery = 12 * time.Second
+)
 
 var _ chatv1connect.ChatServiceHandler = (*Service)(nil)
 
-// Options tune the service.
+// Options tune the service; zero values take the defaults.
 type Options struct {
 	// PresenceGrace is how long an operator whose console disconnected stays
 	// online (default 5 s).
@@ -131,10 +121,8 @@ type Options struct {
 	// Mailer queues transcripts and offline messages; nil when the server
 	// has no mail server configured.
 	Mailer Mailer
-	// Consent checks consent texts.
-	Consent Consent
-	// Resolver finds visitors' host names (nil: no reverse DNS).
-	Resolver *netinfo.Resolver
+	// Hosts finds visitors' host names (nil: no reverse DNS).
+	Hosts *netinfo.Resolver
 	// OnDestroyed, if set, is told each destroyed chat and how long the
 	// destruction took (benchmarks).
 	OnDestroyed func(chatID string, took time.Duration)
@@ -142,17 +130,19 @@ type Options struct {
 
 // NewService returns the chat service and starts its destroyer. Chats found
 // closed in the store (a crash between close and destruction) are destroyed.
-func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, log *slog.Logger, o Options) (*Service, error) {
+// Call Close to stop it.
+func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, consent Consent, log *slog.Logger, o Options) (*Service, error) {
 	if o.PresenceGrace == 0 {
 		o.PresenceGrace = 5 * time.Second
 	}
 	if o.JanitorInterval == 0 {
 		o.JanitorInterval = 15 * time.Second
 	}
-	s := &Service{store: st, hub: h, dir: dir, log: log, limiters: map[string]*visitorLimits{},
-		tombstones: map[string]tombstone{}, destroyQ: make(chan string, 1024), stop: make(chan struct{}),
-		watchers: map[string]int{}, mailer: o.Mailer, consent: o.Consent, resolver: o.Resolver, opts: o,
-		offlineLim: map[string]*rate.Limiter{}}
+	s := &Service{store: st, hub: h, dir: dir, consent: consent, log: log, opts: o,
+		messages: limit.New(messageEvery, messageBurst), typings: limit.New(typingEvery, typingBurst),
+		offline:    limit.New(offlineEvery, offlineBurst),
+		tombstones: newTombstones(), watchers: newWatchers(),
+		destroyQ: make(chan string, 1024), stop: make(chan struct{})}
 	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
 		s.hub.Publish(accountTopic(accountID), p)
 	})
@@ -169,9 +159,10 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, log *
 }
 
 // Close stops the destroyer after it finished its queue.
-func (s *Service) Close() {
+func (s *Service) Close() error {
 	close(s.stop)
 	s.wg.Wait()
+	return nil
 }
 
 // Policy says who may call each procedure.
@@ -204,11 +195,8 @@ func (s *Service) VisitorByToken(ctx context.Context, token string) (*auth.Visit
 	h := ids.Hash(token)
 	c, err := s.store.VisitorByTokenHash(ctx, h)
 	if errors.Is(err, ErrNotFound) {
-		s.tmu.Lock()
-		t, ok := s.tombstones[string(h)]
-		s.tmu.Unlock()
-		if ok && time.Now().Before(t.until) {
-			return &auth.Visitor{ID: t.visitorID, AccountID: t.accountID, ChatID: t.chatID, Closed: true}, nil
+		if v, ok := s.tombstones.get(h); ok {
+			return v, nil
 		}
 		return nil, errs.Unauthenticated("unknown or expired visitor token")
 	}
@@ -222,17 +210,6 @@ func (s *Service) VisitorByToken(ctx context.Context, token string) (*auth.Visit
 func (s *Service) SignOut(operatorID string) {
 	s.pres.signOut(operatorID)
 	s.hub.Publish(operatorTopic(operatorID), signOut{})
-}
-
-func (s *Service) limits(visitorID string) *visitorLimits {
-	s.lmu.Lock()
-	defer s.lmu.Unlock()
-	l := s.limiters[visitorID]
-	if l == nil {
-		l = &visitorLimits{msg: rate.NewLimiter(5, 10), typing: rate.NewLimiter(5, 10)}
-		s.limiters[visitorID] = l
-	}
-	return l
 }
 
 // cleanText trims a message and checks its length.
@@ -259,7 +236,7 @@ func (s *Service) GetWidgetConfig(ctx context.Context, req *connect.Request[chat
 	}
 	return connect.NewResponse(&chatv1.GetWidgetConfigResponse{
 		AccountName: name, OperatorsOnline: s.pres.anyOnline(req.Msg.AccountId), MaxMessageChars: MaxMessageChars,
-		OfflineMessagesEnabled: s.mailer != nil && len(set.Recipients) > 0, TranscriptRequestsEnabled: s.mailer != nil,
+		OfflineMessagesEnabled: s.opts.Mailer != nil && len(set.Recipients) > 0, TranscriptRequestsEnabled: s.opts.Mailer != nil,
 	}), nil
 }
 
@@ -308,7 +285,7 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	if err != nil {
 		return nil, err
 	}
-	ip, host := s.clientAddr(ctx, req.Peer().Addr, set.HideVisitorIP)
+	ip, host := s.clientAddr(ctx, set.HideVisitorIP)
 	token := ids.Token()
 	n := NewChat{ChatID: ids.New(), VisitorID: ids.New(), AccountID: m.AccountId, TokenHash: ids.Hash(token),
 		Name: name, Email: email, FirstMessage: text, MessageID: ids.New(), IP: ip, Host: host,
@@ -392,7 +369,7 @@ func (s *Service) SendMessage(ctx context.Context, req *connect.Request[chatv1.S
 	if err != nil {
 		return nil, err
 	}
-	if !s.limits(v.ID).msg.Allow() {
+	if !s.messages.Allow(v.ID) {
 		return nil, errs.Exhausted("too many messages; at most 5 per second")
 	}
 	_, evs, err := s.change(ctx, v.ChatID, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
@@ -422,7 +399,7 @@ func (s *Service) SetTyping(ctx context.Context, req *connect.Request[chatv1.Set
 	if err != nil {
 		return nil, err
 	}
-	if !s.limits(v.ID).typing.Allow() {
+	if !s.typings.Allow(v.ID) {
 		return nil, errs.Exhausted("too many typing updates")
 	}
 	c, err := s.store.Chat(ctx, v.ChatID)

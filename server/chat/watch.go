@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"sync"
 	"time"
 
 	"connectrpc.com/connect"
@@ -244,27 +245,47 @@ func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.Wa
 	}
 }
 
+// watchers counts each chat's open visitor streams (idle detection).
+type watchers struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func newWatchers() *watchers { return &watchers{n: map[string]int{}} }
+
+// add counts d more streams of a chat and returns how many are open.
+func (w *watchers) add(chatID string, d int) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.n[chatID] += d
+	n := w.n[chatID]
+	if n <= 0 {
+		delete(w.n, chatID)
+	}
+	return n
+}
+
+func (w *watchers) watching(chatID string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.n[chatID] > 0
+}
+
+func (w *watchers) forget(chatID string) {
+	w.mu.Lock()
+	delete(w.n, chatID)
+	w.mu.Unlock()
+}
+
 // watch counts a chat's open visitor streams; when the last one ends the
 // visitor is "seen" now and the idle timeout starts.
 func (s *Service) watch(chatID string, d int) {
-	s.vmu.Lock()
-	s.watchers[chatID] += d
-	n := s.watchers[chatID]
-	if n <= 0 {
-		delete(s.watchers, chatID)
+	if s.watchers.add(chatID, d) > 0 {
+		return
 	}
-	s.vmu.Unlock()
-	if n <= 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := s.store.Touch(ctx, chatID, time.Now()); err != nil && !isNotFound(err) {
-			s.log.Warn("touch chat", slog.String("chat", chatID), slog.String("error", err.Error()))
-		}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.store.Touch(ctx, chatID, time.Now()); err != nil && !isNotFound(err) {
+		s.log.Warn("touch chat", slog.String("chat", chatID), slog.String("error", err.Error()))
 	}
-}
-
-func (s *Service) watching(chatID string) bool {
-	s.vmu.Lock()
-	defer s.vmu.Unlock()
-	return s.watchers[chatID] > 0
 }

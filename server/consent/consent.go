@@ -164,18 +164,25 @@ type Withdrawer interface {
 	WithdrawChat(ctx context.Context, chatID string) error
 }
 
-// Service implements lethe.consent.v1.ConsentService and checks consent for
-// the chat package.
+// Checker checks consent for the chat package: the server, not the widget,
+// decides whether a chat or an offline message may be accepted (P7).
+type Checker struct{ store *Store }
+
+// NewChecker returns the checker over st.
+func NewChecker(st *Store) *Checker { return &Checker{store: st} }
+
+// Service implements lethe.consent.v1.ConsentService. It is built after the
+// chat service, which it asks to end a chat when consent is withdrawn.
 type Service struct {
-	store *Store
-	// Withdraw is set by the wiring.
-	Withdraw Withdrawer
+	store    *Store
+	withdraw Withdrawer
 }
 
 var _ consentv1connect.ConsentServiceHandler = (*Service)(nil)
 
-// NewService returns the consent service.
-func NewService(st *Store) *Service { return &Service{store: st} }
+// NewService returns the consent service; w ends chats whose visitor
+// withdrew consent.
+func NewService(st *Store, w Withdrawer) *Service { return &Service{store: st, withdraw: w} }
 
 // Policy says who may call each procedure.
 func Policy() map[string]auth.Kind {
@@ -191,8 +198,8 @@ func Policy() map[string]auth.Kind {
 // form for locale where it is required, and returns the version accepted (0
 // when none was needed or given). A stale or missing acceptance of a required
 // text is FailedPrecondition. Call Accepted once the chat or message is stored.
-func (s *Service) Check(ctx context.Context, accountID string, form Form, locale string, version int32) (Text, error) {
-	texts, err := s.store.current(ctx, accountID)
+func (c *Checker) Check(ctx context.Context, accountID string, form Form, locale string, version int32) (Text, error) {
+	texts, err := c.store.current(ctx, accountID)
 	if err != nil {
 		return Text{}, err
 	}
@@ -213,11 +220,11 @@ func (s *Service) Check(ctx context.Context, accountID string, form Form, locale
 }
 
 // Accepted counts an acceptance (counts only, no visitor data).
-func (s *Service) Accepted(ctx context.Context, accountID string, t Text) error {
+func (c *Checker) Accepted(ctx context.Context, accountID string, t Text) error {
 	if t.Version == 0 {
 		return nil
 	}
-	return s.store.count(ctx, accountID, t)
+	return c.store.count(ctx, accountID, t)
 }
 
 func toProto(t Text, ok bool) *consentv1.ConsentText {
@@ -300,7 +307,7 @@ func (s *Service) WithdrawConsent(ctx context.Context, req *connect.Request[cons
 	if req.Msg.ChatId != v.ChatID {
 		return nil, errs.Denied("this chat belongs to another visitor")
 	}
-	if err := s.Withdraw.WithdrawChat(ctx, v.ChatID); err != nil {
+	if err := s.withdraw.WithdrawChat(ctx, v.ChatID); err != nil {
 		var ae *errs.Error
 		if errors.As(err, &ae) && ae.Code == connect.CodeFailedPrecondition {
 			return connect.NewResponse(&consentv1.WithdrawConsentResponse{}), nil // already gone

@@ -158,7 +158,7 @@ type Queue struct {
 
 	kick    chan struct{}
 	running atomic.Bool
-	onDone  atomic.Pointer[func(ctx context.Context, ref string, delivered bool)]
+	onDone  DoneFunc // set by Run
 
 	sent, failed, dropped atomic.Int64
 
@@ -206,7 +206,7 @@ func NewQueue(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (
 }
 
 // Enabled reports whether a relay is configured. Without one, Run destroys
-// every queued message at once (counted as dropped, OnDone(ref, false)), so a
+// every queued message at once (counted as dropped, done(ref, false)), so a
 // caller should rather not enqueue.
 func (q *Queue) Enabled() bool { return q.cfg.Enabled() }
 
@@ -259,18 +259,15 @@ func (q *Queue) Kick() {
 	}
 }
 
-// OnDone registers the callback called after a message left the queue for
-// good: delivered (accepted by the mail server) or dropped (max hold passed,
-// or no relay configured). It runs after the row is deleted and the WAL
-// checkpointed; the callback destroys the owner's data (e.g. the chat). It is
-// called once per message (several messages may share a ref: use Pending to
-// see whether others remain), never for messages removed by DeleteRef, from
-// the dispatcher's goroutines (up to a few at once), with a context that the
-// end of Run's context does not cancel (it has its own 30s timeout). Set
-// before Run.
-func (q *Queue) OnDone(fn func(ctx context.Context, ref string, delivered bool)) {
-	q.onDone.Store(&fn)
-}
+// DoneFunc is told when a message left the queue for good: delivered
+// (accepted by the mail server) or dropped (max hold passed, or no relay
+// configured). It runs after the row is deleted and the WAL checkpointed;
+// it destroys the owner's data (e.g. the chat). It is called once per message
+// (several messages may share a ref: use Pending to see whether others
+// remain), never for messages removed by DeleteRef, from the dispatcher's
+// goroutines (up to a few at once), with a context that the end of Run's
+// context does not cancel (it has its own 30s timeout).
+type DoneFunc func(ctx context.Context, ref string, delivered bool)
 
 // Pending reports whether a message with this ref is still queued (used at
 // startup to decide whether a closed chat may be destroyed yet).
@@ -290,8 +287,8 @@ func (q *Queue) Stats() Stats {
 
 // DeleteRef removes queued messages of a ref without sending them (consent
 // withdrawal), then checkpoints the WAL. An attempt in flight for the ref is
-// cancelled (if the relay had already accepted it, it is gone anyway). OnDone
-// is not called.
+// cancelled (if the relay had already accepted it, it is gone anyway). The
+// DoneFunc is not called.
 func (q *Queue) DeleteRef(ctx context.Context, ref string) error {
 	res, err := q.db.W.ExecContext(ctx, `DELETE FROM mail_queue WHERE ref = ?`, ref)
 	if err != nil {

@@ -91,16 +91,18 @@ func (h *harness) newQueue(cfg Config) *Queue {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	q.OnDone(func(ctx context.Context, ref string, delivered bool) {
-		p, err := q.Pending(ctx, ref)
-		if err != nil {
-			h.t.Errorf("Pending in OnDone: %v", err)
-		}
-		h.done.mu.Lock()
-		h.done.calls = append(h.done.calls, doneCall{ref: ref, delivered: delivered, pendingAtDone: p, rowsAtDoneTime: h.rows()})
-		h.done.mu.Unlock()
-	})
 	return q
+}
+
+// onDone records each DoneFunc call with what the queue held at that moment.
+func (h *harness) onDone(ctx context.Context, ref string, delivered bool) {
+	p, err := h.q.Pending(ctx, ref)
+	if err != nil {
+		h.t.Errorf("Pending in DoneFunc: %v", err)
+	}
+	h.done.mu.Lock()
+	h.done.calls = append(h.done.calls, doneCall{ref: ref, delivered: delivered, pendingAtDone: p, rowsAtDoneTime: h.rows()})
+	h.done.mu.Unlock()
 }
 
 // run starts the dispatcher until the end of the test or until the returned
@@ -110,7 +112,7 @@ func (h *harness) run() (stop func()) {
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
-		h.q.Run(ctx)
+		h.q.Run(ctx, h.onDone)
 	}()
 	stop = func() {
 		cancel()

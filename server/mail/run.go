@@ -19,7 +19,7 @@ const (
 	dbTimeout = 10 * time.Second
 	// maxIdle is the longest the dispatcher sleeps without looking.
 	maxIdle = time.Minute
-	// callbackTimeout bounds the context given to OnDone.
+	// callbackTimeout bounds the context given to the DoneFunc.
 	callbackTimeout = 30 * time.Second
 	// dirtyRetry is how soon a failed checkpoint is retried.
 	dirtyRetry = time.Second
@@ -37,17 +37,18 @@ type row struct {
 
 // Run sends due messages until ctx ends. On acceptance by the relay it
 // deletes the row (secure_delete), checkpoints the WAL, then calls
-// OnDone(ref, true). A failed attempt schedules the next one with
+// done(ref, true). A failed attempt schedules the next one with
 // exponential backoff and jitter. A message older than MaxHold is deleted,
-// checkpointed, counted as dropped and reported with OnDone(ref, false).
+// checkpointed, counted as dropped and reported with done(ref, false).
 // Messages are rows, so a new Queue on the same database resumes them. Only
-// one Run per database may be active.
-func (q *Queue) Run(ctx context.Context) {
+// one Run per database may be active. done may be nil.
+func (q *Queue) Run(ctx context.Context, done DoneFunc) {
 	if !q.running.CompareAndSwap(false, true) {
 		q.log.Error("mail queue already running")
 		return
 	}
 	defer q.running.Store(false)
+	q.onDone = done
 	q.log.Info("mail queue started", "relay_configured", q.cfg.Enabled())
 	for {
 		wait := q.round(ctx)
@@ -347,12 +348,13 @@ func (q *Queue) checkpoint(ctx context.Context) {
 	}
 }
 
-// done calls OnDone with a context that Run's end does not cancel: once the
-// row is gone, the owner's data must be destroyed even during shutdown.
+// done calls Run's DoneFunc with a context that Run's end does not cancel:
+// once the row is gone, the owner's data must be destroyed even during
+// shutdown.
 func (q *Queue) done(ctx context.Context, ref string, delivered bool) {
-	if fn := q.onDone.Load(); fn != nil && *fn != nil {
+	if q.onDone != nil {
 		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), callbackTimeout)
 		defer cancel()
-		(*fn)(cctx, ref, delivered)
+		q.onDone(cctx, ref, delivered)
 	}
 }

@@ -46,7 +46,7 @@ func BenchmarkWatchVisitors5000(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for i := w; i < n; i += 4 {
-				res, err := e.svc.track(ctx, fmt.Sprintf("203.0.113.%d:1", i%250), ua, trackReq("acct-a", fmt.Sprintf("https://shop.example/p/%d", i)))
+				res, err := e.svc.track(atAddr(ctx, fmt.Sprintf("203.0.113.%d:1", i%250)), ua, trackReq("acct-a", fmt.Sprintf("https://shop.example/p/%d", i)))
 				if err != nil {
 					b.Error(err)
 					return
@@ -101,7 +101,7 @@ func BenchmarkWatchVisitors5000(b *testing.B) {
 					return
 				}
 				h := http.Header{"Authorization": {"Bearer " + tokens[i%n]}}
-				if _, err := e.svc.track(ctx, "203.0.113.1:1", h, trackReq("acct-a", fmt.Sprintf("https://shop.example/q/%d", i))); err != nil {
+				if _, err := e.svc.track(atAddr(ctx, "203.0.113.1:1"), h, trackReq("acct-a", fmt.Sprintf("https://shop.example/q/%d", i))); err != nil {
 					b.Error(err)
 					return
 				}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/netip"
-	"strings"
 
 	"github.com/medama-io/go-useragent"
 	"github.com/oschwald/maxminddb-golang/v2"
@@ -21,11 +20,10 @@ type enricher struct {
 	city     *maxminddb.Reader
 	asn      *maxminddb.Reader
 	resolver *netinfo.Resolver
-	trusted  []netip.Prefix
 }
 
 func newEnricher(o Options) (*enricher, error) {
-	e := &enricher{ua: useragent.NewParser(), resolver: o.Resolver, trusted: o.TrustedProxies}
+	e := &enricher{ua: useragent.NewParser(), resolver: o.Hosts}
 	var err error
 	if o.GeoIPCity != "" {
 		if e.city, err = maxminddb.Open(o.GeoIPCity); err != nil {
@@ -48,48 +46,6 @@ func (e *enricher) close() {
 	if e.asn != nil {
 		e.asn.Close()
 	}
-}
-
-// ClientIP returns the client's address: the connection's peer, or — only
-// when the peer is a trusted proxy — the right-most address in
-// X-Forwarded-For that is not itself a trusted proxy. An untrusted peer
-// cannot make the server believe anything it puts in the header.
-func ClientIP(peer string, h http.Header, trusted []netip.Prefix) netip.Addr {
-	ip, err := netip.ParseAddr(netinfo.PeerIP(peer))
-	if err != nil {
-		return netip.Addr{}
-	}
-	if !isTrusted(ip, trusted) {
-		return ip
-	}
-	var hops []string
-	for _, v := range h.Values("X-Forwarded-For") {
-		hops = append(hops, strings.Split(v, ",")...)
-	}
-	for i := len(hops) - 1; i >= 0; i-- {
-		hop, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-		if err != nil {
-			// Garbage from further left cannot be trusted: keep the last
-			// address a trusted proxy vouched for.
-			return ip
-		}
-		hop = hop.Unmap()
-		ip = hop
-		if !isTrusted(hop, trusted) {
-			return hop
-		}
-	}
-	return ip
-}
-
-func isTrusted(ip netip.Addr, trusted []netip.Prefix) bool {
-	ip = ip.Unmap()
-	for _, p := range trusted {
-		if p.Contains(ip) {
-			return true
-		}
-	}
-	return false
 }
 
 // userAgent fills browser, version, OS and device from a User-Agent header.
@@ -156,9 +112,9 @@ func (e *enricher) geo(v *Visit, ip netip.Addr) {
 // enrich fills a new visit from the request. With hideIP the address is
 // used for the location only and neither it nor a host name is kept (P5);
 // no reverse lookup is even made.
-func (e *enricher) enrich(ctx context.Context, v *Visit, peer string, h http.Header, hideIP bool) {
+func (e *enricher) enrich(ctx context.Context, v *Visit, h http.Header, hideIP bool) {
 	e.userAgent(v, h.Get("User-Agent"))
-	ip := ClientIP(peer, h, e.trusted)
+	ip := netinfo.ClientAddr(ctx)
 	e.geo(v, ip)
 	if hideIP || !ip.IsValid() {
 		return

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"sync"
@@ -21,6 +22,7 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 )
 
@@ -120,8 +122,16 @@ func (s *syncBuffer) String() string {
 }
 
 // newEnv starts a monitor service on real SQLite databases in a temp dir,
-// served over HTTP/2 with TLS through the real auth and error interceptors.
+// served over HTTP/2 with TLS through the real auth and error interceptors
+// and the real client-address resolver (no trusted proxies).
 func newEnv(t testing.TB, o Options) *env {
+	t.Helper()
+	return newEnvBehind(t, o, nil)
+}
+
+// newEnvBehind is newEnv with the test client's address range trusted as
+// proxies (their X-Forwarded-For is believed).
+func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{},
 		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}}}
@@ -163,7 +173,7 @@ func newEnv(t testing.TB, o Options) *env {
 		testOperators{},
 		&auth.Interceptor{Visitors: noChatVisitors{}, APIKeys: e.svc, Policy: policy},
 	), connect.WithReadMaxBytes(MaxRequestBytes)))
-	e.srv = httptest.NewUnstartedServer(mux)
+	e.srv = httptest.NewUnstartedServer(netinfo.NewClients(trusted).Middleware(mux))
 	e.srv.EnableHTTP2 = true
 	e.srv.StartTLS()
 	e.client = monitorv1connect.NewMonitorServiceClient(e.srv.Client(), e.srv.URL)
@@ -358,6 +368,12 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// atAddr is ctx as the client-address middleware leaves it for a request
+// from peer ("host:port").
+func atAddr(ctx context.Context, peer string) context.Context {
+	return netinfo.WithClientAddr(ctx, netinfo.NewClients(nil).Resolve(peer, nil))
 }
 
 func trackReq(account, url string) *monitorv1.TrackRequest {

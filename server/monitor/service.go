@@ -19,17 +19,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/time/rate"
 
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -58,13 +56,11 @@ type Options struct {
 	// LeaveGrace: after Leave, the visitor has left unless a sign of life
 	// comes within this time (default 3 s).
 	LeaveGrace time.Duration
-	// Resolver finds host names (nil: no reverse DNS).
-	Resolver *netinfo.Resolver
+	// Hosts finds host names (nil: no reverse DNS).
+	Hosts *netinfo.Resolver
 	// GeoIPCity and GeoIPASN are paths of MaxMind-format databases (City
 	// and ASN); empty: no location / no ISP.
 	GeoIPCity, GeoIPASN string
-	// TrustedProxies may set X-Forwarded-For.
-	TrustedProxies []netip.Prefix
 	// OnDestroyed, if set, is told how many visits each purge destroyed and
 	// how long it took, checkpoint included (benchmarks, metrics).
 	OnDestroyed func(visits int, took time.Duration)
@@ -100,8 +96,8 @@ type Service struct {
 	opts     Options
 	enrich   *enricher
 
-	lmu      sync.Mutex
-	limiters map[string]*rate.Limiter
+	// newVisits limits visit creation per client address.
+	newVisits *limit.Keyed
 
 	// watchers counts each visit's open WatchVisit streams.
 	wmu      sync.Mutex
@@ -149,7 +145,7 @@ func NewService(st *Store, keys *KeyStore, h *hub.Hub, settings Settings, log *s
 		return nil, err
 	}
 	s := &Service{store: st, keys: keys, hub: h, settings: settings, log: log, opts: o, enrich: e,
-		watchers: map[string]int{}, leaving: map[string]time.Time{}, limiters: map[string]*rate.Limiter{}, stop: make(chan struct{})}
+		watchers: map[string]int{}, leaving: map[string]time.Time{}, newVisits: limit.New(newVisitEvery, newVisitBurst), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil

@@ -17,6 +17,7 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header.
@@ -93,15 +94,15 @@ func ValidData(m map[string]string) error {
 
 // Track implements MonitorServiceHandler.
 func (s *Service) Track(ctx context.Context, req *connect.Request[monitorv1.TrackRequest]) (*connect.Response[monitorv1.TrackResponse], error) {
-	res, err := s.track(ctx, req.Peer().Addr, req.Header(), req.Msg)
+	res, err := s.track(ctx, req.Header(), req.Msg)
 	if err != nil {
 		return nil, err
 	}
 	return connect.NewResponse(res), nil
 }
 
-// track is Track with the peer address and headers passed in.
-func (s *Service) track(ctx context.Context, peer string, h http.Header, m *monitorv1.TrackRequest) (*monitorv1.TrackResponse, error) {
+// track is Track with the headers passed in.
+func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRequest) (*monitorv1.TrackResponse, error) {
 	if m.AccountId == "" {
 		return nil, errs.Invalid("account_id is required")
 	}
@@ -146,11 +147,11 @@ func (s *Service) track(ctx context.Context, peer string, h http.Header, m *moni
 			// Destroyed meanwhile: start a new visit.
 		}
 	}
-	if !s.allowNewVisit(ClientIP(peer, h, s.opts.TrustedProxies)) {
+	if !s.newVisits.Allow(netinfo.AddrKey(netinfo.ClientAddr(ctx))) {
 		return nil, errs.Exhausted("too many new visits from this address; retry later")
 	}
 	v := &Visit{ID: ids.New(), AccountID: m.AccountId}
-	s.enrich.enrich(ctx, v, peer, h, hideIP)
+	s.enrich.enrich(ctx, v, h, hideIP)
 	token := ids.Token()
 	err = s.store.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := createVisit(ctx, tx, v, ids.Hash(token), m.Page, now); err != nil {

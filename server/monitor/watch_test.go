@@ -182,7 +182,7 @@ func TestWatchVisitors_CoalescesUpdatesOf1000Visitors(t *testing.T) {
 			defer wg.Done()
 			ctx := context.Background()
 			for i := w; i < n; i += 4 {
-				res, err := e.svc.track(ctx, fmt.Sprintf("198.18.%d.%d:1", i/250, i%250), http.Header{}, trackReq("acct-a", fmt.Sprintf("https://shop.example/%d", i)))
+				res, err := e.svc.track(atAddr(ctx, fmt.Sprintf("198.18.%d.%d:1", i/250, i%250)), http.Header{}, trackReq("acct-a", fmt.Sprintf("https://shop.example/%d", i)))
 				if err != nil {
 					t.Error(err)
 					return

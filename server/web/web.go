@@ -8,12 +8,9 @@ package web
 import (
 	"context"
 	"embed"
-	"fmt"
 	"html/template"
 	"io/fs"
-	"net"
 	"net/http"
-	"net/url"
 	"strings"
 )
 
@@ -96,54 +93,6 @@ func SelfOrigin(r *http.Request) string {
 		scheme = "https"
 	}
 	return scheme + "://" + r.Host
-}
-
-// NormalizeOrigin returns scheme://host[:port] in lower case, or an error.
-func NormalizeOrigin(s string) (string, error) {
-	if s == "self" {
-		return s, nil
-	}
-	u, err := url.Parse(strings.TrimSpace(s))
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
-		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", s)
-	}
-	host, port := u.Hostname(), u.Port()
-	if !validHost(host) || (port != "" && !allDigits(port)) || (port == "" && strings.HasSuffix(u.Host, ":")) {
-		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", s)
-	}
-	// The origin goes into a CSP header: only host characters may pass.
-	return strings.ToLower(u.Scheme + "://" + u.Host), nil
-}
-
-// validHost accepts a DNS name (letters, digits, hyphens, dots) or an IP.
-func validHost(h string) bool {
-	if h == "" {
-		return false
-	}
-	if ip := net.ParseIP(h); ip != nil {
-		return true
-	}
-	for _, label := range strings.Split(h, ".") {
-		if label == "" || len(label) > 63 {
-			return false
-		}
-		for _, r := range label {
-			if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-') {
-				return false
-			}
-		}
-	}
-	return len(h) <= 253
-}
-
-func allDigits(s string) bool {
-	for _, r := range s {
-		if r < '0' || r > '9' {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // panel serves the chat panel shell. It is framed only by the account's

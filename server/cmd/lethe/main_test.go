@@ -91,8 +91,8 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
 	}
-	if cfg.dataDir == fresh && (!a.adminCreated || a.adminEmail != adminEmail || a.adminPW != adminPassword) {
-		t.Fatalf("first run did not create the admin: created=%v email=%q", a.adminCreated, a.adminEmail)
+	if fr := a.firstRun; cfg.dataDir == fresh && (!fr.Created || fr.Email != adminEmail || fr.GeneratedPassword != "") {
+		t.Fatalf("first run did not create the admin with the given password: %+v", fr)
 	}
 	srv := httptest.NewUnstartedServer(a.handler)
 	srv.EnableHTTP2 = true

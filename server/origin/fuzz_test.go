@@ -1,4 +1,4 @@
-package web
+package origin
 
 import (
 	"strings"
@@ -12,7 +12,7 @@ func FuzzNormalizeOrigin(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		out, err := NormalizeOrigin(s)
+		out, err := Normalize(s)
 		if err != nil {
 			return
 		}
@@ -20,13 +20,13 @@ func FuzzNormalizeOrigin(f *testing.F) {
 			return
 		}
 		if !strings.HasPrefix(out, "http://") && !strings.HasPrefix(out, "https://") {
-			t.Fatalf("NormalizeOrigin(%q) = %q: not http(s)", s, out)
+			t.Fatalf("Normalize(%q) = %q: not http(s)", s, out)
 		}
 		// It goes into a CSP header: no separators, quotes or white space.
 		if strings.ContainsAny(out, " ;,'\"\t\r\n") || strings.Count(out, "/") != 2 {
-			t.Fatalf("NormalizeOrigin(%q) = %q: unsafe for CSP", s, out)
+			t.Fatalf("Normalize(%q) = %q: unsafe for CSP", s, out)
 		}
-		if again, err := NormalizeOrigin(out); err != nil || again != out {
+		if again, err := Normalize(out); err != nil || again != out {
 			t.Fatalf("NormalizeOrigin not stable: %q -> %q -> %q (%v)", s, out, again, err)
 		}
 	})

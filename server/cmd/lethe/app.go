@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+
+	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	"github.com/lethehq/lethe/server/account"
+	"github.com/lethehq/lethe/server/auth"
+	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/consent"
+	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/mail"
+	"github.com/lethehq/lethe/server/monitor"
+	"github.com/lethehq/lethe/server/netinfo"
+	"github.com/lethehq/lethe/server/origin"
+	"github.com/lethehq/lethe/server/store"
+	"github.com/lethehq/lethe/server/web"
+)
+
+// app is the wired server: everything but the listener.
+type app struct {
+	handler  http.Handler
+	hub      *hub.Hub
+	firstRun account.FirstRun
+	closers  []func() error
+}
+
+// onClose registers a closer; Close runs them in reverse order.
+func (a *app) onClose(fn func() error) { a.closers = append(a.closers, fn) }
+
+// Close releases everything newApp opened, last opened first.
+func (a *app) Close() error {
+	var out []error
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		out = append(out, a.closers[i]())
+	}
+	a.closers = nil
+	return errors.Join(out...)
+}
+
+// newApp opens the databases, runs migrations and first-run setup, and wires
+// the services into one handler. Everything it opened is closed again when
+// it fails.
+func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err error) {
+	a := &app{}
+	defer func() {
+		if err != nil {
+			a.Close()
+		}
+	}()
+
+	// Storage: the durable database and the scratch store for visitor data.
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	durable, err := store.Open(filepath.Join(cfg.dataDir, "lethe.db"), store.Options{})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(durable.Close)
+	scratch, err := store.Open(filepath.Join(cfg.dataDir, "scratch.db"), store.Options{SecureDelete: true})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(scratch.Close)
+	if err := auth.Migrate(ctx, durable); err != nil {
+		return nil, err
+	}
+	accounts, err := account.NewStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	consents, err := consent.NewStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	apiKeys, err := monitor.NewKeyStore(ctx, durable)
+	if err != nil {
+		return nil, err
+	}
+	chats, err := chat.NewStore(ctx, scratch)
+	if err != nil {
+		return nil, err
+	}
+	visits, err := monitor.NewStore(ctx, scratch)
+	if err != nil {
+		return nil, err
+	}
+
+	// Infrastructure: event fan-out, client addresses, host names, mail.
+	a.hub = hub.New(cfg.hubBuffer)
+	a.onClose(func() error { a.hub.Close(); return nil })
+	clients := netinfo.NewClients(cfg.trustedProxies)
+	hosts := netinfo.NewResolver()
+	queue, err := openMail(ctx, cfg, scratch, log)
+	if err != nil {
+		return nil, err
+	}
+
+	// Domains.
+	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts}
+	if queue != nil {
+		chatOpts.Mailer = mailer{queue}
+	}
+	chatSvc, err := chat.NewService(ctx, chats, a.hub, directory{accounts}, consent.NewChecker(consents), log, chatOpts)
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(chatSvc.Close)
+	monitorSvc, err := monitor.NewService(visits, apiKeys, a.hub, hideIPSetting{accounts}, log, monitor.Options{
+		Retention:       cfg.visitorRetention,
+		OnSiteTimeout:   cfg.visitorOnSite,
+		JanitorInterval: cfg.monitorJanitor,
+		Hosts:           hosts,
+		GeoIPCity:       cfg.geoipCity,
+		GeoIPASN:        cfg.geoipASN,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(monitorSvc.Close)
+	if queue != nil {
+		a.onClose(runMail(queue, func(ctx context.Context, ref string, _ bool) { chatSvc.MailDone(ctx, ref) }))
+	}
+	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
+	accountSvc := account.NewService(accounts, sessions, log, account.Options{
+		PasswordParams: cfg.passwordParams,
+		MailConfigured: queue != nil,
+		OnSignOut: func(operatorID string) {
+			chatSvc.SignOut(operatorID)
+			monitorSvc.SignOut(operatorID)
+		},
+	})
+	consentSvc := consent.NewService(consents, chatSvc)
+
+	// First run and the demo account's websites.
+	if a.firstRun, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW); err != nil {
+		return nil, err
+	}
+	if cfg.demoOrigins != "" {
+		origins := []string{origin.Self}
+		for _, o := range strings.Split(cfg.demoOrigins, ",") {
+			n, err := origin.Normalize(o)
+			if err != nil {
+				return nil, fmt.Errorf("--demo-origins: %w", err)
+			}
+			origins = append(origins, n)
+		}
+		if err := accounts.SetAllowedOrigins(ctx, account.DemoAccountID, origins); err != nil {
+			return nil, err
+		}
+	}
+
+	// One handler: the RPC services behind the error and access
+	// interceptors, then pages, health and metrics.
+	policy := map[string]auth.Kind{}
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy()} {
+		for k, v := range p {
+			policy[k] = v
+		}
+	}
+	opts := []connect.HandlerOption{
+		connect.WithInterceptors(
+			errs.Interceptor{Log: log},
+			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, APIKeys: monitorSvc, Policy: policy},
+		),
+		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
+			log.ErrorContext(ctx, "panic in handler", slog.String("procedure", spec.Procedure))
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+		connect.WithReadMaxBytes(chat.MaxRequestBytes),
+		connect.WithRequireConnectProtocolHeader(),
+	}
+	mux := http.NewServeMux()
+	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
+	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
+	mux.Handle(consentv1connect.NewConsentServiceHandler(consentSvc, opts...))
+	mux.Handle(monitorv1connect.NewMonitorServiceHandler(monitorSvc, opts...))
+	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName,
+		monitorv1connect.MonitorServiceName}
+	reflector := grpcreflect.NewStaticReflector(services...)
+	mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
+	mux.Handle("GET /metrics", metricsHandler(chatSvc, queue))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.Handle("/", web.New(accounts))
+
+	// Outermost first: the client's address, then refusal of cross-site
+	// state-changing requests (they would carry the operator's cookie),
+	// then the operator's session.
+	a.handler = clients.Middleware(http.NewCrossOriginProtection().Handler(auth.SessionMiddleware(sessions, mux)))
+	return a, nil
+}
+
+// openMail opens the mail queue when a relay is configured (nil otherwise).
+func openMail(ctx context.Context, cfg config, scratch *store.DB, log *slog.Logger) (*mail.Queue, error) {
+	if cfg.smtpHost == "" {
+		return nil, nil
+	}
+	mcfg := mail.Config{Host: cfg.smtpHost, Port: cfg.smtpPort, Username: cfg.smtpUser, Password: cfg.smtpPassword,
+		From: cfg.smtpFrom, MaxHold: cfg.mailMaxHold, RetryMin: cfg.mailRetryMin, RetryMax: cfg.mailRetryMax}
+	if cfg.smtpCA != "" {
+		pem, err := os.ReadFile(cfg.smtpCA)
+		if err != nil {
+			return nil, fmt.Errorf("--smtp-ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, errors.New("--smtp-ca: no certificate found")
+		}
+		mcfg.TLSConfig = &tls.Config{RootCAs: pool}
+	}
+	return mail.NewQueue(ctx, scratch, mcfg, log)
+}
+
+// runMail starts the mail dispatcher and returns the closer that stops it.
+func runMail(q *mail.Queue, done mail.DoneFunc) func() error {
+	ctx, stop := context.WithCancel(context.Background())
+	finished := make(chan struct{})
+	go func() { defer close(finished); q.Run(ctx, done) }()
+	return func() error { stop(); <-finished; return nil }
+}

@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/alexedwards/argon2id"
+
+	"github.com/lethehq/lethe/server/netinfo"
+)
+
+// config is everything the server is started with.
+type config struct {
+	addr     string
+	dataDir  string
+	tlsCert  string
+	tlsKey   string
+	logLevel string
+	// adminPW is the first admin's password (LETHE_ADMIN_PASSWORD; empty:
+	// a random one is generated and printed once).
+	adminPW string
+	// extra website origins for the demo account's widget
+	demoOrigins string
+	// SMTP relay for transcripts and offline messages
+	smtpHost, smtpUser, smtpPassword, smtpFrom, smtpCA string
+	smtpPort                                           int
+	mailMaxHold                                        time.Duration
+	// visitor monitoring
+	geoipCity, geoipASN string
+	trustedProxies      []netip.Prefix
+	visitorRetention    time.Duration
+
+	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
+	mailRetryMin, mailRetryMax    time.Duration
+	visitorOnSite, monitorJanitor time.Duration
+	passwordParams                *argon2id.Params
+	hubBuffer                     int
+	presenceGrace                 time.Duration
+	janitorInterval               time.Duration
+}
+
+// flags binds each flag to its LETHE_* environment variable: the variable
+// sets the value, the flag on the command line overrides it, and the help
+// text of every flag names its variable.
+type flags struct {
+	*flag.FlagSet
+	env map[string]string // flag name → variable
+}
+
+func (f *flags) bind(name, env string) { f.env[name] = env }
+
+func (f *flags) str(p *string, name, env, def, usage string) {
+	f.StringVar(p, name, def, usage+" (env "+env+")")
+	f.bind(name, env)
+}
+
+func (f *flags) integer(p *int, name, env string, def int, usage string) {
+	f.IntVar(p, name, def, usage+" (env "+env+")")
+	f.bind(name, env)
+}
+
+func (f *flags) duration(p *time.Duration, name, env string, def time.Duration, usage string) {
+	f.DurationVar(p, name, def, usage+" (env "+env+")")
+	f.bind(name, env)
+}
+
+// fromEnv applies the environment variables that are set, before the
+// command line is parsed.
+func (f *flags) fromEnv() error {
+	names := make([]string, 0, len(f.env))
+	for n := range f.env {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if v, ok := os.LookupEnv(f.env[name]); ok {
+			if err := f.Set(name, v); err != nil {
+				return fmt.Errorf("%s=%q: %w", f.env[name], v, err)
+			}
+		}
+	}
+	return nil
+}
+
+// errHelp: --help was asked for and the usage printed.
+var errHelp = errors.New("help requested")
+
+// parseFlags reads the configuration from the environment and args. With
+// -h or --help it prints the usage to stdout and returns errHelp.
+func parseFlags(args []string, stdout io.Writer) (config, error) {
+	var c config
+	f := &flags{FlagSet: flag.NewFlagSet("lethe", flag.ContinueOnError), env: map[string]string{}}
+	f.SetOutput(io.Discard)
+	f.str(&c.addr, "addr", "LETHE_ADDR", "127.0.0.1:8080", "listen address")
+	f.str(&c.dataDir, "data", "LETHE_DATA", "lethe-data", "data directory (lethe.db, scratch.db)")
+	f.str(&c.tlsCert, "tls-cert", "LETHE_TLS_CERT", "", "TLS certificate file (PEM); serves HTTPS when set with --tls-key")
+	f.str(&c.tlsKey, "tls-key", "LETHE_TLS_KEY", "", "TLS private key file (PEM)")
+	f.str(&c.demoOrigins, "demo-origins", "LETHE_DEMO_ORIGINS", "",
+		"comma-separated website origins (https://shop.example) where the demo account's widget may be embedded, besides this server")
+	f.str(&c.smtpHost, "smtp-host", "LETHE_SMTP_HOST", "", "SMTP relay for transcripts and offline messages (empty: no mail)")
+	f.integer(&c.smtpPort, "smtp-port", "LETHE_SMTP_PORT", 587, "SMTP relay port (STARTTLS)")
+	f.str(&c.smtpUser, "smtp-user", "LETHE_SMTP_USER", "", "SMTP user name (the password comes from LETHE_SMTP_PASSWORD only)")
+	f.str(&c.smtpFrom, "smtp-from", "LETHE_SMTP_FROM", "Lethe <lethe@localhost>", "From address of mail")
+	f.str(&c.smtpCA, "smtp-ca", "LETHE_SMTP_CA", "", "PEM file of CA certificates to trust for the relay (default: system roots)")
+	f.duration(&c.mailMaxHold, "mail-max-hold", "LETHE_MAIL_MAX_HOLD", 72*time.Hour,
+		"how long undeliverable mail is kept and retried before it is destroyed and counted as dropped")
+	f.str(&c.geoipCity, "geoip-city", "LETHE_GEOIP_CITY", "",
+		"MaxMind-format City database (GeoLite2-City.mmdb) for visitors' location and zip (empty: none)")
+	f.str(&c.geoipASN, "geoip-asn", "LETHE_GEOIP_ASN", "", "MaxMind-format ASN database (GeoLite2-ASN.mmdb) for visitors' ISP (empty: none)")
+	var trusted string
+	f.str(&trusted, "trusted-proxies", "LETHE_TRUSTED_PROXIES", "",
+		"comma-separated proxy addresses or CIDR prefixes whose X-Forwarded-For is believed (empty: none; the peer address is the client)")
+	f.duration(&c.visitorRetention, "visitor-retention", "LETHE_VISITOR_RETENTION", 3*time.Minute,
+		"how long after a visitor leaves the site their monitoring data is destroyed")
+	f.str(&c.logLevel, "log-level", "LETHE_LOG_LEVEL", "info", "debug, info, warn or error")
+
+	err := f.fromEnv()
+	if err == nil {
+		err = f.Parse(args)
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		usage(f, stdout)
+		return c, errHelp
+	}
+	if err != nil {
+		return c, err
+	}
+	if f.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (flags start with --)", f.Arg(0))
+	}
+	if c.trustedProxies, err = netinfo.ParseTrustedProxies(trusted); err != nil {
+		return c, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if (c.tlsCert == "") != (c.tlsKey == "") {
+		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
+	c.smtpPassword = os.Getenv("LETHE_SMTP_PASSWORD")
+	return c, nil
+}
+
+func usage(f *flags, w io.Writer) {
+	fmt.Fprintf(w, `Usage: lethe [flags]
+
+Lethe, live chat that forgets: serves the chat API, the widget, the operator
+console and a demo page on one port. Every flag can also be set by the
+environment variable named with it; the command line wins.
+
+Flags:
+`)
+	f.SetOutput(w)
+	f.PrintDefaults()
+	f.SetOutput(io.Discard)
+	fmt.Fprintf(w, `
+Environment only:
+  LETHE_ADMIN_PASSWORD   the first admin's password (first run only; default: random, printed once)
+  LETHE_SMTP_PASSWORD    the SMTP AUTH password
+`)
+}
