@@ -172,7 +172,6 @@ func TestTrack_ReverseDNSHostStored(t *testing.T) {
 	}
 }
 
-
 // Over real HTTP, the peer is 127.0.0.1: untrusted, its X-Forwarded-For is
 // ignored; trusted, it is believed.
 func TestTrack_ForwardedForOverHTTP(t *testing.T) {

@@ -313,4 +313,3 @@ func TestTrack_NewVisitsPerAddressAreLimited(t *testing.T) {
 		}
 	}
 }
-

@@ -61,4 +61,3 @@ func allDigits(s string) bool {
 	}
 	return s != ""
 }
-
