@@ -13,20 +13,14 @@ import (
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/mail"
 )
 
-// OutMail is a mail for the queue (server/mail, adapted by the wiring).
-type OutMail struct {
-	Ref, AccountID      string
-	To                  []string
-	Subject, Text, HTML string
-	RequireTLS          bool
-}
-
-// Mailer queues mail in the scratch database. Enqueue runs inside the
-// caller's transaction so a chat's close and its transcript commit together.
+// Mailer queues mail in the scratch database (a *mail.Queue). Enqueue runs
+// inside the caller's transaction so a chat's close and its transcript
+// commit together.
 type Mailer interface {
-	Enqueue(ctx context.Context, tx *sql.Tx, m OutMail) error
+	Enqueue(ctx context.Context, tx *sql.Tx, m mail.Message) error
 	Kick()
 	Pending(ctx context.Context, ref string) (bool, error)
 	DeleteRef(ctx context.Context, ref string) error
@@ -92,7 +86,7 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 			return nil, err
 		}
 		for _, rcpt := range to {
-			if err := s.opts.Mailer.Enqueue(ctx, tx, OutMail{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
+			if err := s.opts.Mailer.Enqueue(ctx, tx, mail.Message{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
 				Subject: t.Subject, Text: t.Text, HTML: t.HTML, RequireTLS: set.RequireTLS}); err != nil {
 				return nil, err
 			}

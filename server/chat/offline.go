@@ -4,7 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
-	"net/mail"
+	netmail "net/mail"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,6 +15,7 @@ import (
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/mail"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -39,7 +40,7 @@ func visitorEmail(email string, required bool) (string, error) {
 	if len(email) > MaxEmailChars {
 		return "", errs.Invalid("e-mail address is longer than %d characters", MaxEmailChars)
 	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+	if a, err := netmail.ParseAddress(email); err != nil || a.Address != email {
 		return "", errs.Invalid("e-mail address is malformed")
 	}
 	return email, nil
@@ -100,7 +101,7 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 	}
 	id := ids.New()
 	err = s.store.DB().Tx(ctx, func(tx *sql.Tx) error {
-		return s.opts.Mailer.Enqueue(ctx, tx, OutMail{Ref: "offline:" + id, AccountID: m.AccountId, To: set.Recipients,
+		return s.opts.Mailer.Enqueue(ctx, tx, mail.Message{Ref: "offline:" + id, AccountID: m.AccountId, To: set.Recipients,
 			Subject: r.Subject, Text: r.Text, HTML: r.HTML, RequireTLS: set.RequireTLS})
 	})
 	if err != nil {

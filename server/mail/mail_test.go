@@ -9,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -18,6 +17,8 @@ import (
 
 	"github.com/emersion/go-smtp"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/mail/mailtest"
 	"github.com/lethehq/lethe/server/store"
 )
 
@@ -48,7 +49,7 @@ type harness struct {
 	db   *store.DB
 	q    *Queue
 	done *doneRecorder
-	logs *lockedBuffer
+	logs *testkit.LogBuffer
 }
 
 func testConfig(port int, pool *tls.Config) Config {
@@ -77,7 +78,7 @@ func openDB(t *testing.T, path string) *store.DB {
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
 	dir := t.TempDir()
-	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "scratch.db"), done: &doneRecorder{}, logs: &lockedBuffer{}}
+	h := &harness{t: t, dir: dir, path: filepath.Join(dir, "scratch.db"), done: &doneRecorder{}, logs: &testkit.LogBuffer{}}
 	h.db = openDB(t, h.path)
 	t.Cleanup(func() { h.db.Close() })
 	h.q = h.newQueue(cfg)
@@ -148,48 +149,12 @@ func (h *harness) pending(ref string) bool {
 	return p
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 func canary(t *testing.T) string {
 	t.Helper()
 	b := make([]byte, 8)
 	rand.Read(b)
 	return "CANARY" + hex.EncodeToString(b)
 }
-
-// filesContaining lists the files under dir holding needle anywhere.
-func filesContaining(t *testing.T, dir, needle string) []string {
-	t.Helper()
-	var hits []string
-	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(needle)) {
-			hits = append(hits, filepath.Base(p))
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits
-}
-
-func tlsClient(c testCert) *tls.Config { return &tls.Config{RootCAs: c.pool} }
 
 func transcript(ref string) Message {
 	return Message{
@@ -204,27 +169,27 @@ func transcript(ref string) Message {
 
 func TestDeliver_STARTTLS(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	srv := startSMTP(t, serverOpts{tls: cert.serverTLS()})
-	h := newHarness(t, testConfig(srv.port, tlsClient(cert)))
+	cert := mailtest.NewCA(t)
+	srv := mailtest.Start(t, mailtest.Options{TLS: cert.ServerTLS()})
+	h := newHarness(t, testConfig(srv.Port, cert.ClientTLS()))
 	h.run()
 	h.enqueue(transcript("chat:1"))
 
-	waitFor(t, "OnDone", func() bool { return len(h.done.get()) == 1 })
+	testkit.Eventually(t, 10*time.Second, "OnDone", func() bool { return len(h.done.get()) == 1 })
 	time.Sleep(100 * time.Millisecond) // a duplicate would show up now
 
-	got := srv.received()
+	got := srv.Received()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(got))
 	}
 	m := got[0]
-	if !m.tls {
+	if !m.TLS {
 		t.Error("message was not received over TLS")
 	}
-	if len(m.to) != 1 || m.to[0] != "visitor@example.org" || m.from != "lethe@example.test" {
-		t.Errorf("envelope from %q to %q", m.from, m.to)
+	if len(m.To) != 1 || m.To[0] != "visitor@example.org" || m.From != "lethe@example.test" {
+		t.Errorf("envelope from %q to %q", m.From, m.To)
 	}
-	body := string(m.data)
+	body := string(m.Data)
 	for _, want := range []string{"multipart/alternative", "text/plain", "text/html",
 		"plain part of the transcript", "<p>html part of the transcript</p>", "Subject: Your chat transcript",
 		"Auto-Submitted: auto-generated", "Message-ID: <"} {
@@ -252,17 +217,17 @@ func TestDeliver_STARTTLS(t *testing.T) {
 
 func TestDeliver_NoSTARTTLS_OpportunisticSendsInClear(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
-	h := newHarness(t, testConfig(srv.port, nil))
+	srv := mailtest.Start(t, mailtest.Options{})
+	h := newHarness(t, testConfig(srv.Port, nil))
 	h.run()
 	h.enqueue(transcript("offline:1"))
 
-	waitFor(t, "OnDone", func() bool { return len(h.done.get()) == 1 })
-	got := srv.received()
+	testkit.Eventually(t, 10*time.Second, "OnDone", func() bool { return len(h.done.get()) == 1 })
+	got := srv.Received()
 	if len(got) != 1 {
 		t.Fatalf("server received %d messages, want 1", len(got))
 	}
-	if got[0].tls {
+	if got[0].TLS {
 		t.Error("connection was TLS although the server offers no STARTTLS")
 	}
 	if d := h.done.get()[0]; d.ref != "offline:1" || !d.delivered {
@@ -275,8 +240,8 @@ func TestDeliver_NoSTARTTLS_OpportunisticSendsInClear(t *testing.T) {
 
 func TestRequireTLS_NoSTARTTLS_NeverSentThenDropped(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
-	cfg := testConfig(srv.port, nil)
+	srv := mailtest.Start(t, mailtest.Options{})
+	cfg := testConfig(srv.Port, nil)
 	cfg.MaxHold = 1500 * time.Millisecond
 	h := newHarness(t, cfg)
 	h.run()
@@ -285,19 +250,19 @@ func TestRequireTLS_NoSTARTTLS_NeverSentThenDropped(t *testing.T) {
 	h.enqueue(m)
 
 	// It retries and stays queued.
-	waitFor(t, "three failed attempts", func() bool { return h.q.Stats().Failed >= 3 })
+	testkit.Eventually(t, 10*time.Second, "three failed attempts", func() bool { return h.q.Stats().Failed >= 3 })
 	if !h.pending("chat:tls") {
 		t.Fatal("message left the queue before max hold")
 	}
 	if len(h.done.get()) != 0 {
 		t.Fatal("OnDone called before max hold")
 	}
-	if srv.greetings() < 3 {
-		t.Errorf("server saw %d sessions; the attempts did not reach it", srv.greetings())
+	if srv.Greetings() < 3 {
+		t.Errorf("server saw %d sessions; the attempts did not reach it", srv.Greetings())
 	}
 
 	// After max hold it is destroyed and counted.
-	waitFor(t, "drop", func() bool { return len(h.done.get()) == 1 })
+	testkit.Eventually(t, 10*time.Second, "drop", func() bool { return len(h.done.get()) == 1 })
 	d := h.done.get()[0]
 	if d.ref != "chat:tls" || d.delivered {
 		t.Errorf("OnDone(%q, %v), want (chat:tls, false)", d.ref, d.delivered)
@@ -308,15 +273,15 @@ func TestRequireTLS_NoSTARTTLS_NeverSentThenDropped(t *testing.T) {
 	if s := h.q.Stats(); s.Dropped != 1 || s.Sent != 0 {
 		t.Errorf("stats %+v, want Dropped 1", s)
 	}
-	if n := len(srv.mailFroms()); n != 0 {
+	if n := len(srv.MailFroms()); n != 0 {
 		t.Errorf("server received %d MAIL FROM", n)
 	}
-	if n := len(srv.received()); n != 0 {
+	if n := len(srv.Received()); n != 0 {
 		t.Errorf("server received %d messages", n)
 	}
 	for _, verb := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
-		if srv.sawCommand(verb) {
-			t.Errorf("%s sent in clear text:\n%s", verb, srv.debug.String())
+		if srv.SawCommand(verb) {
+			t.Errorf("%s sent in clear text:\n%s", verb, srv.Transcript())
 		}
 	}
 	if !strings.Contains(h.logs.String(), "stage="+stageSTARTTLSAbsent) {
@@ -335,30 +300,30 @@ func TestSTARTTLSHandshakeFails_NeverClearText(t *testing.T) {
 			t.Parallel()
 			// The server offers STARTTLS with a certificate the client
 			// does not trust.
-			untrusted, trusted := newTestCert(t), newTestCert(t)
-			srv := startSMTP(t, serverOpts{tls: untrusted.serverTLS()})
-			h := newHarness(t, testConfig(srv.port, tlsClient(trusted)))
+			untrusted, trusted := mailtest.NewCA(t), mailtest.NewCA(t)
+			srv := mailtest.Start(t, mailtest.Options{TLS: untrusted.ServerTLS()})
+			h := newHarness(t, testConfig(srv.Port, trusted.ClientTLS()))
 			h.run()
 			m := transcript("chat:hs")
 			m.RequireTLS = requireTLS
 			h.enqueue(m)
 
-			waitFor(t, "three failed attempts", func() bool { return h.q.Stats().Failed >= 3 })
+			testkit.Eventually(t, 10*time.Second, "three failed attempts", func() bool { return h.q.Stats().Failed >= 3 })
 			if !h.pending("chat:hs") || len(h.done.get()) != 0 {
 				t.Fatal("message left the queue")
 			}
-			if !srv.sawCommand("STARTTLS") {
-				t.Fatalf("client never tried STARTTLS:\n%s", srv.debug.String())
+			if !srv.SawCommand("STARTTLS") {
+				t.Fatalf("client never tried STARTTLS:\n%s", srv.Transcript())
 			}
-			if n := len(srv.mailFroms()); n != 0 {
+			if n := len(srv.MailFroms()); n != 0 {
 				t.Errorf("server received %d MAIL FROM", n)
 			}
-			if n := len(srv.received()); n != 0 {
+			if n := len(srv.Received()); n != 0 {
 				t.Errorf("server received %d messages", n)
 			}
 			for _, verb := range []string{"MAIL", "RCPT", "DATA", "AUTH"} {
-				if srv.sawCommand(verb) {
-					t.Errorf("%s sent in clear text after a failed handshake:\n%s", verb, srv.debug.String())
+				if srv.SawCommand(verb) {
+					t.Errorf("%s sent in clear text after a failed handshake:\n%s", verb, srv.Transcript())
 				}
 			}
 			if !strings.Contains(h.logs.String(), "stage="+stageTLS) {
@@ -370,13 +335,13 @@ func TestSTARTTLSHandshakeFails_NeverClearText(t *testing.T) {
 
 func TestServerDownThenUp_DeliveredOnce(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	addr, port := reservePort(t)
-	h := newHarness(t, testConfig(port, tlsClient(cert)))
+	cert := mailtest.NewCA(t)
+	addr, port := mailtest.FreeAddr(t)
+	h := newHarness(t, testConfig(port, cert.ClientTLS()))
 	h.run()
 	h.enqueue(transcript("chat:down"))
 
-	waitFor(t, "failed attempts while down", func() bool { return h.q.Stats().Failed >= 2 })
+	testkit.Eventually(t, 10*time.Second, "failed attempts while down", func() bool { return h.q.Stats().Failed >= 2 })
 	if len(h.done.get()) != 0 || !h.pending("chat:down") {
 		t.Fatal("message left the queue while the server was down")
 	}
@@ -384,13 +349,13 @@ func TestServerDownThenUp_DeliveredOnce(t *testing.T) {
 		t.Errorf("connect failure not logged:\n%s", h.logs.String())
 	}
 
-	srv := startSMTP(t, serverOpts{addr: addr, tls: cert.serverTLS()})
-	waitFor(t, "delivery", func() bool { return len(h.done.get()) == 1 })
+	srv := mailtest.Start(t, mailtest.Options{Addr: addr, TLS: cert.ServerTLS()})
+	testkit.Eventually(t, 10*time.Second, "delivery", func() bool { return len(h.done.get()) == 1 })
 	time.Sleep(150 * time.Millisecond)
-	if n := len(srv.received()); n != 1 {
+	if n := len(srv.Received()); n != 1 {
 		t.Fatalf("server received %d messages, want exactly 1", n)
 	}
-	if !srv.received()[0].tls {
+	if !srv.Received()[0].TLS {
 		t.Error("not over TLS")
 	}
 	calls := h.done.get()
@@ -407,13 +372,13 @@ func TestServerDownThenUp_DeliveredOnce(t *testing.T) {
 
 func TestRestart_NewQueueResumes(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
+	srv := mailtest.Start(t, mailtest.Options{})
 	dir := t.TempDir()
 	path := filepath.Join(dir, "scratch.db")
 
 	// Queue A: enqueues, never runs, and the process "stops".
 	dbA := openDB(t, path)
-	qa, err := NewQueue(context.Background(), dbA, testConfig(srv.port, nil), nil)
+	qa, err := NewQueue(context.Background(), dbA, testConfig(srv.Port, nil), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,22 +389,22 @@ func TestRestart_NewQueueResumes(t *testing.T) {
 	if err := dbA.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if n := len(srv.received()); n != 0 {
+	if n := len(srv.Received()); n != 0 {
 		t.Fatalf("queue A sent %d messages without running", n)
 	}
 
 	// Queue B on the same file.
-	h := &harness{t: t, dir: dir, path: path, done: &doneRecorder{}, logs: &lockedBuffer{}}
+	h := &harness{t: t, dir: dir, path: path, done: &doneRecorder{}, logs: &testkit.LogBuffer{}}
 	h.db = openDB(t, path)
 	t.Cleanup(func() { h.db.Close() })
-	h.q = h.newQueue(testConfig(srv.port, nil))
+	h.q = h.newQueue(testConfig(srv.Port, nil))
 	if !h.pending("chat:restart") {
 		t.Fatal("message lost across restart")
 	}
 	h.run()
-	waitFor(t, "delivery", func() bool { return len(h.done.get()) == 1 })
+	testkit.Eventually(t, 10*time.Second, "delivery", func() bool { return len(h.done.get()) == 1 })
 	time.Sleep(100 * time.Millisecond)
-	if n := len(srv.received()); n != 1 {
+	if n := len(srv.Received()); n != 1 {
 		t.Fatalf("server received %d messages, want 1", n)
 	}
 	if d := h.done.get()[0]; d.ref != "chat:restart" || !d.delivered {
@@ -449,8 +414,8 @@ func TestRestart_NewQueueResumes(t *testing.T) {
 
 func TestForensic_CanaryGoneAfterDelivery(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
-	h := newHarness(t, testConfig(srv.port, nil))
+	srv := mailtest.Start(t, mailtest.Options{})
+	h := newHarness(t, testConfig(srv.Port, nil))
 	c := canary(t)
 	addrCanary := strings.ToLower(canary(t))
 	rcpt := addrCanary + "@example.org"
@@ -467,18 +432,18 @@ func TestForensic_CanaryGoneAfterDelivery(t *testing.T) {
 	})
 
 	for _, needle := range []string{c, addrCanary} {
-		if hits := filesContaining(t, h.dir, needle); len(hits) == 0 {
+		if hits := testkit.FilesContaining(t, h.dir, needle); len(hits) == 0 {
 			t.Fatalf("precondition: %s not on disk before delivery", needle)
 		}
 	}
 
 	stop := h.run()
-	waitFor(t, "delivery", func() bool { return len(h.done.get()) == 1 })
-	if got := srv.received(); len(got) != 1 || !bytes.Contains(got[0].data, []byte(c)) {
+	testkit.Eventually(t, 10*time.Second, "delivery", func() bool { return len(h.done.get()) == 1 })
+	if got := srv.Received(); len(got) != 1 || !bytes.Contains(got[0].Data, []byte(c)) {
 		t.Fatal("the canary was not delivered")
 	}
 	for _, needle := range []string{c, addrCanary} {
-		if hits := filesContaining(t, h.dir, needle); len(hits) != 0 {
+		if hits := testkit.FilesContaining(t, h.dir, needle); len(hits) != 0 {
 			t.Errorf("%s still on disk after delivery in %v", needle, hits)
 		}
 	}
@@ -488,7 +453,7 @@ func TestForensic_CanaryGoneAfterDelivery(t *testing.T) {
 	stop()
 	h.db.Close()
 	for _, needle := range []string{c, addrCanary} {
-		if hits := filesContaining(t, h.dir, needle); len(hits) != 0 {
+		if hits := testkit.FilesContaining(t, h.dir, needle); len(hits) != 0 {
 			t.Errorf("%s on disk after close in %v", needle, hits)
 		}
 	}
@@ -501,11 +466,11 @@ func TestLogs_NoAddressesNoContent(t *testing.T) {
 	rcpt := local + "@example.org"
 	// The server rejects the first two RCPTs with a reply quoting the
 	// address and the canary, as real servers do.
-	srv := startSMTP(t, serverOpts{
-		rejectRcpt: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox {rcpt} busy " + c},
-		rejectN:    2,
+	srv := mailtest.Start(t, mailtest.Options{
+		RejectRcpt: &smtp.SMTPError{Code: 450, EnhancedCode: smtp.EnhancedCode{4, 2, 1}, Message: "mailbox {rcpt} busy " + c},
+		RejectN:    2,
 	})
-	cfg := testConfig(srv.port, nil)
+	cfg := testConfig(srv.Port, nil)
 	cfg.MaxHold = time.Second
 	h := newHarness(t, cfg)
 	h.run()
@@ -513,9 +478,9 @@ func TestLogs_NoAddressesNoContent(t *testing.T) {
 	// And one that can never leave (TLS required, none offered): dropped.
 	h.enqueue(Message{Ref: "chat:logs", To: []string{rcpt}, Subject: "subject " + c, Text: "body " + c, RequireTLS: true})
 
-	waitFor(t, "delivery and drop", func() bool { return len(h.done.get()) == 2 })
-	if len(srv.received()) != 1 {
-		t.Fatalf("received %d", len(srv.received()))
+	testkit.Eventually(t, 10*time.Second, "delivery and drop", func() bool { return len(h.done.get()) == 2 })
+	if len(srv.Received()) != 1 {
+		t.Fatalf("received %d", len(srv.Received()))
 	}
 	logs := h.logs.String()
 	for _, secret := range []string{c, strings.ToLower(c), rcpt, local, "example.org", "subject", "body"} {
@@ -533,8 +498,8 @@ func TestLogs_NoAddressesNoContent(t *testing.T) {
 
 func TestEnqueue_RolledBackLeavesNothing(t *testing.T) {
 	t.Parallel()
-	srv := startSMTP(t, serverOpts{})
-	h := newHarness(t, testConfig(srv.port, nil))
+	srv := mailtest.Start(t, mailtest.Options{})
+	h := newHarness(t, testConfig(srv.Port, nil))
 	ctx := context.Background()
 	tx, err := h.db.W.BeginTx(ctx, nil)
 	if err != nil {
@@ -552,8 +517,8 @@ func TestEnqueue_RolledBackLeavesNothing(t *testing.T) {
 	h.run()
 	h.q.Kick()
 	time.Sleep(100 * time.Millisecond)
-	if n := len(srv.received()); n != 0 || srv.greetings() != 0 {
-		t.Errorf("server got %d messages, %d sessions", n, srv.greetings())
+	if n := len(srv.Received()); n != 0 || srv.Greetings() != 0 {
+		t.Errorf("server got %d messages, %d sessions", n, srv.Greetings())
 	}
 	if s := h.q.Stats(); s != (Stats{}) || len(h.done.get()) != 0 {
 		t.Errorf("stats %+v, done %v", s, h.done.get())
@@ -562,7 +527,7 @@ func TestEnqueue_RolledBackLeavesNothing(t *testing.T) {
 
 func TestDeleteRef_RemovesWithoutSending(t *testing.T) {
 	t.Parallel()
-	_, port := reservePort(t) // nobody listens: nothing could be sent anyway
+	_, port := mailtest.FreeAddr(t) // nobody listens: nothing could be sent anyway
 	h := newHarness(t, testConfig(port, nil))
 	c := canary(t)
 	m := transcript("chat:withdraw")
@@ -576,7 +541,7 @@ func TestDeleteRef_RemovesWithoutSending(t *testing.T) {
 	if h.pending("chat:withdraw") || !h.pending("chat:other") {
 		t.Error("DeleteRef removed the wrong rows")
 	}
-	if hits := filesContaining(t, h.dir, c); len(hits) != 0 {
+	if hits := testkit.FilesContaining(t, h.dir, c); len(hits) != 0 {
 		t.Errorf("withdrawn content still on disk in %v", hits)
 	}
 	if err := h.q.DeleteRef(context.Background(), "chat:none"); err != nil {
@@ -595,7 +560,7 @@ func TestNoRelay_DropsAtOnce(t *testing.T) {
 	}
 	h.enqueue(transcript("chat:norelay"))
 	h.run()
-	waitFor(t, "drop", func() bool { return len(h.done.get()) == 1 })
+	testkit.Eventually(t, 10*time.Second, "drop", func() bool { return len(h.done.get()) == 1 })
 	if d := h.done.get()[0]; d.ref != "chat:norelay" || d.delivered {
 		t.Errorf("OnDone(%q, %v)", d.ref, d.delivered)
 	}
@@ -688,18 +653,18 @@ func TestBackoff_Bounds(t *testing.T) {
 
 func TestAuth_OverTLS(t *testing.T) {
 	t.Parallel()
-	cert := newTestCert(t)
-	srv := startSMTP(t, serverOpts{tls: cert.serverTLS(), user: "relayuser", pass: "relaypass"})
-	cfg := testConfig(srv.port, tlsClient(cert))
+	cert := mailtest.NewCA(t)
+	srv := mailtest.Start(t, mailtest.Options{TLS: cert.ServerTLS(), User: "relayuser", Pass: "relaypass"})
+	cfg := testConfig(srv.Port, cert.ClientTLS())
 	cfg.Username, cfg.Password = "relayuser", "relaypass"
 	h := newHarness(t, cfg)
 	h.run()
 	h.enqueue(transcript("chat:auth"))
-	waitFor(t, "delivery", func() bool { return len(h.done.get()) == 1 })
-	if got := srv.logins(); len(got) != 1 || !got[0] {
+	testkit.Eventually(t, 10*time.Second, "delivery", func() bool { return len(h.done.get()) == 1 })
+	if got := srv.Logins(); len(got) != 1 || !got[0] {
 		t.Errorf("logins (tls per login) %v, want one over TLS", got)
 	}
-	if len(srv.received()) != 1 {
+	if len(srv.Received()) != 1 {
 		t.Error("not delivered")
 	}
 	if strings.Contains(h.logs.String(), "relaypass") {
@@ -710,17 +675,17 @@ func TestAuth_OverTLS(t *testing.T) {
 func TestAuth_NeverInClear(t *testing.T) {
 	t.Parallel()
 	// No STARTTLS, AUTH PLAIN offered in clear: the password must not leave.
-	srv := startSMTP(t, serverOpts{user: "relayuser", pass: "relaypass"})
-	cfg := testConfig(srv.port, nil)
+	srv := mailtest.Start(t, mailtest.Options{User: "relayuser", Pass: "relaypass"})
+	cfg := testConfig(srv.Port, nil)
 	cfg.Username, cfg.Password = "relayuser", "relaypass"
 	h := newHarness(t, cfg)
 	h.run()
 	h.enqueue(transcript("chat:authclear"))
-	waitFor(t, "failed attempts", func() bool { return h.q.Stats().Failed >= 2 })
-	if srv.sawCommand("AUTH") || len(srv.logins()) != 0 {
-		t.Errorf("credentials sent in clear:\n%s", srv.debug.String())
+	testkit.Eventually(t, 10*time.Second, "failed attempts", func() bool { return h.q.Stats().Failed >= 2 })
+	if srv.SawCommand("AUTH") || len(srv.Logins()) != 0 {
+		t.Errorf("credentials sent in clear:\n%s", srv.Transcript())
 	}
-	if len(srv.received()) != 0 || !h.pending("chat:authclear") {
+	if len(srv.Received()) != 0 || !h.pending("chat:authclear") {
 		t.Error("message left the queue")
 	}
 	if !strings.Contains(h.logs.String(), "stage="+stageAuth) {

@@ -1,19 +1,15 @@
 package monitor
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -22,6 +18,7 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
+	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 )
@@ -101,24 +98,7 @@ type env struct {
 	svc      *Service
 	srv      *httptest.Server
 	client   monitorv1connect.MonitorServiceClient
-	logs     *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	logs     *testkit.LogBuffer
 }
 
 // newEnv starts a monitor service on real SQLite databases in a temp dir,
@@ -133,7 +113,7 @@ func newEnv(t testing.TB, o Options) *env {
 // proxies (their X-Forwarded-For is believed).
 func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 	t.Helper()
-	e := &env{t: t, dir: t.TempDir(), logs: &syncBuffer{},
+	e := &env{t: t, dir: t.TempDir(),
 		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}}}
 	var err error
 	e.durable, err = store.Open(filepath.Join(e.dir, "lethe.db"), store.Options{})
@@ -154,7 +134,8 @@ func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 		t.Fatal(err)
 	}
 	e.hub = hub.New(0)
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	var log *slog.Logger
+	log, e.logs = testkit.Logger(t)
 	e.svc, err = NewService(st, ks, e.hub, e.accounts, log, o)
 	if err != nil {
 		t.Fatal(err)
@@ -321,54 +302,16 @@ func (e *env) mintTicket(key string, data map[string]string, ttl int32) (string,
 // any of the needles.
 func (e *env) filesContaining(needles ...string) []string {
 	e.t.Helper()
-	var hits []string
-	err := filepath.Walk(e.dir, func(p string, info os.FileInfo, err error) error {
-		if err != nil || info.IsDir() {
-			return err
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			return err
-		}
-		for _, n := range needles {
-			if bytes.Contains(b, []byte(n)) {
-				hits = append(hits, filepath.Base(p)+":"+n)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return hits
-}
-
-func codeOf(err error) connect.Code {
-	var ce *connect.Error
-	if errors.As(err, &ce) {
-		return ce.Code()
-	}
-	return errs.CodeOf(err)
+	return testkit.FilesContaining(e.t, e.dir, needles...)
 }
 
 func wantCode(t testing.TB, what string, err error, want connect.Code) {
 	t.Helper()
-	if got := codeOf(err); err == nil || got != want {
-		t.Fatalf("%s: got %v (%v), want %v", what, got, err, want)
-	}
+	testkit.WantCode(t, what, err, want)
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+var eventually = testkit.Eventually
 
 // atAddr is ctx as the client-address middleware leaves it for a request
 // from peer ("host:port").

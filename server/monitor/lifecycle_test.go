@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
+	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -218,7 +219,7 @@ func TestTrack_PageLimits(t *testing.T) {
 		if tc.ok && err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if !tc.ok && codeOf(err) != connect.CodeInvalidArgument {
+		if !tc.ok && testkit.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Errorf("%s: got %v, want InvalidArgument", tc.name, err)
 		}
 	}
@@ -274,7 +275,7 @@ func TestCustomData_Limits(t *testing.T) {
 		if tc.ok && err != nil {
 			t.Errorf("%s: %v", tc.name, err)
 		}
-		if !tc.ok && codeOf(err) != connect.CodeInvalidArgument {
+		if !tc.ok && testkit.CodeOf(err) != connect.CodeInvalidArgument {
 			t.Errorf("%s: got %v, want InvalidArgument", tc.name, err)
 		}
 	}

@@ -118,7 +118,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	// Domains.
 	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts}
 	if queue != nil {
-		chatOpts.Mailer = mailer{queue}
+		chatOpts.Mailer = queue
 	}
 	chatSvc, err := chat.NewService(ctx, chats, a.hub, directory{accounts}, consent.NewChecker(consents), log, chatOpts)
 	if err != nil {

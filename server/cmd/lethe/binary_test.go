@@ -14,6 +14,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
@@ -64,8 +68,8 @@ func letheBinary(t *testing.T) string {
 type proc struct {
 	t      *testing.T
 	cmd    *exec.Cmd
-	stdout *syncBuffer
-	stderr *syncBuffer
+	stdout *testkit.LogBuffer
+	stderr *testkit.LogBuffer
 	URL    string
 	client *http.Client
 	done   chan struct{}
@@ -78,7 +82,7 @@ type binOpts struct {
 	tmpDir string
 	// smtpPort and ca configure the relay (port 0: no mail).
 	smtpPort int
-	ca       *mailCA
+	ca       *mailtest.CA
 }
 
 var listening = regexp.MustCompile(`Lethe is listening on (http://\S+)`)
@@ -90,7 +94,7 @@ func startBinary(t *testing.T, o binOpts) *proc {
 	bin := letheBinary(t)
 	args := []string{"--addr", "127.0.0.1:0", "--data", o.dataDir, "--log-level", "debug"}
 	if o.smtpPort != 0 {
-		args = append(args, "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(o.smtpPort), "--smtp-ca", o.ca.file, "--smtp-from", mailFrom)
+		args = append(args, "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(o.smtpPort), "--smtp-ca", o.ca.File, "--smtp-from", mailFrom)
 	}
 	cmd := exec.Command(bin, args...)
 	var env []string
@@ -104,7 +108,7 @@ func startBinary(t *testing.T, o binOpts) *proc {
 		env = append(env, "TMPDIR="+o.tmpDir, "SQLITE_TMPDIR="+o.tmpDir)
 	}
 	cmd.Env = env
-	p := &proc{t: t, cmd: cmd, stdout: &syncBuffer{}, stderr: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{t: t, cmd: cmd, stdout: &testkit.LogBuffer{}, stderr: &testkit.LogBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start lethe: %v", err)

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	"connectrpc.com/connect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
@@ -79,9 +81,9 @@ func acceptedCount(t *testing.T, cc consentv1connect.ConsentServiceClient, form 
 func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin, cc := ts.adminWithConsent()
 	updateSettings(t, admin, func(s *accountv1.Settings) { s.Recipients = []string{recipient} })
 	tag := newTag()
@@ -129,13 +131,13 @@ func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *test
 	if err := leaveOffline(ctx, ts.visitor(), "Olga", "olga@example.com", "offline accepted "+tag, o1); err != nil {
 		t.Fatalf("LeaveOfflineMessage with the current consent version: %v", err)
 	}
-	relay.waitMail("offline accepted "+tag, waitTimeout)
+	relay.WaitMail(t, "offline accepted "+tag)
 	ts.waitLogCount(`msg="mail delivered"`, 1)
 	if n := ts.countLog(`msg="offline message queued"`); n != 1 {
 		t.Fatalf("%d offline messages were queued, want only the accepted one", n)
 	}
-	for _, m := range relay.received() {
-		if all := m.all(t); strings.Contains(all, "offline refused") || strings.Contains(all, "offline stale") {
+	for _, m := range relay.Received() {
+		if all := m.All(t); strings.Contains(all, "offline refused") || strings.Contains(all, "offline stale") {
 			t.Fatal("an offline message without current consent was mailed")
 		}
 	}
@@ -147,9 +149,9 @@ func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *test
 func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin, cc := ts.adminWithConsent()
 	updateSettings(t, admin, transcriptsTo)
 	ver := setConsentText(t, cc, consentv1.ConsentForm_CONSENT_FORM_PRECHAT, "You may withdraw consent at any time.")
@@ -186,7 +188,7 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 	if err := vs.wait(); err != nil {
 		t.Fatalf("the visitor's stream ended with %v, want a clean end after the closed event", err)
 	}
-	if _, err := v.Send(ctx, "hello?"); !isCode(err, connect.CodeFailedPrecondition) && !isCode(err, connect.CodeUnauthenticated) {
+	if _, err := v.Send(ctx, "hello?"); !oneOf(err, connect.CodeFailedPrecondition, connect.CodeUnauthenticated) {
 		t.Fatalf("Send after withdrawal = %v, want FailedPrecondition or Unauthenticated", err)
 	}
 
@@ -201,11 +203,11 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 		t.Fatal(err)
 	}
 	ts.waitDestroyed(c.ChatID)
-	mails := relay.received()
-	if len(mails) != 1 || !strings.Contains(mails[0].all(t), "control "+ctrl) {
+	mails := relay.Received()
+	if len(mails) != 1 || !strings.Contains(mails[0].All(t), "control "+ctrl) {
 		t.Fatalf("the relay received %d messages, want only the control chat's transcript", len(mails))
 	}
-	if strings.Contains(mails[0].all(t), tag) {
+	if strings.Contains(mails[0].All(t), tag) {
 		t.Fatal("the withdrawn chat's content was mailed")
 	}
 	if strings.Contains(ts.logs.String(), tag) {

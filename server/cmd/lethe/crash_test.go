@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
@@ -36,7 +40,7 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitDestroyed(dead.ChatID)
-	if hits := filesContaining(t, data, deadTag); len(hits) > 0 {
+	if hits := testkit.FilesContaining(t, data, deadTag); len(hits) > 0 {
 		t.Fatalf("the destroyed chat is on disk before the crash: %v", hits)
 	}
 
@@ -106,12 +110,12 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 
 	// The destroyed chat stays destroyed: not on disk, and its token opens
 	// nothing.
-	if hits := filesContaining(t, data, deadTag); len(hits) > 0 {
+	if hits := testkit.FilesContaining(t, data, deadTag); len(hits) > 0 {
 		t.Fatalf("the destroyed chat is on disk after the crash and restart: %v", hits)
 	}
 	d2 := p2.visitor()
 	d2.Token, d2.ChatID = dead.Token, dead.ChatID
-	if _, err := d2.Send(ctx, "hello?"); !isCode(err, connect.CodeUnauthenticated) && !isCode(err, connect.CodeFailedPrecondition) {
+	if _, err := d2.Send(ctx, "hello?"); !oneOf(err, connect.CodeUnauthenticated, connect.CodeFailedPrecondition) {
 		t.Fatalf("Send with the destroyed chat's token = %v, want Unauthenticated or FailedPrecondition", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
@@ -125,7 +129,7 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 			t.Fatalf("the destroyed chat's history came back: %v", ev)
 		}
 	}
-	if err := stream.Err(); err != nil && !isCode(err, connect.CodeUnauthenticated) && !isCode(err, connect.CodeFailedPrecondition) {
+	if err := stream.Err(); err != nil && !oneOf(err, connect.CodeUnauthenticated, connect.CodeFailedPrecondition) {
 		t.Fatalf("WatchChat with the destroyed chat's token: %v", err)
 	}
 	stream.Close()
@@ -139,8 +143,8 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 // only then is the chat destroyed.
 func TestCrash_Kill9WithPendingTranscriptDeliversOnceAfterRestart(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	port := freePort(t)
+	ca := mailtest.NewCA(t)
+	_, port := mailtest.FreeAddr(t)
 	data := t.TempDir()
 	p := startBinary(t, binOpts{dataDir: data, smtpPort: port, ca: ca})
 	admin := p.admin()
@@ -153,23 +157,23 @@ func TestCrash_Kill9WithPendingTranscriptDeliversOnceAfterRestart(t *testing.T) 
 	if strings.Contains(p.stderr.String(), `msg="chat destroyed"`) {
 		t.Fatal("the chat was destroyed although its transcript was never delivered")
 	}
-	if len(filesContaining(t, data, tag)) == 0 {
+	if len(testkit.FilesContaining(t, data, tag)) == 0 {
 		t.Fatal("the closed chat's content did not survive the crash while its transcript was pending")
 	}
 
-	relay := startSMTP(t, ca, true, port)
+	relay := startRelay(t, ca, true, port)
 	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: port, ca: ca})
 	p2.waitDestroyed(v.ChatID)
-	mails := relay.received()
+	mails := relay.Received()
 	if len(mails) != 1 {
 		t.Fatalf("the relay received %d messages, want exactly 1", len(mails))
 	}
 	checkTranscript(t, mails[0], tag)
-	if hits := filesContaining(t, data, tag); len(hits) > 0 {
+	if hits := testkit.FilesContaining(t, data, tag); len(hits) > 0 {
 		t.Fatalf("the canary is on disk after delivery and destruction: %v", hits)
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(relay.received()); n != 1 {
+	if n := len(relay.Received()); n != 1 {
 		t.Fatalf("the relay received %d messages after destruction, want 1", n)
 	}
 }

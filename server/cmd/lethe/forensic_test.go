@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	_ "modernc.org/sqlite"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
@@ -43,10 +47,10 @@ func allFiles(t *testing.T, dir string) []string {
 func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
 	data, tmp := t.TempDir(), t.TempDir()
-	p := startBinary(t, binOpts{dataDir: data, tmpDir: tmp, smtpPort: relay.port, ca: ca})
+	p := startBinary(t, binOpts{dataDir: data, tmpDir: tmp, smtpPort: relay.Port, ca: ca})
 	admin := p.admin()
 	updateSettings(t, admin, transcriptsTo)
 	inbox := watchInbox(t, admin) // an operator is online
@@ -77,7 +81,7 @@ func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 	}
 
 	// While the chat is open its content is on disk: the check can fail.
-	if hits := filesContaining(t, data, tag); len(hits) == 0 {
+	if hits := testkit.FilesContaining(t, data, tag); len(hits) == 0 {
 		t.Fatalf("the canary is in no file while the chat is open; files: %v", allFiles(t, data))
 	}
 
@@ -85,23 +89,23 @@ func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	vs.next("closed event", isClosed)
-	transcript := relay.waitMail("operator reply "+tag, 2*waitTimeout)
+	transcript := relay.WaitMail(t, "operator reply "+tag)
 	checkTranscript(t, transcript, tag)
-	relay.waitMail("offline message "+tag, 2*waitTimeout)
+	relay.WaitMail(t, "offline message "+tag)
 	p.waitDestroyed(v.ChatID)
 	// Both mails accepted, their rows deleted and the WAL truncated.
 	p.waitLog(`msg="mail delivered"`, 2)
-	for _, m := range relay.received() {
-		if !m.tls {
+	for _, m := range relay.Received() {
+		if !m.TLS {
 			t.Error("a mail went out in clear text although the relay offers STARTTLS")
 		}
 	}
-	if n := len(relay.received()); n != 2 {
+	if n := len(relay.Received()); n != 2 {
 		t.Errorf("the relay received %d messages, want the transcript and the offline message", n)
 	}
 
 	for _, dir := range []struct{ name, path string }{{"data", data}, {"temp", tmp}} {
-		if hits := filesContaining(t, dir.path, tag); len(hits) > 0 {
+		if hits := testkit.FilesContaining(t, dir.path, tag); len(hits) > 0 {
 			t.Errorf("the canary is still in the %s directory, in %v (files: %v)", dir.name, hits, allFiles(t, dir.path))
 		}
 	}

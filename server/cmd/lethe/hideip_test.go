@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 )
@@ -31,8 +33,8 @@ func visitorHost(t *testing.T) string {
 type ipRun struct {
 	ts         *testServer
 	summaries  []*chatv1.ChatSummary // every summary of the chat the console got
-	transcript smtpMail
-	offline    smtpMail
+	transcript mailtest.Mail
+	offline    mailtest.Mail
 	// onDiskWhileOpen maps a string to the data files holding it while the
 	// chat was open.
 	onDiskWhileOpen map[string][]string
@@ -43,9 +45,9 @@ type ipRun struct {
 func runIPChat(t *testing.T, hide bool, look ...string) ipRun {
 	t.Helper()
 	ctx := context.Background()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, func(s *accountv1.Settings) {
 		transcriptsTo(s)
@@ -81,8 +83,8 @@ func runIPChat(t *testing.T, hide bool, look ...string) ipRun {
 	if err := admin.Close(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
-	run.transcript = relay.waitMail("operator reply "+tag, waitTimeout)
-	run.offline = relay.waitMail("offline message "+tag, waitTimeout)
+	run.transcript = relay.WaitMail(t, "operator reply "+tag)
+	run.offline = relay.WaitMail(t, "offline message "+tag)
 	ts.waitDestroyed(v.ChatID)
 	ts.waitLogCount(`msg="mail delivered"`, 2)
 	for _, r := range append(inbox.seen, inbox.rest()...) {
@@ -113,10 +115,10 @@ func TestHideIP_NeverReachesStorageConsoleMailOrLogs(t *testing.T) {
 		if hits := run.ts.filesContaining(secret); len(hits) > 0 {
 			t.Errorf("%q is on disk: %v", secret, hits)
 		}
-		if strings.Contains(run.transcript.all(t), secret) {
+		if strings.Contains(run.transcript.All(t), secret) {
 			t.Errorf("the transcript mail contains %q", secret)
 		}
-		if strings.Contains(run.offline.all(t), secret) {
+		if strings.Contains(run.offline.All(t), secret) {
 			t.Errorf("the offline message mail contains %q", secret)
 		}
 		if strings.Contains(run.ts.logs.String(), secret) {
@@ -142,8 +144,8 @@ func TestHideIP_OffShowsAddressToConsoleAndInMail(t *testing.T) {
 	if len(run.onDiskWhileOpen[visitorIP]) == 0 {
 		t.Error("the visitor's IP was not stored while the chat was open")
 	}
-	for name, m := range map[string]smtpMail{"transcript": run.transcript, "offline message": run.offline} {
-		text := m.parse(t).bodies["text/plain"]
+	for name, m := range map[string]mailtest.Mail{"transcript": run.transcript, "offline message": run.offline} {
+		text := m.Parse(t).Bodies["text/plain"]
 		if !strings.Contains(text, "IP: "+visitorIP) {
 			t.Errorf("the %s mail lacks the visitor's IP:\n%s", name, text)
 		}

@@ -6,6 +6,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
+
 	"connectrpc.com/connect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
@@ -58,25 +62,25 @@ func closeChat(t *testing.T, op *lethe.Operator, v *lethe.Visitor, vs *chatStrea
 
 // checkTranscript checks a transcript mail: to the account's recipient,
 // text and HTML alternatives, both carrying the whole conversation.
-func checkTranscript(t *testing.T, m smtpMail, tag string) {
+func checkTranscript(t *testing.T, m mailtest.Mail, tag string) {
 	t.Helper()
-	if len(m.to) != 1 || m.to[0] != recipient {
-		t.Errorf("transcript went to %v, want [%s]", m.to, recipient)
+	if len(m.To) != 1 || m.To[0] != recipient {
+		t.Errorf("transcript went to %v, want [%s]", m.To, recipient)
 	}
-	p := m.parse(t)
-	if p.topType != "multipart/alternative" {
-		t.Errorf("transcript is %s, want multipart/alternative", p.topType)
+	p := m.Parse(t)
+	if p.TopType != "multipart/alternative" {
+		t.Errorf("transcript is %s, want multipart/alternative", p.TopType)
 	}
 	for _, typ := range []string{"text/plain", "text/html"} {
-		body := p.bodies[typ]
+		body := p.Bodies[typ]
 		for _, want := range []string{"Visitor " + tag, tag + "@example.com", "first message " + tag, "visitor message " + tag, "operator reply " + tag} {
 			if !strings.Contains(body, want) {
 				t.Errorf("the %s transcript lacks %q:\n%s", typ, want, body)
 			}
 		}
 	}
-	if !strings.Contains(p.bodies["text/html"], "<table") {
-		t.Errorf("the HTML part is not HTML:\n%s", p.bodies["text/html"])
+	if !strings.Contains(p.Bodies["text/html"], "<table") {
+		t.Errorf("the HTML part is not HTML:\n%s", p.Bodies["text/html"])
 	}
 }
 
@@ -84,9 +88,9 @@ func checkTranscript(t *testing.T, m smtpMail, tag string) {
 // text and HTML bodies; then, and only then, the chat is destroyed.
 func TestMail_TranscriptOverSTARTTLSOnceThenDestroyed(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, transcriptsTo)
 	tag := newTag()
@@ -97,11 +101,11 @@ func TestMail_TranscriptOverSTARTTLSOnceThenDestroyed(t *testing.T) {
 	closeChat(t, admin, v, vs)
 	ts.waitDestroyed(v.ChatID)
 
-	mails := relay.received()
+	mails := relay.Received()
 	if len(mails) != 1 {
 		t.Fatalf("the relay received %d messages, want exactly 1 transcript", len(mails))
 	}
-	if !mails[0].tls {
+	if !mails[0].TLS {
 		t.Error("the transcript was sent in clear although the relay offers STARTTLS")
 	}
 	checkTranscript(t, mails[0], tag)
@@ -113,7 +117,7 @@ func TestMail_TranscriptOverSTARTTLSOnceThenDestroyed(t *testing.T) {
 	}
 	// Nothing is sent twice.
 	time.Sleep(300 * time.Millisecond)
-	if n := len(relay.received()); n != 1 {
+	if n := len(relay.Received()); n != 1 {
 		t.Fatalf("the relay received %d messages after destruction, want 1", n)
 	}
 }
@@ -123,9 +127,9 @@ func TestMail_TranscriptOverSTARTTLSOnceThenDestroyed(t *testing.T) {
 // stays closed but undestroyed while its mail is pending.
 func TestMail_MandatoryTLSNeverSendsInClearAndKeepsChatPending(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, false, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, false, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, func(s *accountv1.Settings) {
 		transcriptsTo(s)
@@ -136,7 +140,7 @@ func TestMail_MandatoryTLSNeverSendsInClearAndKeepsChatPending(t *testing.T) {
 	closeChat(t, admin, v, vs)
 	// Several attempts, each refused before any message data.
 	deadline := time.Now().Add(waitTimeout)
-	for ts.countLog(`msg="mail attempt failed"`) < 3 && relay.mailFromCount() == 0 {
+	for ts.countLog(`msg="mail attempt failed"`) < 3 && len(relay.MailFroms()) == 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d failed attempts logged, want 3", ts.countLog(`msg="mail attempt failed"`))
 		}
@@ -145,10 +149,10 @@ func TestMail_MandatoryTLSNeverSendsInClearAndKeepsChatPending(t *testing.T) {
 	if !strings.Contains(ts.logs.String(), "stage=starttls_unavailable") {
 		t.Error("the failed attempts are not logged as STARTTLS unavailable")
 	}
-	if n := len(relay.received()); n != 0 {
+	if n := len(relay.Received()); n != 0 {
 		t.Fatalf("the relay received %d messages in clear text", n)
 	}
-	if n := relay.mailFromCount(); n != 0 {
+	if n := len(relay.MailFroms()); n != 0 {
 		t.Fatalf("the relay saw %d MAIL FROM commands in clear text", n)
 	}
 	if strings.Contains(ts.logs.String(), `msg="chat destroyed"`) {
@@ -167,8 +171,8 @@ func TestMail_MandatoryTLSNeverSendsInClearAndKeepsChatPending(t *testing.T) {
 // destroyed. An offline message left meanwhile is held and delivered alike.
 func TestMail_RelayDownAtCloseDeliversOnceWhenBackThenDestroys(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	port := freePort(t)
+	ca := mailtest.NewCA(t)
+	_, port := mailtest.FreeAddr(t)
 	ts := newTestServer(t, withSMTP(port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, transcriptsTo)
@@ -192,21 +196,21 @@ func TestMail_RelayDownAtCloseDeliversOnceWhenBackThenDestroys(t *testing.T) {
 		}
 	}
 
-	relay := startSMTP(t, ca, true, port)
+	relay := startRelay(t, ca, true, port)
 	ts.waitDestroyed(v.ChatID)
 	ts.waitLogCount(`msg="mail delivered"`, 2)
-	var transcripts, offline []smtpMail
-	for _, m := range relay.received() {
-		switch all := m.all(t); {
+	var transcripts, offline []mailtest.Mail
+	for _, m := range relay.Received() {
+		switch all := m.All(t); {
 		case strings.Contains(all, "operator reply "+tag):
 			transcripts = append(transcripts, m)
 		case strings.Contains(all, "offline message "+offTag):
 			offline = append(offline, m)
 		}
 	}
-	if len(transcripts) != 1 || len(offline) != 1 || len(relay.received()) != 2 {
+	if len(transcripts) != 1 || len(offline) != 1 || len(relay.Received()) != 2 {
 		t.Fatalf("the relay received %d transcripts and %d offline messages (%d in all), want exactly one each",
-			len(transcripts), len(offline), len(relay.received()))
+			len(transcripts), len(offline), len(relay.Received()))
 	}
 	checkTranscript(t, transcripts[0], tag)
 	for _, s := range []string{tag, offTag} {
@@ -215,7 +219,7 @@ func TestMail_RelayDownAtCloseDeliversOnceWhenBackThenDestroys(t *testing.T) {
 		}
 	}
 	time.Sleep(300 * time.Millisecond)
-	if n := len(relay.received()); n != 2 {
+	if n := len(relay.Received()); n != 2 {
 		t.Fatalf("the relay received %d messages after delivery, want 2", n)
 	}
 }
@@ -224,8 +228,8 @@ func TestMail_RelayDownAtCloseDeliversOnceWhenBackThenDestroys(t *testing.T) {
 // delivers it once and then destroys the chat (P10).
 func TestMail_RestartWhilePendingDeliversOnceThenDestroys(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	port := freePort(t)
+	ca := mailtest.NewCA(t)
+	_, port := mailtest.FreeAddr(t)
 	ts := newTestServer(t, withSMTP(port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, transcriptsTo)
@@ -234,19 +238,19 @@ func TestMail_RestartWhilePendingDeliversOnceThenDestroys(t *testing.T) {
 	closeChat(t, admin, v, vs)
 	ts.waitLogCount(`msg="mail attempt failed"`, 1)
 	ts.stop()
-	if len(filesContaining(t, ts.dir, tag)) == 0 {
+	if len(testkit.FilesContaining(t, ts.dir, tag)) == 0 {
 		t.Fatal("the closed chat's content did not survive the stop while its mail was pending")
 	}
 
-	relay := startSMTP(t, ca, true, port)
+	relay := startRelay(t, ca, true, port)
 	ts2 := newTestServer(t, withDataDir(ts.dir), withSMTP(port, ca))
 	ts2.waitDestroyed(v.ChatID)
-	mails := relay.received()
+	mails := relay.Received()
 	if len(mails) != 1 {
 		t.Fatalf("the relay received %d messages, want exactly 1", len(mails))
 	}
 	checkTranscript(t, mails[0], tag)
-	if !mails[0].tls {
+	if !mails[0].TLS {
 		t.Error("the transcript was sent in clear")
 	}
 	if hits := ts2.filesContaining(tag); len(hits) > 0 {

@@ -1,27 +1,25 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
-	"github.com/alexedwards/argon2id"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
 
 	"connectrpc.com/connect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
 // The test harness: a real app (SQLite in a temp dir, hub, services) served
@@ -36,31 +34,13 @@ const (
 	waitTimeout = 15 * time.Second
 )
 
-// syncBuffer is a bytes.Buffer safe for the logger and the test to share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	t    *testing.T
 	srv  *httptest.Server
 	app  *app
 	URL  string
 	dir  string
-	logs *syncBuffer
+	logs *testkit.LogBuffer
 	once sync.Once
 }
 
@@ -80,13 +60,12 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 		presenceGrace: 50 * time.Millisecond,
 		// Production hashing (64 MiB) is half the suite's CPU under -race;
 		// the binary tests still use the real parameters.
-		passwordParams: &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32},
+		passwordParams: testkit.CheapPasswords,
 	}
 	for _, o := range opts {
 		o(&cfg)
 	}
-	logs := &syncBuffer{}
-	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log, logs := testkit.Logger(t)
 	a, err := newApp(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatalf("newApp: %v", err)
@@ -98,12 +77,7 @@ func newTestServer(t *testing.T, opts ...serverOption) *testServer {
 	srv.EnableHTTP2 = true
 	srv.StartTLS()
 	ts := &testServer{t: t, srv: srv, app: a, URL: srv.URL, dir: cfg.dataDir, logs: logs}
-	t.Cleanup(func() {
-		ts.stop()
-		if t.Failed() {
-			t.Logf("server log:\n%s", logs.String())
-		}
-	})
+	t.Cleanup(ts.stop)
 	return ts
 }
 
@@ -165,16 +139,7 @@ func (ts *testServer) startChat(name, email, first string) *lethe.Visitor {
 }
 
 // waitLog waits until the server log contains s.
-func (ts *testServer) waitLog(s string) {
-	ts.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !strings.Contains(ts.logs.String(), s) {
-		if time.Now().After(deadline) {
-			ts.t.Fatalf("server log never contained %q", s)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
+func (ts *testServer) waitLog(s string) { ts.t.Helper(); testkit.WaitLog(ts.t, ts.logs, s, 1) }
 
 // waitDestroyed waits until the chat's destruction (rows deleted, WAL
 // truncated) is logged.
@@ -186,41 +151,7 @@ func (ts *testServer) waitDestroyed(chatID string) {
 // filesContaining lists the files under the data dir whose bytes contain s.
 func (ts *testServer) filesContaining(s string) []string {
 	ts.t.Helper()
-	return filesContaining(ts.t, ts.dir, s)
-}
-
-// filesContaining lists the files under dir (every file, whatever its name:
-// databases, -wal, -shm, -journal, temp files) whose bytes contain s.
-func filesContaining(t *testing.T, dir, s string) []string {
-	t.Helper()
-	var hits []string
-	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
-		if err != nil {
-			if errors.Is(err, os.ErrNotExist) { // a -journal or temp file that just went away
-				return nil
-			}
-			return err
-		}
-		if d.IsDir() {
-			return nil
-		}
-		b, err := os.ReadFile(path)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		if bytes.Contains(b, []byte(s)) {
-			rel, _ := filepath.Rel(dir, path)
-			hits = append(hits, rel)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return hits
+	return testkit.FilesContaining(ts.t, ts.dir, s)
 }
 
 // countLog counts the occurrences of s in the server log.
@@ -229,13 +160,7 @@ func (ts *testServer) countLog(s string) int { return strings.Count(ts.logs.Stri
 // waitLogCount waits until the server log contains s at least n times.
 func (ts *testServer) waitLogCount(s string, n int) {
 	ts.t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for ts.countLog(s) < n {
-		if time.Now().After(deadline) {
-			ts.t.Fatalf("server log contains %q %d times, want %d", s, ts.countLog(s), n)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.WaitLog(ts.t, ts.logs, s, n)
 }
 
 // stream runs a watch function in the background and hands over what it
@@ -384,13 +309,11 @@ func inboxEvent(chatID string, seq int64) func(*chatv1.WatchInboxResponse) bool 
 // wantCode fails unless err carries code.
 func wantCode(t *testing.T, err error, code connect.Code) {
 	t.Helper()
-	if err == nil {
-		t.Fatalf("got no error, want %v", code)
-	}
-	if got := connect.CodeOf(err); got != code {
-		t.Fatalf("got %v (%v), want %v", got, err, code)
-	}
+	testkit.WantCode(t, "call", err, code)
 }
+
+// oneOf reports whether err carries one of codes.
+func oneOf(err error, codes ...connect.Code) bool { return slices.Contains(codes, testkit.CodeOf(err)) }
 
 // history reads the visitor's whole chat with a fresh stream, until the
 // last stored event is seq `until` (or the chat closes), and returns the
@@ -447,11 +370,6 @@ func checkSeqs(t *testing.T, evs []*chatv1.ChatEvent, from, to int64) {
 	}
 }
 
-func isCode(err error, code connect.Code) bool {
-	var ce *connect.Error
-	return errors.As(err, &ce) && ce.Code() == code
-}
-
 // smallWindowClient is a client on its own HTTP/2 connection whose
 // per-stream receive window is small, so a stream it does not read makes the
 // server's writes block soon (the default window is 4 MiB).
@@ -487,9 +405,9 @@ func withJanitorInterval(d time.Duration) serverOption {
 
 // withSMTP sends mail through the in-process relay on port (which may be
 // down yet), trusting ca, with fast retries.
-func withSMTP(port int, ca *mailCA) serverOption {
+func withSMTP(port int, ca *mailtest.CA) serverOption {
 	return func(c *config) {
-		c.smtpHost, c.smtpPort, c.smtpCA, c.smtpFrom = "127.0.0.1", port, ca.file, mailFrom
+		c.smtpHost, c.smtpPort, c.smtpCA, c.smtpFrom = "127.0.0.1", port, ca.File, mailFrom
 		c.mailMaxHold = time.Hour
 		c.mailRetryMin, c.mailRetryMax = 20*time.Millisecond, 200*time.Millisecond
 	}

@@ -5,14 +5,16 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/lethehq/lethe/server/mail/mailtest"
 )
 
 // /metrics counts destroyed chats and delivered mail, and carries no content.
 func TestMetrics_CountDestroyedChatsAndSentMailWithoutContent(t *testing.T) {
 	t.Parallel()
-	ca := newMailCA(t)
-	relay := startSMTP(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.port, ca))
+	ca := mailtest.NewCA(t)
+	relay := startRelay(t, ca, true, 0)
+	ts := newTestServer(t, withSMTP(relay.Port, ca))
 	admin := ts.admin()
 	updateSettings(t, admin, transcriptsTo)
 	tag := newTag()

@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/internal/testkit"
+
 	"connectrpc.com/connect"
 	"github.com/alexedwards/argon2id"
 
@@ -62,7 +64,7 @@ func TestTLS_AEADOnlyHTTP2SecureCookieGracefulShutdown(t *testing.T) {
 		adminPW: adminPassword, passwordParams: &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &testkit.LogBuffer{}, &testkit.LogBuffer{}
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, cfg, stdout, stderr) }()
 	var base string
