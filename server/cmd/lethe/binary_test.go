@@ -14,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/lethehq/lethe/server/internal/testkit"
-
-	"github.com/lethehq/lethe/server/mail/mailtest"
-
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/mail/mailtest"
 )
 
 // The real binary, built once per test run, run as a child process.

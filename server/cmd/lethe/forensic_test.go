@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/lethehq/lethe/server/internal/testkit"
-
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
 	_ "modernc.org/sqlite"

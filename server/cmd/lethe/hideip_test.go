@@ -6,10 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lethehq/lethe/server/mail/mailtest"
-
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/mail/mailtest"
 )
 
 // P5: with "hide IP and host" on, the visitor's IP address and host name

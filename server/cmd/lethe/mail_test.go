@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/lethehq/lethe/server/internal/testkit"
-
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
 	"connectrpc.com/connect"
