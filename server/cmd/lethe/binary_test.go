@@ -81,6 +81,9 @@ type binOpts struct {
 	// smtpPort and ca configure the relay (port 0: no mail).
 	smtpPort int
 	ca       *mailtest.CA
+	// noAdminPassword leaves LETHE_ADMIN_PASSWORD unset (the first run
+	// generates one).
+	noAdminPassword bool
 }
 
 var listening = regexp.MustCompile(`Lethe is listening on (http://\S+)`)
@@ -95,13 +98,10 @@ func startBinary(t *testing.T, o binOpts) *proc {
 		args = append(args, "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(o.smtpPort), "--smtp-ca", o.ca.File, "--smtp-from", mailFrom)
 	}
 	cmd := exec.Command(bin, args...)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "LETHE_") && !strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, "SQLITE_TMPDIR=") {
-			env = append(env, kv)
-		}
+	env := cleanEnv()
+	if !o.noAdminPassword {
+		env = append(env, "LETHE_ADMIN_PASSWORD="+adminPassword)
 	}
-	env = append(env, "LETHE_ADMIN_PASSWORD="+adminPassword)
 	if o.tmpDir != "" {
 		env = append(env, "TMPDIR="+o.tmpDir, "SQLITE_TMPDIR="+o.tmpDir)
 	}
@@ -138,6 +138,18 @@ func startBinary(t *testing.T, o binOpts) *proc {
 	t.Cleanup(tr.CloseIdleConnections)
 	p.client = &http.Client{Transport: tr}
 	return p
+}
+
+// cleanEnv is the test's environment without LETHE_* variables and temp
+// directories, so that nothing of the caller's setup leaks into a run.
+func cleanEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "LETHE_") && !strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, "SQLITE_TMPDIR=") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // kill ends the process with SIGKILL (a crash: no shutdown code runs) and
