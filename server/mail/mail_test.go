@@ -692,3 +692,32 @@ func TestAuth_NeverInClear(t *testing.T) {
 		t.Errorf("auth stage not logged:\n%s", h.logs.String())
 	}
 }
+
+// The queue forgets a message as soon as the relay accepted it, before it
+// says QUIT: a crash after that cannot send it again.
+func TestDeliver_ForgottenBeforeQuit(t *testing.T) {
+	t.Parallel()
+	var h *harness
+	var mu sync.Mutex
+	rowsAtQuit := -1
+	srv := mailtest.Start(t, mailtest.Options{OnCommand: func(verb string) {
+		if verb == "QUIT" {
+			mu.Lock()
+			defer mu.Unlock()
+			if rowsAtQuit < 0 {
+				rowsAtQuit = h.rows()
+			}
+		}
+	}})
+	mu.Lock()
+	h = newHarness(t, testConfig(srv.Port, nil))
+	mu.Unlock()
+	h.run()
+	h.enqueue(transcript("chat:quit"))
+	testkit.Eventually(t, 10*time.Second, "delivery", func() bool { return len(h.done.get()) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if rowsAtQuit != 0 {
+		t.Fatalf("the queue held %d rows when it said QUIT, want 0", rowsAtQuit)
+	}
+}

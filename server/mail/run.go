@@ -248,22 +248,24 @@ func (q *Queue) attempt(ctx context.Context, r row) {
 	q.mu.Lock()
 	q.inflight[r.id] = inflight{ref: r.ref, cancel: cancel}
 	q.mu.Unlock()
-	res := q.deliver(actx, r)
-	cancel()
-	q.mu.Lock()
-	delete(q.inflight, r.id)
-	q.mu.Unlock()
-
 	// The bookkeeping must happen even if Run is being stopped: a delivery
 	// not recorded would be sent twice.
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer dcancel()
+	var (
+		ok  bool
+		err error
+	)
+	res := q.deliver(actx, r, func() { ok, err = q.deleteRow(dctx, r.id) })
+	cancel()
+	q.mu.Lock()
+	delete(q.inflight, r.id)
+	q.mu.Unlock()
 	n := r.attempts + 1
 
 	switch {
 	case res.delivered:
 		q.sent.Add(1)
-		ok, err := q.deleteRow(dctx, r.id)
 		if err != nil {
 			q.log.Error("mail delivered but not removed from queue; it may be sent again", "mail_id", r.id, "ref", r.ref, "attempt", n, "err", err)
 			return

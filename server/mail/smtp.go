@@ -44,8 +44,12 @@ type result struct {
 	permanent bool   // retrying cannot help (the stored message is unusable)
 }
 
-// deliver makes one attempt to hand r to the relay.
-func (q *Queue) deliver(ctx context.Context, r row) result {
+// deliver makes one attempt to hand r to the relay. accepted runs as soon
+// as the relay accepted the message, before the connection is closed: the
+// queue forgets the message there, so that a crash can repeat a delivery
+// only in the shortest possible window (at-least-once; a repeat carries the
+// same Message-ID, so mail clients fold the copies).
+func (q *Queue) deliver(ctx context.Context, r row, accepted func()) result {
 	msg := gomail.NewMsg(gomail.WithNoDefaultUserAgent())
 	if err := msg.From(q.cfg.From); err != nil {
 		return result{stage: stageConfig}
@@ -111,12 +115,19 @@ func (q *Queue) deliver(ctx context.Context, r row) result {
 	if err != nil {
 		return result{stage: stageConfig}
 	}
-	err = client.DialAndSendWithContext(ctx, msg)
+	sc, err := client.DialToSMTPClientWithContext(ctx)
+	if err != nil {
+		return classify(ctx, err, dialFailed, guard)
+	}
+	err = client.SendWithSMTPClient(sc, msg)
 	if msg.IsDelivered() {
-		// Accepted after DATA. An error now (RSET, QUIT) does not matter:
-		// retrying would send the mail twice.
+		// Accepted after DATA. An error now (RSET) does not matter:
+		// retrying would send the mail twice. Forget it before QUIT.
+		accepted()
+		client.CloseWithSMTPClient(sc)
 		return result{delivered: true, tls: guard != nil && guard.encrypted()}
 	}
+	client.CloseWithSMTPClient(sc)
 	if err == nil {
 		// Cannot happen: no error, yet not delivered. Treat as a failure.
 		return result{stage: stageSMTP}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -174,5 +176,88 @@ func TestCrash_Kill9WithPendingTranscriptDeliversOnceAfterRestart(t *testing.T) 
 	time.Sleep(300 * time.Millisecond)
 	if n := len(relay.Received()); n != 1 {
 		t.Fatalf("the relay received %d messages after destruction, want 1", n)
+	}
+}
+
+// killAt starts a relay that kills the running binary (SIGKILL) when the
+// client first sends verb — a crash at an exact point of the SMTP dialogue.
+func killAt(t *testing.T, ca *mailtest.CA, verb string, victim *atomic.Pointer[proc]) *mailtest.Relay {
+	var once sync.Once
+	return mailtest.Start(t, mailtest.Options{TLS: ca.ServerTLS(), OnCommand: func(v string) {
+		if v == verb {
+			once.Do(func() { victim.Load().kill() })
+		}
+	}})
+}
+
+// The relay accepted the transcript (250 after DATA) and the server died
+// before it could forget it (at the RSET that follows): after the restart
+// the transcript goes out again — delivery is at least once — carrying the
+// same Message-ID, so mail clients fold the copies; then the chat is
+// destroyed.
+func TestCrash_Kill9AfterRelayAcceptedResendsWithSameMessageID(t *testing.T) {
+	t.Parallel()
+	ca := mailtest.NewCA(t)
+	data := t.TempDir()
+	var victim atomic.Pointer[proc]
+	relay := killAt(t, ca, "RSET", &victim)
+	p := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	victim.Store(p)
+	admin := p.admin()
+	updateSettings(t, admin, transcriptsTo)
+	tag := newTag()
+	v, _ := canaryChat(t, p.visitor(), admin, tag)
+	if err := admin.Close(context.Background(), v.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	if n := len(relay.Received()); n != 1 {
+		t.Fatalf("the relay has %d messages at the crash, want 1", n)
+	}
+
+	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	p2.waitDestroyed(v.ChatID)
+	mails := relay.Received()
+	if len(mails) != 2 {
+		t.Fatalf("the relay received %d messages, want the accepted one and one repeat", len(mails))
+	}
+	id1, id2 := mails[0].Parse(t).Header.Get("Message-Id"), mails[1].Parse(t).Header.Get("Message-Id")
+	if id1 == "" || id1 != id2 {
+		t.Fatalf("the repeat carries Message-ID %q, the first %q: mail clients cannot fold them", id2, id1)
+	}
+	checkTranscript(t, mails[1], tag)
+	if hits := testkit.FilesContaining(t, data, tag); len(hits) > 0 {
+		t.Fatalf("the canary is on disk after delivery and destruction: %v", hits)
+	}
+}
+
+// The queue forgets a delivered transcript as soon as the relay accepted it,
+// not after closing the connection: a crash at QUIT sends nothing twice, and
+// the restarted server destroys the chat.
+func TestCrash_Kill9AtQuitDoesNotSendTwice(t *testing.T) {
+	t.Parallel()
+	ca := mailtest.NewCA(t)
+	data := t.TempDir()
+	var victim atomic.Pointer[proc]
+	relay := killAt(t, ca, "QUIT", &victim)
+	p := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	victim.Store(p)
+	admin := p.admin()
+	updateSettings(t, admin, transcriptsTo)
+	tag := newTag()
+	v, _ := canaryChat(t, p.visitor(), admin, tag)
+	if err := admin.Close(context.Background(), v.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+
+	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	p2.waitDestroyed(v.ChatID)
+	time.Sleep(300 * time.Millisecond)
+	if n := len(relay.Received()); n != 1 {
+		t.Fatalf("the relay received %d messages, want exactly 1", n)
+	}
+	if hits := testkit.FilesContaining(t, data, tag); len(hits) > 0 {
+		t.Fatalf("the canary is on disk after destruction: %v", hits)
 	}
 }

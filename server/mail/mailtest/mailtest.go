@@ -106,6 +106,12 @@ type Options struct {
 	// OnData runs after a message is recorded and before the relay answers
 	// 250 (it may kill the sender). A non-nil error is the relay's answer.
 	OnData func(Mail) error
+	// OnCommand runs for each command the client sends (its upper-cased
+	// verb: EHLO, MAIL, RCPT, DATA, RSET, QUIT…), before the relay handles
+	// it — so a test can kill the sender at an exact point of the dialogue,
+	// e.g. after it got the 250 for DATA (at RSET or QUIT). Lines of a
+	// message body are not commands. Meant for one connection at a time.
+	OnCommand func(verb string)
 }
 
 // Mail is one message the relay accepted after DATA.
@@ -125,7 +131,7 @@ type Relay struct {
 	srv  *smtp.Server
 	// debug is the whole protocol exchange, both directions, every
 	// connection (after STARTTLS: the decrypted commands).
-	debug testkit.LogBuffer
+	debug *tap
 
 	mu       sync.Mutex
 	sessions int    // EHLO/HELO greetings
@@ -146,7 +152,7 @@ func Start(t testing.TB, o Options) *Relay {
 	if o.Addr == "" {
 		o.Addr = "127.0.0.1:0"
 	}
-	r := &Relay{opts: o}
+	r := &Relay{opts: o, debug: &tap{onCommand: o.OnCommand}}
 	s := smtp.NewServer(smtp.BackendFunc(func(c *smtp.Conn) (smtp.Session, error) {
 		r.mu.Lock()
 		r.sessions++
@@ -160,7 +166,7 @@ func Start(t testing.TB, o Options) *Relay {
 	s.MaxMessageBytes = 4 << 20
 	s.AllowInsecureAuth = true
 	s.ErrorLog = nopLogger{}
-	s.Debug = &r.debug
+	s.Debug = r.debug
 	var ln net.Listener
 	var err error
 	// An address handed out by FreeAddr may linger for a moment.
@@ -229,7 +235,7 @@ func (r *Relay) Logins() []bool {
 
 // SawCommand reports whether the client sent a command starting with verb.
 func (r *Relay) SawCommand(verb string) bool {
-	for line := range strings.Lines(r.debug.String()) {
+	for line := range strings.Lines(r.debug.buf.String()) {
 		if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(line)), verb) {
 			return true
 		}
@@ -238,7 +244,50 @@ func (r *Relay) SawCommand(verb string) bool {
 }
 
 // Transcript is the protocol exchange so far (tests grep it for secrets).
-func (r *Relay) Transcript() string { return r.debug.String() }
+func (r *Relay) Transcript() string { return r.debug.buf.String() }
+
+// tap records the protocol exchange and finds the client's commands in it:
+// go-smtp writes what it reads and what it writes to one debug writer, so
+// a line is a command when it starts with a letter (replies start with a
+// code) and the relay is not reading a message body.
+type tap struct {
+	buf       testkit.LogBuffer
+	onCommand func(string)
+
+	mu      sync.Mutex
+	partial []byte
+	inData  bool
+	dataCmd bool // DATA was sent; a 354 starts the body
+}
+
+func (t *tap) Write(p []byte) (int, error) {
+	t.buf.Write(p)
+	if t.onCommand == nil {
+		return len(p), nil
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		line := strings.TrimRight(string(t.partial[:i]), "\r")
+		t.partial = t.partial[i+1:]
+		switch {
+		case t.inData:
+			t.inData = line != "."
+		case strings.HasPrefix(line, "354") && t.dataCmd:
+			t.inData, t.dataCmd = true, false
+		case line != "" && (line[0] >= 'A' && line[0] <= 'Z' || line[0] >= 'a' && line[0] <= 'z'):
+			verb, _, _ := strings.Cut(line, " ")
+			verb = strings.ToUpper(verb)
+			t.dataCmd = verb == "DATA"
+			t.onCommand(verb)
+		}
+	}
+}
 
 // WaitMails waits until at least n messages were accepted and returns them.
 func (r *Relay) WaitMails(t testing.TB, n int) []Mail {
