@@ -1,20 +1,29 @@
 // Package lethe is the Go client for Lethe servers. It wraps the generated
 // Connect clients (gen/go) with what every caller needs: the visitor's bearer
-// token, the operator's session cookie, and streams that resume after a
-// disconnect from the last sequence number seen, so that no chat event is lost
-// or delivered twice.
+// token, the operator's session cookie, the account API key, and streams that
+// resume after a disconnect from the last sequence number seen, so that no
+// chat event is lost or delivered twice.
 //
-// A Visitor acts like the widget; an Operator like the console. Both speak the
-// Connect protocol by default; pass connect.WithGRPC() as a client option to
-// use gRPC instead.
+// A Visitor acts like the widget; an Operator like the console; an
+// Integrator is a website's back end vouching for its signed-in customers
+// with tickets. All speak the Connect protocol by default; pass
+// connect.WithGRPC() as a client option to use gRPC instead.
+//
+// # Resuming streams
+//
+// Visitor.Watch and Operator.WatchInbox reopen a broken stream after a
+// backoff (250 ms doubling up to 5 s, with jitter; see Backoff), asking for
+// what came after the last sequence number delivered. They stop for good on
+// the codes reconnecting cannot help (FinalCodes: Unauthenticated,
+// PermissionDenied, NotFound, InvalidArgument, FailedPrecondition,
+// Unimplemented) and return that error; everything else, Unavailable above
+// all, is retried. The TypeScript SDK (sdk/ts) follows the same policy.
 package lethe
 
 import (
 	"context"
-	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -24,25 +33,6 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
-
-// Final reports whether err ends a stream for good (no point resuming):
-// the caller is not allowed, the chat does not exist, or the request is bad.
-func Final(err error) bool {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnauthenticated, connect.CodePermissionDenied, connect.CodeNotFound,
-		connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeUnimplemented:
-		return true
-	}
-	return false
-}
-
-// Backoff is the wait before the n-th reconnect (n from 1): 100 ms doubling
-// up to 5 s, with jitter.
-func Backoff(n int) time.Duration {
-	d := 100 * time.Millisecond << min(n-1, 6)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
 
 // Visitor is a website visitor: it starts a chat, sends messages and watches
 // the chat's events.
@@ -135,55 +125,26 @@ func (v *Visitor) End(ctx context.Context) error {
 // Watch streams the chat's events after afterSeq to fn, reconnecting after
 // any interruption from the last sequence number seen, until the chat closes
 // (returns nil), ctx ends (returns ctx.Err()), fn returns an error (returned),
-// or the server gives a final error (returned). Typing events (seq 0) are
-// passed through; stored events are never passed twice.
+// or the server gives a final error (returned; see FinalCodes). Typing events
+// (seq 0) are passed through; stored events are never passed twice.
 func (v *Visitor) Watch(ctx context.Context, afterSeq int64, fn func(*chatv1.WatchChatResponse) error) error {
 	last := afterSeq
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(Backoff(attempt)):
-			}
-		}
-		stream, err := v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if Final(err) {
-				return err
-			}
-			continue
-		}
-		for stream.Receive() {
-			m := stream.Msg()
-			if m.Event.GetSeq() > 0 {
-				if m.Event.Seq <= last {
-					continue
+	return resume(ctx,
+		func(ctx context.Context) (stream[chatv1.WatchChatResponse], error) {
+			return v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
+		},
+		func(m *chatv1.WatchChatResponse) (bool, error) {
+			if seq := m.GetEvent().GetSeq(); seq > 0 {
+				if seq <= last {
+					return false, nil
 				}
-				last = m.Event.Seq
-				attempt = 0
+				last = seq
 			}
 			if err := fn(m); err != nil {
-				stream.Close()
-				return err
+				return true, err
 			}
-			if m.State == chatv1.ChatState_CHAT_STATE_CLOSED {
-				stream.Close()
-				return nil
-			}
-		}
-		err = stream.Err()
-		stream.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && Final(err) {
-			return err
-		}
-	}
+			return m.State == chatv1.ChatState_CHAT_STATE_CLOSED, nil
+		})
 }
 
 // Operator is a signed-in operator.
@@ -262,61 +223,33 @@ func (o *Operator) SetStatus(ctx context.Context, st chatv1.OperatorStatus) erro
 
 // WatchInbox streams the operator's inbox to fn, resuming after any
 // interruption with the last sequence number seen of every chat, so chat
-// events are neither lost nor repeated. It returns when ctx ends, fn fails,
-// or the server gives a final error.
+// events are neither lost nor repeated. Every (re)connection starts with a
+// snapshot ending in SnapshotDone. It returns when ctx ends, fn fails, or the
+// server gives a final error (see FinalCodes).
 func (o *Operator) WatchInbox(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
 	seen := map[string]int64{}
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(Backoff(attempt)):
+	return resume(ctx,
+		func(ctx context.Context) (stream[chatv1.WatchInboxResponse], error) {
+			after := make(map[string]int64, len(seen))
+			for k, v := range seen {
+				after[k] = v
 			}
-		}
-		after := make(map[string]int64, len(seen))
-		for k, v := range seen {
-			after[k] = v
-		}
-		stream, err := o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: after}))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if Final(err) {
-				return err
-			}
-			continue
-		}
-		for stream.Receive() {
-			m := stream.Msg()
+			return o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: after}))
+		},
+		func(m *chatv1.WatchInboxResponse) (bool, error) {
 			switch k := m.Kind.(type) {
 			case *chatv1.WatchInboxResponse_Event:
 				if k.Event.Seq > 0 {
 					if k.Event.Seq <= seen[k.Event.ChatId] {
-						continue
+						return false, nil
 					}
 					seen[k.Event.ChatId] = k.Event.Seq
 				}
 			case *chatv1.WatchInboxResponse_ChatRemoved:
 				delete(seen, k.ChatRemoved.ChatId)
-			case *chatv1.WatchInboxResponse_SnapshotDone:
-				attempt = 0
 			}
-			if err := fn(m); err != nil {
-				stream.Close()
-				return err
-			}
-		}
-		err = stream.Err()
-		stream.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && Final(err) {
-			return err
-		}
-	}
+			return false, fn(m)
+		})
 }
 
 // WatchChatResponse is one item of a visitor's chat stream.
