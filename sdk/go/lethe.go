@@ -4,10 +4,11 @@
 // resume after a disconnect from the last sequence number seen, so that no
 // chat event is lost or delivered twice.
 //
-// A Visitor acts like the widget; an Operator like the console; an
-// Integrator is a website's back end vouching for its signed-in customers
-// with tickets. All speak the Connect protocol by default; pass
-// connect.WithGRPC() as a client option to use gRPC instead.
+// A Visitor acts like the widget: consent texts, the pre-chat and offline
+// forms, the chat. An Operator acts like the console; an Integrator is a
+// website's back end vouching for its signed-in customers with tickets. All
+// speak the Connect protocol by default; pass connect.WithGRPC() as a client
+// option to use gRPC instead.
 //
 // # Resuming streams
 //
@@ -31,13 +32,18 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
 
-// Visitor is a website visitor: it starts a chat, sends messages and watches
-// the chat's events.
+// Visitor is a website visitor: it reads the consent texts, starts a chat
+// (or leaves an offline message), sends messages and watches the chat's
+// events.
 type Visitor struct {
 	Chat chatv1connect.ChatServiceClient
+	// Consent serves the consent texts and the withdrawal of consent.
+	Consent consentv1connect.ConsentServiceClient
 	// Token is the visitor's bearer token, set by Start.
 	Token string
 	// ChatID is the visitor's chat, set by Start.
@@ -49,6 +55,7 @@ func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.C
 	v := &Visitor{}
 	opts = append(opts, connect.WithInterceptors(bearer(func() string { return v.Token })))
 	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
+	v.Consent = consentv1connect.NewConsentServiceClient(httpClient, baseURL, opts...)
 	return v
 }
 
@@ -82,23 +89,88 @@ func (b *bearerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFu
 	return next
 }
 
+// ConsentTexts are the consent texts of an account for one locale, as the
+// widget shows them: Prechat next to the pre-chat form, Offline next to the
+// offline-message form. A form without a text has Version 0 and Required
+// false.
+type ConsentTexts struct {
+	Prechat *consentv1.ConsentText
+	Offline *consentv1.ConsentText
+}
+
+// ConsentTexts fetches the current consent texts of an account for locale
+// (a BCP 47 tag such as "de-CH"; the server picks the best match: the exact
+// locale, then its language, then "en", then any). Show the text to the
+// visitor; when they accept it, pass its Version and the locale to Start or
+// LeaveOfflineMessage. Where a text is Required, the server refuses a chat or
+// offline message without the current version (FailedPrecondition).
+func (v *Visitor) ConsentTexts(ctx context.Context, accountID, locale string) (ConsentTexts, error) {
+	res, err := v.Consent.GetConsent(ctx, connect.NewRequest(&consentv1.GetConsentRequest{AccountId: accountID, Locale: locale}))
+	if err != nil {
+		return ConsentTexts{}, err
+	}
+	return ConsentTexts{Prechat: res.Msg.GetPrechat(), Offline: res.Msg.GetOffline()}, nil
+}
+
 // StartChat is the pre-chat form.
 type StartChat struct {
 	AccountID    string
 	Name         string
 	Email        string
 	FirstMessage string
+	// Locale is the visitor's locale, the one the consent text was fetched
+	// for.
+	Locale string
+	// ConsentVersion is the version of the pre-chat consent text the visitor
+	// accepted (ConsentTexts(...).Prechat.Version), 0 for none.
+	ConsentVersion int32
 }
 
-// Start opens a chat and keeps the token and chat id.
+// Start opens a chat and keeps the token and chat id. Where the account
+// requires consent, s must carry the current version of the pre-chat text
+// the visitor accepted; otherwise the server answers FailedPrecondition.
 func (v *Visitor) Start(ctx context.Context, s StartChat) error {
 	res, err := v.Chat.StartChat(ctx, connect.NewRequest(&chatv1.StartChatRequest{
-		AccountId: s.AccountID, VisitorName: s.Name, VisitorEmail: s.Email, FirstMessage: s.FirstMessage}))
+		AccountId: s.AccountID, VisitorName: s.Name, VisitorEmail: s.Email, FirstMessage: s.FirstMessage,
+		Locale: s.Locale, ConsentVersion: s.ConsentVersion}))
 	if err != nil {
 		return err
 	}
 	v.Token, v.ChatID = res.Msg.VisitorToken, res.Msg.ChatId
 	return nil
+}
+
+// OfflineMessage is the offline form, for when no operator is online.
+type OfflineMessage struct {
+	AccountID string
+	Name      string
+	// Email is required: it is where the answer goes.
+	Email   string
+	Message string
+	// Locale is the visitor's locale, the one the consent text was fetched
+	// for.
+	Locale string
+	// ConsentVersion is the version of the offline consent text the visitor
+	// accepted (ConsentTexts(...).Offline.Version), 0 for none.
+	ConsentVersion int32
+}
+
+// LeaveOfflineMessage hands a message to the account's recipients by e-mail;
+// the server holds it only until the mail is accepted. It needs no chat.
+// FailedPrecondition when the account takes no offline messages or a
+// required consent text was not accepted in its current version.
+func (v *Visitor) LeaveOfflineMessage(ctx context.Context, m OfflineMessage) error {
+	_, err := v.Chat.LeaveOfflineMessage(ctx, connect.NewRequest(&chatv1.LeaveOfflineMessageRequest{
+		AccountId: m.AccountID, VisitorName: m.Name, VisitorEmail: m.Email, Message: m.Message,
+		Locale: m.Locale, ConsentVersion: m.ConsentVersion}))
+	return err
+}
+
+// WithdrawConsent withdraws the consent given for the chat: the chat ends at
+// once and all of its data is destroyed, with no transcript.
+func (v *Visitor) WithdrawConsent(ctx context.Context) error {
+	_, err := v.Consent.WithdrawConsent(ctx, connect.NewRequest(&consentv1.WithdrawConsentRequest{ChatId: v.ChatID}))
+	return err
 }
 
 // Send sends a message and returns the stored event.
@@ -154,6 +226,8 @@ type Operator struct {
 	// Monitor shows visitors on the site, sends invitations and (for admins)
 	// manages API keys.
 	Monitor monitorv1connect.MonitorServiceClient
+	// Consent lists and (for admins) sets the account's consent texts.
+	Consent consentv1connect.ConsentServiceClient
 	// Me is the operator, set by Login.
 	Me *accountv1.Operator
 }
@@ -169,6 +243,7 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 		Chat:    chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
 		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
 		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
+		Consent: consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
 	}
 }
 
