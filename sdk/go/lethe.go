@@ -23,8 +23,10 @@ package lethe
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
+	"slices"
 
 	"connectrpc.com/connect"
 
@@ -299,17 +301,26 @@ func (o *Operator) SetStatus(ctx context.Context, st chatv1.OperatorStatus) erro
 // WatchInbox streams the operator's inbox to fn, resuming after any
 // interruption with the last sequence number seen of every chat, so chat
 // events are neither lost nor repeated. Every (re)connection starts with a
-// snapshot ending in SnapshotDone. It returns when ctx ends, fn fails, or the
-// server gives a final error (see FinalCodes).
+// snapshot (presence, the queue, the operator's chats) ending in
+// SnapshotDone. A chat fn was shown before a reconnect that the new snapshot
+// does not mention went away while the stream was down (closed, or taken by
+// someone else); fn gets a ChatRemoved for it just before SnapshotDone, as
+// if the stream had never broken. WatchInbox returns when ctx ends, fn
+// fails, or the server gives a final error (see FinalCodes).
 func (o *Operator) WatchInbox(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
-	seen := map[string]int64{}
+	seen := map[string]int64{}   // the last seq passed to fn, per chat
+	shown := map[string]bool{}   // the chats fn was shown and not told are gone
+	var snapshot map[string]bool // the chats this connection's snapshot mentioned; nil after it
+	show := func(chatID string) {
+		shown[chatID] = true
+		if snapshot != nil {
+			snapshot[chatID] = true
+		}
+	}
 	return resume(ctx,
 		func(ctx context.Context) (stream[chatv1.WatchInboxResponse], error) {
-			after := make(map[string]int64, len(seen))
-			for k, v := range seen {
-				after[k] = v
-			}
-			return o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: after}))
+			snapshot = map[string]bool{}
+			return o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: maps.Clone(seen)}))
 		},
 		func(m *chatv1.WatchInboxResponse) (bool, error) {
 			switch k := m.Kind.(type) {
@@ -320,8 +331,25 @@ func (o *Operator) WatchInbox(ctx context.Context, fn func(*chatv1.WatchInboxRes
 					}
 					seen[k.Event.ChatId] = k.Event.Seq
 				}
+				show(k.Event.ChatId)
+			case *chatv1.WatchInboxResponse_ChatUpdated:
+				show(k.ChatUpdated.ChatId)
 			case *chatv1.WatchInboxResponse_ChatRemoved:
 				delete(seen, k.ChatRemoved.ChatId)
+				delete(shown, k.ChatRemoved.ChatId)
+			case *chatv1.WatchInboxResponse_SnapshotDone:
+				for _, id := range slices.Sorted(maps.Keys(shown)) {
+					if snapshot[id] {
+						continue
+					}
+					delete(seen, id)
+					delete(shown, id)
+					gone := &chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: id}}}
+					if err := fn(gone); err != nil {
+						return true, err
+					}
+				}
+				snapshot = nil
 			}
 			return false, fn(m)
 		})

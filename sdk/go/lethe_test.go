@@ -419,11 +419,11 @@ func TestVisitorWatch_ReturnsWhenContextEnds(t *testing.T) {
 	}
 }
 
-// inboxChat scripts three WatchInbox connections: the first delivers events
-// of c1 and c2 and is cut off; the second repeats one, adds one, removes c2
-// and is cut off; the third ends the snapshot.
+// inboxChat plays one scripted WatchInbox connection per call: its
+// messages, then a cut-off (Unavailable), or a clean end for the last.
 type inboxChat struct {
 	chatv1connect.UnimplementedChatServiceHandler
+	conns [][]*chatv1.WatchInboxResponse
 	mu    sync.Mutex
 	after []map[string]int64
 }
@@ -433,34 +433,38 @@ func inboxEvent(chat string, seq int64) *chatv1.WatchInboxResponse {
 		Kind: &chatv1.ChatEvent_Message{Message: &chatv1.Message{Text: "m"}}}}}
 }
 
+func inboxChatUpdated(chat string) *chatv1.WatchInboxResponse {
+	return &chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: &chatv1.ChatSummary{ChatId: chat}}}
+}
+
+func inboxRemoved(chat string) *chatv1.WatchInboxResponse {
+	return &chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: chat}}}
+}
+
+func inboxSnapshotDone() *chatv1.WatchInboxResponse {
+	return &chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_SnapshotDone{SnapshotDone: &chatv1.SnapshotDone{}}}
+}
+
 func (f *inboxChat) WatchInbox(_ context.Context, req *connect.Request[chatv1.WatchInboxRequest], stream *connect.ServerStream[chatv1.WatchInboxResponse]) error {
 	f.mu.Lock()
 	f.after = append(f.after, req.Msg.AfterSeq)
 	n := len(f.after)
 	f.mu.Unlock()
-	cut := connect.NewError(connect.CodeUnavailable, errors.New("stream fell behind"))
-	var script []*chatv1.WatchInboxResponse
-	switch n {
-	case 1:
-		script = []*chatv1.WatchInboxResponse{inboxEvent("c1", 1), inboxEvent("c1", 2), inboxEvent("c2", 1)}
-	case 2:
-		script = []*chatv1.WatchInboxResponse{inboxEvent("c1", 2), inboxEvent("c1", 3),
-			{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: "c2"}}}}
-	default:
-		script = []*chatv1.WatchInboxResponse{{Kind: &chatv1.WatchInboxResponse_SnapshotDone{SnapshotDone: &chatv1.SnapshotDone{}}}}
-		cut = nil
-	}
-	for _, m := range script {
+	for _, m := range f.conns[n-1] {
 		if err := stream.Send(m); err != nil {
 			return err
 		}
 	}
-	return cut
+	if n < len(f.conns) {
+		return connect.NewError(connect.CodeUnavailable, errors.New("stream fell behind"))
+	}
+	return nil
 }
 
-func TestOperatorWatchInbox_ResumesEveryChatFromItsLastSeq(t *testing.T) {
-	t.Parallel()
-	h := &inboxChat{}
+// watchInbox runs WatchInbox until the n-th SnapshotDone and returns what
+// it delivered, and the after_seq of every connection.
+func watchInbox(t *testing.T, h *inboxChat, n int) ([]string, []map[string]int64) {
+	t.Helper()
 	srv := serve(t, h)
 	o := lethe.NewOperator(srv.Client(), srv.URL)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -471,28 +475,67 @@ func TestOperatorWatchInbox_ResumesEveryChatFromItsLastSeq(t *testing.T) {
 		switch k := r.Kind.(type) {
 		case *chatv1.WatchInboxResponse_Event:
 			got = append(got, fmt.Sprintf("%s:%d", k.Event.ChatId, k.Event.Seq))
+		case *chatv1.WatchInboxResponse_ChatUpdated:
+			got = append(got, "updated "+k.ChatUpdated.ChatId)
 		case *chatv1.WatchInboxResponse_ChatRemoved:
 			got = append(got, "removed "+k.ChatRemoved.ChatId)
 		case *chatv1.WatchInboxResponse_SnapshotDone:
-			return stop
+			got = append(got, "snapshot done")
+			if n--; n == 0 {
+				return stop
+			}
 		}
 		return nil
 	})
 	if !errors.Is(err, stop) {
 		t.Fatalf("WatchInbox = %v, want the callback's error", err)
 	}
-	if want := []string{"c1:1", "c1:2", "c2:1", "c1:3", "removed c2"}; !slices.Equal(got, want) {
-		t.Fatalf("delivered %q, want %q (each event once, in order)", got, want)
-	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	want := []map[string]int64{{}, {"c1": 2, "c2": 1}, {"c1": 3}}
-	if len(h.after) != len(want) {
-		t.Fatalf("WatchInbox opened %d times, want %d", len(h.after), len(want))
+	return got, h.after
+}
+
+func TestOperatorWatchInbox_ResumesEveryChatFromItsLastSeq(t *testing.T) {
+	t.Parallel()
+	h := &inboxChat{conns: [][]*chatv1.WatchInboxResponse{
+		{inboxChatUpdated("c1"), inboxEvent("c1", 1), inboxEvent("c1", 2), inboxChatUpdated("c2"), inboxEvent("c2", 1)},
+		// A careless server repeats c1:2.
+		{inboxChatUpdated("c1"), inboxEvent("c1", 2), inboxEvent("c1", 3), inboxRemoved("c2")},
+		{inboxChatUpdated("c1"), inboxSnapshotDone()},
+	}}
+	got, after := watchInbox(t, h, 1)
+	want := []string{"updated c1", "c1:1", "c1:2", "updated c2", "c2:1", "updated c1", "c1:3", "removed c2", "updated c1", "snapshot done"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %q,\nwant %q (each event once, in order)", got, want)
 	}
-	for i := range want {
-		if !maps.Equal(h.after[i], want[i]) {
-			t.Fatalf("after_seq of connection %d = %v, want %v (all: %v)", i+1, h.after[i], want[i], h.after)
+	wantAfter := []map[string]int64{{}, {"c1": 2, "c2": 1}, {"c1": 3}}
+	if len(after) != len(wantAfter) {
+		t.Fatalf("WatchInbox opened %d times, want %d", len(after), len(wantAfter))
+	}
+	for i := range wantAfter {
+		if !maps.Equal(after[i], wantAfter[i]) {
+			t.Fatalf("after_seq of connection %d = %v, want %v (all: %v)", i+1, after[i], wantAfter[i], after)
 		}
+	}
+}
+
+// A chat that closed while the stream was down is missing from the new
+// snapshot, and the server has no removal to send: the SDK sends it.
+func TestOperatorWatchInbox_RemovesChatsTheNewSnapshotLacks(t *testing.T) {
+	t.Parallel()
+	h := &inboxChat{conns: [][]*chatv1.WatchInboxResponse{
+		{inboxChatUpdated("c1"), inboxChatUpdated("c2"), inboxEvent("c2", 1), inboxChatUpdated("c3"), inboxSnapshotDone()},
+		{inboxChatUpdated("c2"), inboxSnapshotDone(), inboxChatUpdated("c4")},
+		{inboxChatUpdated("c2"), inboxChatUpdated("c4"), inboxSnapshotDone()},
+	}}
+	got, after := watchInbox(t, h, 3)
+	want := []string{"updated c1", "updated c2", "c2:1", "updated c3", "snapshot done",
+		"updated c2", "removed c1", "removed c3", "snapshot done", "updated c4",
+		"updated c2", "updated c4", "snapshot done"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("delivered %q,\nwant %q", got, want)
+	}
+	if !maps.Equal(after[1], map[string]int64{"c2": 1}) {
+		t.Fatalf("after_seq of the second connection = %v, want only c2's", after[1])
 	}
 }
