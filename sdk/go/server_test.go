@@ -213,3 +213,29 @@ func TestVisitorAndOperator_ChatThroughRealServer(t *testing.T) {
 		t.Fatalf("WatchInbox = %v, want context.Canceled", err)
 	}
 }
+
+// The gRPC recipe of the README: gRPC over h2c against a server without TLS.
+func TestVisitor_SpeaksGRPCOverH2C(t *testing.T) {
+	t.Parallel()
+	base := lethetest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var p http.Protocols
+	p.SetUnencryptedHTTP2(true)
+	h2c := &http.Client{Transport: &http.Transport{Protocols: &p}}
+	v := lethe.NewVisitor(h2c, base, connect.WithGRPC())
+
+	if _, err := v.ConsentTexts(ctx, lethetest.Account, "en"); err != nil {
+		t.Fatalf("ConsentTexts over gRPC: %v", err)
+	}
+	if err := v.Start(ctx, lethe.StartChat{AccountID: lethetest.Account, Name: "Ada", FirstMessage: "Hello"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.End(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := v.Watch(ctx, 0, func(*lethe.WatchChatResponse) error { return nil }); err != nil {
+		t.Fatalf("Watch over gRPC = %v, want nil after the closed event", err)
+	}
+}
