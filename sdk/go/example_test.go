@@ -8,11 +8,20 @@ import (
 	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
-// A visitor starts a chat and prints what happens in it until it closes.
+// A visitor accepts the consent text, starts a chat and prints what happens
+// in it until it closes. (examples/quickstart runs the same against a server.)
 func Example_visitor() {
 	ctx := context.Background()
 	v := lethe.NewVisitor(http.DefaultClient, "http://localhost:8080")
-	if err := v.Start(ctx, lethe.StartChat{AccountID: "demo", Name: "Ada", FirstMessage: "Hello!"}); err != nil {
+	texts, err := v.ConsentTexts(ctx, "demo", "en")
+	if err != nil {
+		fmt.Println("consent:", err)
+		return
+	}
+	// Show texts.Prechat.Text; once the visitor accepts it, send its version.
+	form := lethe.StartChat{AccountID: "demo", Name: "Ada", FirstMessage: "Hello!",
+		Locale: "en", ConsentVersion: texts.Prechat.GetVersion()}
+	if err := v.Start(ctx, form); err != nil {
 		fmt.Println("start:", err)
 		return
 	}

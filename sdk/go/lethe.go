@@ -1,20 +1,32 @@
 // Package lethe is the Go client for Lethe servers. It wraps the generated
 // Connect clients (gen/go) with what every caller needs: the visitor's bearer
-// token, the operator's session cookie, and streams that resume after a
-// disconnect from the last sequence number seen, so that no chat event is lost
-// or delivered twice.
+// token, the operator's session cookie, the account API key, and streams that
+// resume after a disconnect from the last sequence number seen, so that no
+// chat event is lost or delivered twice.
 //
-// A Visitor acts like the widget; an Operator like the console. Both speak the
-// Connect protocol by default; pass connect.WithGRPC() as a client option to
-// use gRPC instead.
+// A Visitor acts like the widget: consent texts, the pre-chat and offline
+// forms, the chat. An Operator acts like the console; an Integrator is a
+// website's back end vouching for its signed-in customers with tickets. All
+// speak the Connect protocol by default; pass connect.WithGRPC() as a client
+// option to use gRPC instead.
+//
+// # Resuming streams
+//
+// Visitor.Watch and Operator.WatchInbox reopen a broken stream after a
+// backoff (250 ms doubling up to 5 s, with jitter; see Backoff), asking for
+// what came after the last sequence number delivered. They stop for good on
+// the codes reconnecting cannot help (FinalCodes: Unauthenticated,
+// PermissionDenied, NotFound, InvalidArgument, FailedPrecondition,
+// Unimplemented) and return that error; everything else, Unavailable above
+// all, is retried. The TypeScript SDK (sdk/ts) follows the same policy.
 package lethe
 
 import (
 	"context"
-	"math/rand/v2"
+	"maps"
 	"net/http"
 	"net/http/cookiejar"
-	"time"
+	"slices"
 
 	"connectrpc.com/connect"
 
@@ -22,32 +34,18 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
 
-// Final reports whether err ends a stream for good (no point resuming):
-// the caller is not allowed, the chat does not exist, or the request is bad.
-func Final(err error) bool {
-	switch connect.CodeOf(err) {
-	case connect.CodeUnauthenticated, connect.CodePermissionDenied, connect.CodeNotFound,
-		connect.CodeInvalidArgument, connect.CodeFailedPrecondition, connect.CodeUnimplemented:
-		return true
-	}
-	return false
-}
-
-// Backoff is the wait before the n-th reconnect (n from 1): 100 ms doubling
-// up to 5 s, with jitter.
-func Backoff(n int) time.Duration {
-	d := 100 * time.Millisecond << min(n-1, 6)
-	d = min(d, 5*time.Second)
-	return d/2 + rand.N(d/2+1)
-}
-
-// Visitor is a website visitor: it starts a chat, sends messages and watches
-// the chat's events.
+// Visitor is a website visitor: it reads the consent texts, starts a chat
+// (or leaves an offline message), sends messages and watches the chat's
+// events.
 type Visitor struct {
 	Chat chatv1connect.ChatServiceClient
+	// Consent serves the consent texts and the withdrawal of consent.
+	Consent consentv1connect.ConsentServiceClient
 	// Token is the visitor's bearer token, set by Start.
 	Token string
 	// ChatID is the visitor's chat, set by Start.
@@ -59,6 +57,7 @@ func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.C
 	v := &Visitor{}
 	opts = append(opts, connect.WithInterceptors(bearer(func() string { return v.Token })))
 	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
+	v.Consent = consentv1connect.NewConsentServiceClient(httpClient, baseURL, opts...)
 	return v
 }
 
@@ -92,23 +91,88 @@ func (b *bearerInterceptor) WrapStreamingHandler(next connect.StreamingHandlerFu
 	return next
 }
 
+// ConsentTexts are the consent texts of an account for one locale, as the
+// widget shows them: Prechat next to the pre-chat form, Offline next to the
+// offline-message form. A form without a text has Version 0 and Required
+// false.
+type ConsentTexts struct {
+	Prechat *consentv1.ConsentText
+	Offline *consentv1.ConsentText
+}
+
+// ConsentTexts fetches the current consent texts of an account for locale
+// (a BCP 47 tag such as "de-CH"; the server picks the best match: the exact
+// locale, then its language, then "en", then any). Show the text to the
+// visitor; when they accept it, pass its Version and the locale to Start or
+// LeaveOfflineMessage. Where a text is Required, the server refuses a chat or
+// offline message without the current version (FailedPrecondition).
+func (v *Visitor) ConsentTexts(ctx context.Context, accountID, locale string) (ConsentTexts, error) {
+	res, err := v.Consent.GetConsent(ctx, connect.NewRequest(&consentv1.GetConsentRequest{AccountId: accountID, Locale: locale}))
+	if err != nil {
+		return ConsentTexts{}, err
+	}
+	return ConsentTexts{Prechat: res.Msg.GetPrechat(), Offline: res.Msg.GetOffline()}, nil
+}
+
 // StartChat is the pre-chat form.
 type StartChat struct {
 	AccountID    string
 	Name         string
 	Email        string
 	FirstMessage string
+	// Locale is the visitor's locale, the one the consent text was fetched
+	// for.
+	Locale string
+	// ConsentVersion is the version of the pre-chat consent text the visitor
+	// accepted (ConsentTexts(...).Prechat.Version), 0 for none.
+	ConsentVersion int32
 }
 
-// Start opens a chat and keeps the token and chat id.
+// Start opens a chat and keeps the token and chat id. Where the account
+// requires consent, s must carry the current version of the pre-chat text
+// the visitor accepted; otherwise the server answers FailedPrecondition.
 func (v *Visitor) Start(ctx context.Context, s StartChat) error {
 	res, err := v.Chat.StartChat(ctx, connect.NewRequest(&chatv1.StartChatRequest{
-		AccountId: s.AccountID, VisitorName: s.Name, VisitorEmail: s.Email, FirstMessage: s.FirstMessage}))
+		AccountId: s.AccountID, VisitorName: s.Name, VisitorEmail: s.Email, FirstMessage: s.FirstMessage,
+		Locale: s.Locale, ConsentVersion: s.ConsentVersion}))
 	if err != nil {
 		return err
 	}
 	v.Token, v.ChatID = res.Msg.VisitorToken, res.Msg.ChatId
 	return nil
+}
+
+// OfflineMessage is the offline form, for when no operator is online.
+type OfflineMessage struct {
+	AccountID string
+	Name      string
+	// Email is required: it is where the answer goes.
+	Email   string
+	Message string
+	// Locale is the visitor's locale, the one the consent text was fetched
+	// for.
+	Locale string
+	// ConsentVersion is the version of the offline consent text the visitor
+	// accepted (ConsentTexts(...).Offline.Version), 0 for none.
+	ConsentVersion int32
+}
+
+// LeaveOfflineMessage hands a message to the account's recipients by e-mail;
+// the server holds it only until the mail is accepted. It needs no chat.
+// FailedPrecondition when the account takes no offline messages or a
+// required consent text was not accepted in its current version.
+func (v *Visitor) LeaveOfflineMessage(ctx context.Context, m OfflineMessage) error {
+	_, err := v.Chat.LeaveOfflineMessage(ctx, connect.NewRequest(&chatv1.LeaveOfflineMessageRequest{
+		AccountId: m.AccountID, VisitorName: m.Name, VisitorEmail: m.Email, Message: m.Message,
+		Locale: m.Locale, ConsentVersion: m.ConsentVersion}))
+	return err
+}
+
+// WithdrawConsent withdraws the consent given for the chat: the chat ends at
+// once and all of its data is destroyed, with no transcript.
+func (v *Visitor) WithdrawConsent(ctx context.Context) error {
+	_, err := v.Consent.WithdrawConsent(ctx, connect.NewRequest(&consentv1.WithdrawConsentRequest{ChatId: v.ChatID}))
+	return err
 }
 
 // Send sends a message and returns the stored event.
@@ -135,55 +199,26 @@ func (v *Visitor) End(ctx context.Context) error {
 // Watch streams the chat's events after afterSeq to fn, reconnecting after
 // any interruption from the last sequence number seen, until the chat closes
 // (returns nil), ctx ends (returns ctx.Err()), fn returns an error (returned),
-// or the server gives a final error (returned). Typing events (seq 0) are
-// passed through; stored events are never passed twice.
+// or the server gives a final error (returned; see FinalCodes). Typing events
+// (seq 0) are passed through; stored events are never passed twice.
 func (v *Visitor) Watch(ctx context.Context, afterSeq int64, fn func(*chatv1.WatchChatResponse) error) error {
 	last := afterSeq
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(Backoff(attempt)):
-			}
-		}
-		stream, err := v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if Final(err) {
-				return err
-			}
-			continue
-		}
-		for stream.Receive() {
-			m := stream.Msg()
-			if m.Event.GetSeq() > 0 {
-				if m.Event.Seq <= last {
-					continue
+	return resume(ctx,
+		func(ctx context.Context) (stream[chatv1.WatchChatResponse], error) {
+			return v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
+		},
+		func(m *chatv1.WatchChatResponse) (bool, error) {
+			if seq := m.GetEvent().GetSeq(); seq > 0 {
+				if seq <= last {
+					return false, nil
 				}
-				last = m.Event.Seq
-				attempt = 0
+				last = seq
 			}
 			if err := fn(m); err != nil {
-				stream.Close()
-				return err
+				return true, err
 			}
-			if m.State == chatv1.ChatState_CHAT_STATE_CLOSED {
-				stream.Close()
-				return nil
-			}
-		}
-		err = stream.Err()
-		stream.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && Final(err) {
-			return err
-		}
-	}
+			return m.State == chatv1.ChatState_CHAT_STATE_CLOSED, nil
+		})
 }
 
 // Operator is a signed-in operator.
@@ -193,6 +228,8 @@ type Operator struct {
 	// Monitor shows visitors on the site, sends invitations and (for admins)
 	// manages API keys.
 	Monitor monitorv1connect.MonitorServiceClient
+	// Consent lists and (for admins) sets the account's consent texts.
+	Consent consentv1connect.ConsentServiceClient
 	// Me is the operator, set by Login.
 	Me *accountv1.Operator
 }
@@ -208,6 +245,7 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 		Chat:    chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
 		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
 		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
+		Consent: consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
 	}
 }
 
@@ -262,61 +300,59 @@ func (o *Operator) SetStatus(ctx context.Context, st chatv1.OperatorStatus) erro
 
 // WatchInbox streams the operator's inbox to fn, resuming after any
 // interruption with the last sequence number seen of every chat, so chat
-// events are neither lost nor repeated. It returns when ctx ends, fn fails,
-// or the server gives a final error.
+// events are neither lost nor repeated. Every (re)connection starts with a
+// snapshot (presence, the queue, the operator's chats) ending in
+// SnapshotDone. A chat fn was shown before a reconnect that the new snapshot
+// does not mention went away while the stream was down (closed, or taken by
+// someone else); fn gets a ChatRemoved for it just before SnapshotDone, as
+// if the stream had never broken. WatchInbox returns when ctx ends, fn
+// fails, or the server gives a final error (see FinalCodes).
 func (o *Operator) WatchInbox(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
-	seen := map[string]int64{}
-	for attempt := 0; ; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(Backoff(attempt)):
-			}
+	seen := map[string]int64{}   // the last seq passed to fn, per chat
+	shown := map[string]bool{}   // the chats fn was shown and not told are gone
+	var snapshot map[string]bool // the chats this connection's snapshot mentioned; nil after it
+	show := func(chatID string) {
+		shown[chatID] = true
+		if snapshot != nil {
+			snapshot[chatID] = true
 		}
-		after := make(map[string]int64, len(seen))
-		for k, v := range seen {
-			after[k] = v
-		}
-		stream, err := o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: after}))
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			if Final(err) {
-				return err
-			}
-			continue
-		}
-		for stream.Receive() {
-			m := stream.Msg()
+	}
+	return resume(ctx,
+		func(ctx context.Context) (stream[chatv1.WatchInboxResponse], error) {
+			snapshot = map[string]bool{}
+			return o.Chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{AfterSeq: maps.Clone(seen)}))
+		},
+		func(m *chatv1.WatchInboxResponse) (bool, error) {
 			switch k := m.Kind.(type) {
 			case *chatv1.WatchInboxResponse_Event:
 				if k.Event.Seq > 0 {
 					if k.Event.Seq <= seen[k.Event.ChatId] {
-						continue
+						return false, nil
 					}
 					seen[k.Event.ChatId] = k.Event.Seq
 				}
+				show(k.Event.ChatId)
+			case *chatv1.WatchInboxResponse_ChatUpdated:
+				show(k.ChatUpdated.ChatId)
 			case *chatv1.WatchInboxResponse_ChatRemoved:
 				delete(seen, k.ChatRemoved.ChatId)
+				delete(shown, k.ChatRemoved.ChatId)
 			case *chatv1.WatchInboxResponse_SnapshotDone:
-				attempt = 0
+				for _, id := range slices.Sorted(maps.Keys(shown)) {
+					if snapshot[id] {
+						continue
+					}
+					delete(seen, id)
+					delete(shown, id)
+					gone := &chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatRemoved{ChatRemoved: &chatv1.ChatRemoved{ChatId: id}}}
+					if err := fn(gone); err != nil {
+						return true, err
+					}
+				}
+				snapshot = nil
 			}
-			if err := fn(m); err != nil {
-				stream.Close()
-				return err
-			}
-		}
-		err = stream.Err()
-		stream.Close()
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if err != nil && Final(err) {
-			return err
-		}
-	}
+			return false, fn(m)
+		})
 }
 
 // WatchChatResponse is one item of a visitor's chat stream.

@@ -5,6 +5,12 @@
  * WatchVisit and WatchVisitors open, and the integrator API ({@link mintTicket})
  * for a website's back end.
  *
+ * Every resuming watch reopens a broken stream after a backoff (250 ms
+ * doubling up to 5 s, with jitter) and ends for good on the codes reconnecting
+ * cannot help, {@link FINAL_CODES}: UNAUTHENTICATED, PERMISSION_DENIED,
+ * NOT_FOUND, INVALID_ARGUMENT, FAILED_PRECONDITION, UNIMPLEMENTED. The Go SDK
+ * (sdk/go) follows the same policy.
+ *
  * The generated service descriptors and messages are re-exported, so clients
  * import everything from here:
  *
@@ -39,7 +45,7 @@ export {
   type WatchVisitorsOptions,
 } from "./monitor";
 export { mintTicket, type CustomDataValue, type MintTicketOptions, type MintedTicket } from "./integrator";
-export { Backoff, isFinal, sleep } from "./retry";
+export { Backoff, FINAL_CODES, isFinal, sleep } from "./retry";
 
 import { ConnectError as CE } from "@connectrpc/connect";
 

@@ -8,8 +8,7 @@ import {
   WatchVisitRequestSchema,
   WatchVisitorsRequestSchema,
 } from "../../../gen/ts/lethe/monitor/v1/monitor_pb";
-import { Backoff, isFinal, sleep, toConnectError } from "./retry";
-import type { WatchEnd } from "./watch";
+import { resume, type WatchEnd } from "./resume";
 
 /** A client of the generated MonitorService. */
 export type MonitorClient = Client<typeof MonitorService>;
@@ -27,9 +26,9 @@ export interface WatchVisitOptions {
   /** Called when the stream breaks and a reconnect is scheduled. */
   onDisconnected?(err?: ConnectError): void;
   /**
-   * Called on UNAUTHENTICATED, NOT_FOUND or PERMISSION_DENIED: the visit token
-   * is unknown (the visit ended and was destroyed). The watch ends right after;
-   * the caller starts a new visit with Track.
+   * Called on a code in {@link FINAL_CODES}, in practice UNAUTHENTICATED: the
+   * visit token is unknown (the visit ended and was destroyed). The watch ends
+   * right after; the caller starts a new visit with Track.
    */
   onFinalError?(err: ConnectError): void;
   /** Aborting ends the watch. */
@@ -44,35 +43,19 @@ export interface WatchVisitOptions {
  * ended (VisitEnded), "final" on an error reconnecting cannot help, or
  * "aborted".
  */
-export async function watchVisitResuming(client: MonitorClient, opts: WatchVisitOptions): Promise<WatchEnd> {
-  const { signal } = opts;
-  const backoff = new Backoff();
-  while (!signal?.aborted) {
-    try {
-      for await (const res of client.watchVisit(create(WatchVisitRequestSchema), { signal })) {
-        const k = res.kind;
-        if (k.case === "started") {
-          backoff.reset();
-          opts.onStarted?.(k.value.visitorId);
-        } else if (k.case === "invitation") {
-          opts.onInvitation(k.value);
-        } else if (k.case === "ended") {
-          return { reason: "closed" };
-        }
-      }
-      opts.onDisconnected?.();
-    } catch (e) {
-      if (signal?.aborted) break;
-      const err = toConnectError(e);
-      if (isFinal(err)) {
-        opts.onFinalError?.(err);
-        return { reason: "final", error: err };
-      }
-      opts.onDisconnected?.(err);
-    }
-    await sleep(backoff.delay(), signal);
-  }
-  return { reason: "aborted" };
+export function watchVisitResuming(client: MonitorClient, opts: WatchVisitOptions): Promise<WatchEnd> {
+  return resume({
+    signal: opts.signal,
+    open: (signal) => client.watchVisit(create(WatchVisitRequestSchema), { signal }),
+    onBreak: (err) => opts.onDisconnected?.(err),
+    onFinalError: opts.onFinalError,
+    onMessage: (res) => {
+      const k = res.kind;
+      if (k.case === "started") opts.onStarted?.(k.value.visitorId);
+      else if (k.case === "invitation") opts.onInvitation(k.value);
+      return k.case === "ended";
+    },
+  }).done;
 }
 
 /** Callbacks and options for {@link watchVisitorsResuming}. */
@@ -88,7 +71,10 @@ export interface WatchVisitorsOptions {
   onMessage(res: WatchVisitorsResponse): void;
   /** Called when the stream breaks (including UNAVAILABLE for a console that fell behind). */
   onDisconnected?(err?: ConnectError): void;
-  /** Called on UNAUTHENTICATED, NOT_FOUND or PERMISSION_DENIED; the watch ends. */
+  /**
+   * Called on a code in {@link FINAL_CODES} (UNAUTHENTICATED: the session
+   * ended); the watch ends.
+   */
   onFinalError?(err: ConnectError): void;
   /** Aborting ends the watch. */
   signal?: AbortSignal;
@@ -99,31 +85,15 @@ export interface WatchVisitorsOptions {
  * stream open, reconnecting after a backoff. Each connection starts with a
  * full snapshot, so nothing needs to be remembered between connections.
  */
-export async function watchVisitorsResuming(client: MonitorClient, opts: WatchVisitorsOptions): Promise<WatchEnd> {
-  const { signal } = opts;
-  const backoff = new Backoff();
-  while (!signal?.aborted) {
-    let live = false;
-    try {
-      for await (const res of client.watchVisitors(create(WatchVisitorsRequestSchema), { signal })) {
-        if (!live) {
-          live = true;
-          backoff.reset();
-          opts.onConnected?.();
-        }
-        opts.onMessage(res);
-      }
-      opts.onDisconnected?.();
-    } catch (e) {
-      if (signal?.aborted) break;
-      const err = toConnectError(e);
-      if (isFinal(err)) {
-        opts.onFinalError?.(err);
-        return { reason: "final", error: err };
-      }
-      opts.onDisconnected?.(err);
-    }
-    await sleep(backoff.delay(), signal);
-  }
-  return { reason: "aborted" };
+export function watchVisitorsResuming(client: MonitorClient, opts: WatchVisitorsOptions): Promise<WatchEnd> {
+  return resume({
+    signal: opts.signal,
+    open: (signal) => client.watchVisitors(create(WatchVisitorsRequestSchema), { signal }),
+    onLive: () => opts.onConnected?.(),
+    onBreak: (err) => opts.onDisconnected?.(err),
+    onFinalError: opts.onFinalError,
+    onMessage: (res) => {
+      opts.onMessage(res);
+    },
+  }).done;
 }

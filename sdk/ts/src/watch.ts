@@ -9,16 +9,12 @@ import {
   WatchChatRequestSchema,
   WatchInboxRequestSchema,
 } from "../../../gen/ts/lethe/chat/v1/chat_pb";
-import { Backoff, isFinal, sleep, toConnectError } from "./retry";
+import { resume, type WatchEnd } from "./resume";
+
+export type { WatchEnd } from "./resume";
 
 /** A client of the generated ChatService. */
 export type ChatClient = Client<typeof ChatService>;
-
-/** How a resuming watch ended. */
-export type WatchEnd =
-  | { reason: "closed" }
-  | { reason: "aborted" }
-  | { reason: "final"; error: ConnectError };
 
 /** Callbacks and options for {@link watchChatResuming}. */
 export interface WatchChatOptions {
@@ -36,8 +32,12 @@ export interface WatchChatOptions {
    */
   onConnection?(live: boolean, err?: ConnectError): void;
   /**
-   * Called when the server says reconnecting cannot help (NOT_FOUND,
-   * PERMISSION_DENIED, UNAUTHENTICATED). The watch ends right after.
+   * Called when the server says reconnecting cannot help (a code in
+   * {@link FINAL_CODES}: UNAUTHENTICATED, PERMISSION_DENIED, NOT_FOUND,
+   * INVALID_ARGUMENT, FAILED_PRECONDITION, UNIMPLEMENTED), typically because
+   * the chat was destroyed and its token forgotten. The watch ends right
+   * after. A chat that closes is not an error: it ends the watch with
+   * "closed" after its closed event.
    */
   onFinalError?(err: ConnectError): void;
   /** Start after this seq; 0n (the default) replays the whole history. */
@@ -52,52 +52,30 @@ export interface WatchChatOptions {
  * streams are resumed after a backoff (250 ms doubling to 5 s, with jitter)
  * from the last seq seen, so the caller sees every stored event exactly once.
  */
-export async function watchChatResuming(
-  client: ChatClient,
-  chatId: string,
-  opts: WatchChatOptions,
-): Promise<WatchEnd> {
-  const { signal } = opts;
-  const backoff = new Backoff();
+export function watchChatResuming(client: ChatClient, chatId: string, opts: WatchChatOptions): Promise<WatchEnd> {
   let lastSeq = opts.afterSeq ?? 0n;
   let lastState = ChatState.UNSPECIFIED;
-  while (!signal?.aborted) {
-    let live = false;
-    try {
-      const req = create(WatchChatRequestSchema, { chatId, afterSeq: lastSeq });
-      for await (const res of client.watchChat(req, { signal })) {
-        if (!live) {
-          live = true;
-          backoff.reset();
-          opts.onConnection?.(true);
-        }
-        if (res.state !== ChatState.UNSPECIFIED && res.state !== lastState) {
-          lastState = res.state;
-          opts.onState?.(res.state);
-        }
-        const ev = res.event;
-        if (!ev) continue;
-        if (ev.seq !== 0n) {
-          if (ev.seq <= lastSeq) continue;
-          lastSeq = ev.seq;
-        }
-        opts.onEvent(ev, res.state);
-        if (ev.kind.case === "closed") return { reason: "closed" };
+  return resume({
+    signal: opts.signal,
+    open: (signal) => client.watchChat(create(WatchChatRequestSchema, { chatId, afterSeq: lastSeq }), { signal }),
+    onLive: () => opts.onConnection?.(true),
+    onBreak: (err) => opts.onConnection?.(false, err),
+    onFinalError: opts.onFinalError,
+    onMessage: (res) => {
+      if (res.state !== ChatState.UNSPECIFIED && res.state !== lastState) {
+        lastState = res.state;
+        opts.onState?.(res.state);
       }
-      // The server ended the stream without a close: resume like after an error.
-      if (live) opts.onConnection?.(false);
-    } catch (e) {
-      if (signal?.aborted) break;
-      const err = toConnectError(e);
-      if (isFinal(err)) {
-        opts.onFinalError?.(err);
-        return { reason: "final", error: err };
+      const ev = res.event;
+      if (!ev) return false;
+      if (ev.seq !== 0n) {
+        if (ev.seq <= lastSeq) return false;
+        lastSeq = ev.seq;
       }
-      opts.onConnection?.(false, err);
-    }
-    await sleep(backoff.delay(), signal);
-  }
-  return { reason: "aborted" };
+      opts.onEvent(ev, res.state);
+      return ev.kind.case === "closed";
+    },
+  }).done;
 }
 
 /** Callbacks and options for {@link watchInboxResuming}. */
@@ -115,7 +93,10 @@ export interface WatchInboxOptions {
   onConnected?(): void;
   /** Called when the stream breaks and a reconnect is scheduled. */
   onDisconnected?(err?: ConnectError): void;
-  /** Called on NOT_FOUND, PERMISSION_DENIED or UNAUTHENTICATED; the watch ends. */
+  /**
+   * Called on a code in {@link FINAL_CODES} (UNAUTHENTICATED: the session
+   * ended); the watch ends.
+   */
   onFinalError?(err: ConnectError): void;
   /** Last seqs the caller already shows, by chat id, for the first connect. */
   afterSeq?: ReadonlyMap<string, bigint>;
@@ -147,75 +128,28 @@ export interface InboxWatch {
  */
 export function watchInboxResuming(client: ChatClient, opts: WatchInboxOptions): InboxWatch {
   const seqs = new Map<string, bigint>(opts.afterSeq ?? []);
-  const outer = opts.signal;
-  let current: AbortController | undefined;
-  let wake: (() => void) | undefined;
-
-  const run = async (): Promise<WatchEnd> => {
-    const backoff = new Backoff();
-    while (!outer?.aborted) {
-      const ctl = new AbortController();
-      current = ctl;
-      const onAbort = () => ctl.abort();
-      outer?.addEventListener("abort", onAbort, { once: true });
-      let live = false;
-      let skipWait = false;
-      try {
-        const afterSeq: Record<string, bigint> = {};
-        for (const [id, seq] of seqs) afterSeq[id] = seq;
-        const req = create(WatchInboxRequestSchema, { afterSeq });
-        for await (const res of client.watchInbox(req, { signal: ctl.signal })) {
-          if (!live) {
-            live = true;
-            backoff.reset();
-            opts.onConnected?.();
-          }
-          if (res.kind.case === "event") {
-            const ev = res.kind.value;
-            if (ev.seq !== 0n) {
-              if (ev.seq <= (seqs.get(ev.chatId) ?? 0n)) continue;
-              seqs.set(ev.chatId, ev.seq);
-            }
-          } else if (res.kind.case === "chatRemoved") {
-            seqs.delete(res.kind.value.chatId);
-          }
-          opts.onMessage(res);
+  const watch = resume({
+    signal: opts.signal,
+    open: (signal) => client.watchInbox(create(WatchInboxRequestSchema, { afterSeq: Object.fromEntries(seqs) }), { signal }),
+    onLive: () => opts.onConnected?.(),
+    onBreak: (err) => opts.onDisconnected?.(err),
+    onFinalError: opts.onFinalError,
+    onMessage: (res) => {
+      if (res.kind.case === "event") {
+        const ev = res.kind.value;
+        if (ev.seq !== 0n) {
+          if (ev.seq <= (seqs.get(ev.chatId) ?? 0n)) return;
+          seqs.set(ev.chatId, ev.seq);
         }
-        opts.onDisconnected?.();
-      } catch (e) {
-        if (outer?.aborted) break;
-        if (ctl.signal.aborted) {
-          skipWait = true; // reconnect() asked for a fresh stream
-        } else {
-          const err = toConnectError(e);
-          if (isFinal(err)) {
-            opts.onFinalError?.(err);
-            return { reason: "final", error: err };
-          }
-          opts.onDisconnected?.(err);
-        }
-      } finally {
-        outer?.removeEventListener("abort", onAbort);
+      } else if (res.kind.case === "chatRemoved") {
+        seqs.delete(res.kind.value.chatId);
       }
-      if (!skipWait) {
-        const wait = new AbortController();
-        wake = () => wait.abort();
-        const onOuter = () => wait.abort();
-        outer?.addEventListener("abort", onOuter, { once: true });
-        await sleep(backoff.delay(), wait.signal);
-        outer?.removeEventListener("abort", onOuter);
-        wake = undefined;
-      }
-    }
-    return { reason: "aborted" };
-  };
-
-  return {
-    done: run(),
-    reconnect() {
-      if (wake) wake();
-      else current?.abort();
+      opts.onMessage(res);
     },
+  });
+  return {
+    done: watch.done,
+    reconnect: () => watch.reconnect(),
     forget(chatId) {
       seqs.delete(chatId);
     },

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -19,64 +15,25 @@ import (
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/sdk/go/internal/lethetest"
 )
-
-// startLethe builds and starts the real lethe binary on a random port.
-func startLethe(t *testing.T) string {
-	t.Helper()
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "lethe")
-	build := exec.Command("go", "build", "-o", bin, "./server/cmd/lethe")
-	build.Dir = root
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build lethe: %v\n%s", err, b)
-	}
-	cmd := exec.Command(bin, "--addr", "127.0.0.1:0", "--data", t.TempDir())
-	cmd.Env = append(os.Environ(), "LETHE_ADMIN_PASSWORD=example-admin-1")
-	stdout, _ := cmd.StdoutPipe()
-	cmd.Stderr = io.Discard
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	urls := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			if m := regexp.MustCompile(`listening on (http://\S+)`).FindStringSubmatch(sc.Text()); m != nil {
-				urls <- strings.Replace(m[1], "localhost", "127.0.0.1", 1)
-			}
-		}
-	}()
-	select {
-	case u := <-urls:
-		return u
-	case <-time.After(60 * time.Second):
-		t.Fatal("lethe did not start")
-	}
-	return ""
-}
 
 // The example site mints a ticket per page with the Go SDK; the widget
 // hands it to Lethe, and the operator sees the data as verified.
 func TestExampleWebApp_TicketReachesOperatorAsVerifiedData(t *testing.T) {
-	base := startLethe(t)
+	base := lethetest.Start(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
 	op := lethe.NewOperator(http.DefaultClient, base)
-	if err := op.Login(ctx, "admin@lethe.local", "example-admin-1"); err != nil {
+	if err := op.Login(ctx, lethetest.AdminEmail, lethetest.AdminPassword); err != nil {
 		t.Fatal(err)
 	}
 	key, err := op.Monitor.CreateApiKey(ctx, connect.NewRequest(&monitorv1.CreateApiKeyRequest{Name: "example shop"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	site := httptest.NewServer(newSite(base, "demo", key.Msg.Key))
+	site := httptest.NewServer(newSite(base, lethetest.Account, key.Msg.Key))
 	defer site.Close()
 
 	res, err := http.Get(site.URL + "/pricing")
@@ -96,7 +53,7 @@ func TestExampleWebApp_TicketReachesOperatorAsVerifiedData(t *testing.T) {
 
 	// What the widget does with the ticket on the page.
 	visitor := monitorv1connect.NewMonitorServiceClient(http.DefaultClient, base)
-	tr, err := visitor.Track(ctx, connect.NewRequest(&monitorv1.TrackRequest{AccountId: "demo",
+	tr, err := visitor.Track(ctx, connect.NewRequest(&monitorv1.TrackRequest{AccountId: lethetest.Account,
 		Page: &monitorv1.Page{Url: site.URL + "/pricing", Title: "Pricing"}, Ticket: ticket}))
 	if err != nil {
 		t.Fatal(err)
