@@ -239,3 +239,5 @@ func TestVisitor_SpeaksGRPCOverH2C(t *testing.T) {
 		t.Fatalf("Watch over gRPC = %v, want nil after the closed event", err)
 	}
 }
+
+func TestMain(m *testing.M) { lethetest.Main(m) }

@@ -87,3 +87,5 @@ func TestQuickstart_READMESnippetsAreFromMain(t *testing.T) {
 		}
 	}
 }
+
+func TestMain(m *testing.M) { lethetest.Main(m) }

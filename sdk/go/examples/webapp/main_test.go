@@ -86,3 +86,5 @@ func TestExampleWebApp_TicketReachesOperatorAsVerifiedData(t *testing.T) {
 		t.Fatalf("reused ticket: got %v, want FailedPrecondition", err)
 	}
 }
+
+func TestMain(m *testing.M) { lethetest.Main(m) }

@@ -6,12 +6,14 @@ package lethetest
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -25,26 +27,47 @@ const (
 
 var listening = regexp.MustCompile(`listening on (http://\S+)`)
 
+var (
+	buildOnce sync.Once
+	buildBin  string
+	buildErr  error
+)
+
+// binary builds ./server/cmd/lethe once per test process, into a
+// directory that outlives single tests (the OS cleans its temp dir).
+func binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		out, err := exec.Command("go", "env", "GOMOD").Output()
+		if err != nil {
+			buildErr = err
+			return
+		}
+		root := filepath.Dir(strings.TrimSpace(string(out)))
+		dir, err := os.MkdirTemp("", "lethe-sdk-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		buildBin = filepath.Join(dir, "lethe")
+		build := exec.Command("go", "build", "-o", buildBin, "./server/cmd/lethe")
+		build.Dir = root
+		if b, err := build.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build lethe: %w\n%s", err, b)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return buildBin
+}
+
 // Start builds the lethe binary from this checkout, starts it on a random
 // loopback port with a fresh data directory and the extra flags given, and
-// returns its base URL. The server is stopped when the test ends. Start
-// skips the test under -short.
+// returns its base URL. The server is stopped when the test ends.
 func Start(t testing.TB, flags ...string) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts the real lethe binary; skipped with -short")
-	}
-	out, err := exec.Command("go", "env", "GOMOD").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	root := filepath.Dir(strings.TrimSpace(string(out)))
-	bin := filepath.Join(t.TempDir(), "lethe")
-	build := exec.Command("go", "build", "-o", bin, "./server/cmd/lethe")
-	build.Dir = root
-	if b, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build lethe: %v\n%s", err, b)
-	}
+	bin := binary(t)
 	args := append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "LETHE_ADMIN_PASSWORD="+AdminPassword)
@@ -79,4 +102,14 @@ func Start(t testing.TB, flags ...string) string {
 		t.Fatal("lethe did not start")
 	}
 	return ""
+}
+
+// Main runs a package's tests and then removes the binary Start built; call
+// it from the package's TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if buildBin != "" {
+		os.RemoveAll(filepath.Dir(buildBin))
+	}
+	os.Exit(code)
 }
