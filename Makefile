@@ -5,6 +5,9 @@ SHELL := /bin/bash
 GO    ?= go
 NPM   ?= npm
 BIN   := bin/lethe
+MODULE := github.com/lethehq/lethe
+# Go tools pinned in tools/go.mod, kept out of the server's module graph.
+GOTOOL := $(GO) tool -modfile=tools/go.mod
 
 .PHONY: test deps chromium generate web lint check-generated go-test e2e bin run clean
 
@@ -32,7 +35,9 @@ lint: node_modules/.installed
 	node_modules/.bin/buf lint
 	node_modules/.bin/buf format --diff --exit-code
 	@test -z "$$(gofmt -l server sdk gen)" || { gofmt -l server sdk gen; echo "gofmt: files above need formatting"; exit 1; }
+	@test -z "$$($(GOTOOL) goimports -local $(MODULE) -l server sdk)" || { $(GOTOOL) goimports -local $(MODULE) -l server sdk; echo "goimports: imports above need grouping (std, third party, $(MODULE))"; exit 1; }
 	$(GO) vet ./...
+	$(GOTOOL) staticcheck ./...
 	$(NPM) run --silent typecheck
 
 # Fails if regenerating or rebuilding changes anything that is committed.
