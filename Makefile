@@ -42,10 +42,10 @@ lint: node_modules/.installed
 
 # Fails if regenerating or rebuilding changes anything that is committed.
 check-generated: generate web
-	@changes="$$(git status --porcelain -- gen server/web/static sdk/ts/dist)"; \
+	@changes="$$(git status --porcelain -- gen server/web/static sdk/ts/dist BENCHMARKS.md)"; \
 	if [ -n "$$changes" ]; then \
-		echo "$$changes"; git --no-pager diff --stat -- gen server/web/static sdk/ts/dist; \
-		echo "check-generated: gen/ or server/web/static differ from their sources; run 'make generate web' and commit"; exit 1; \
+		echo "$$changes"; git --no-pager diff --stat -- gen server/web/static sdk/ts/dist BENCHMARKS.md; \
+		echo "check-generated: gen/, the bundles or the size table in BENCHMARKS.md differ from their sources; run 'make generate web' and commit"; exit 1; \
 	fi
 
 go-test:

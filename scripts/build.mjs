@@ -5,10 +5,10 @@
 // comments), so rebuilding an unchanged tree yields the same bytes and the
 // committed bundles can be checked with `git diff --exit-code`.
 import { build } from "esbuild";
-import { mkdir, readFile } from "node:fs/promises";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { gzipSync } from "node:zlib";
+import { brotliCompressSync, constants as zlib, gzipSync } from "node:zlib";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "server/web/static");
@@ -67,15 +67,42 @@ await Promise.all([
   }),
 ]);
 
+// Sizes: raw, gzip -9 and brotli (quality 11), as a server or CDN would
+// pre-compress them. The table in BENCHMARKS.md is written from these
+// figures, so it cannot drift from the committed bundles.
+const what = {
+  "widget.js": "loader on the host page",
+  "panel.js": "chat panel in the iframe",
+  "panel.css": "chat panel styles",
+  "console.js": "operator console",
+  "console.css": "operator console styles",
+};
+const fmt = (n) => n.toLocaleString("en-US") + " B";
 let over = false;
-for (const name of ["widget.js", "panel.js", "panel.css", "console.js", "console.css"]) {
+const rows = [];
+for (const name of Object.keys(what)) {
   const buf = await readFile(join(out, name));
   const gz = gzipSync(buf, { level: 9 }).length;
+  const br = brotliCompressSync(buf, { params: { [zlib.BROTLI_PARAM_QUALITY]: 11 } }).length;
   const budget = budgets[name];
   const note = budget ? ` (budget ${(budget / 1024).toFixed(0)} KB gz${gz > budget ? ", OVER" : ""})` : "";
   if (budget && gz > budget) over = true;
-  console.log(`${name.padEnd(12)} ${String(buf.length).padStart(7)} B raw  ${String(gz).padStart(6)} B gzip${note}`);
+  console.log(`${name.padEnd(12)} ${String(buf.length).padStart(7)} B raw  ${String(gz).padStart(6)} B gzip  ${String(br).padStart(6)} B br${note}`);
+  rows.push(`| \`${name}\` (${what[name]}) | ${fmt(buf.length)} | ${fmt(gz)} | ${fmt(br)} | ${budget ? (budget / 1024).toFixed(0) + " KB gzip" : ""} |`);
 }
+const begin = "<!-- bundle-sizes:begin (written by scripts/build.mjs from the built bundles; do not edit) -->";
+const end = "<!-- bundle-sizes:end -->";
+const table = ["| bundle | raw | gzip -9 | brotli 11 | budget |", "|---|---|---|---|---|", ...rows].join("\n");
+const benchPath = join(root, "BENCHMARKS.md");
+const bench = await readFile(benchPath, "utf8");
+const i = bench.indexOf(begin);
+const j = bench.indexOf(end);
+if (i < 0 || j < i) {
+  console.error(`BENCHMARKS.md lacks the markers ${begin} … ${end}`);
+  process.exit(1);
+}
+const next = bench.slice(0, i + begin.length) + "\n" + table + "\n" + bench.slice(j);
+if (next !== bench) await writeFile(benchPath, next);
 if (over) {
   console.error("bundle over budget");
   process.exit(1);
