@@ -224,3 +224,44 @@ func TestConsentTexts_TenantsSeeOnlyTheirOwn(t *testing.T) {
 		t.Fatalf("B's offline form requires A's text: %v", err)
 	}
 }
+
+// Versions are per (form, locale): a tag typed in another case is the same
+// locale, so it must make the next version that visitors then see, not a
+// second text that Match never picks.
+func TestSetConsentText_LocaleCaseDoesNotSplitVersions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.as(opA)
+	e.set(admin, text{Prechat, "de-CH", "erste Fassung", true})
+	for i, c := range []struct{ locale, stored string }{
+		{"de-ch", "de-CH"},
+		{"DE-CH", "de-CH"},
+		{"zh-hant-tw", "zh-Hant-TW"},
+		{"EN", "en"},
+		{"en-x-priv", "en-x-priv"}, // after a singleton everything is lower case
+	} {
+		got := e.set(admin, text{Prechat, c.locale, "Fassung " + c.locale, true})
+		if got.Locale != c.stored {
+			t.Errorf("step %d: %q stored as %q, want %q", i, c.locale, got.Locale, c.stored)
+		}
+	}
+	if got := e.get("acct-a", "de-CH").Prechat; got.Version != 3 || got.Text != "Fassung DE-CH" {
+		t.Fatalf("de-CH visitors get %v, want version 3, the latest wording", got)
+	}
+	if x := listed(e.list(admin), Prechat, "de-CH"); x == nil || x.Version != 3 {
+		t.Fatalf("de-CH listed as %v, want version 3", x)
+	}
+}
+
+func TestSetConsentText_RejectsMalformedTags(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.as(opA)
+	for _, tag := range []string{"-", "en-", "-en", "de--CH", "en-abcdefghi", "123"} {
+		_, err := admin.SetConsentText(context.Background(), text{Prechat, tag, "text", true}.req())
+		wantCode(t, "locale "+strconv.Quote(tag), err, connect.CodeInvalidArgument)
+	}
+	if texts := e.list(admin); len(texts) != 0 {
+		t.Fatalf("malformed tags were stored: %v", texts)
+	}
+}
