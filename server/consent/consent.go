@@ -159,6 +159,44 @@ func Match(texts []Text, form Form, locale string) (Text, bool) {
 	return best, rank > 0
 }
 
+// canonicalLocale checks the shape of a BCP 47 tag (a language of letters,
+// then subtags of 1 to 8 letters or digits, joined by single hyphens, at most
+// MaxLocaleChars) and returns it in the canonical case of RFC 5646 2.1.1:
+// lower case, but a two-letter region in upper case and a four-letter script
+// in title case, up to the first singleton ("de-CH", "zh-Hant-TW",
+// "en-x-priv"). Versions are kept per (form, locale), so "de-ch" and "de-CH"
+// must be one key, or a text typed in another case would start a second
+// series that Match never picks.
+func canonicalLocale(s string) (string, bool) {
+	if len(s) > MaxLocaleChars {
+		return "", false
+	}
+	subtags := strings.Split(strings.ToLower(s), "-")
+	singleton := false
+	for i, sub := range subtags {
+		if sub == "" || len(sub) > 8 || strings.ContainsFunc(sub, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+		}) {
+			return "", false
+		}
+		letters := !strings.ContainsFunc(sub, func(r rune) bool { return r >= '0' && r <= '9' })
+		switch {
+		case i == 0:
+			if !letters {
+				return "", false
+			}
+		case len(sub) == 1:
+			singleton = true
+		case singleton:
+		case len(sub) == 2 && letters:
+			subtags[i] = strings.ToUpper(sub)
+		case len(sub) == 4 && letters:
+			subtags[i] = strings.ToUpper(sub[:1]) + sub[1:]
+		}
+	}
+	return strings.Join(subtags, "-"), true
+}
+
 // Withdrawer ends a visitor's chat and destroys it now (the chat package).
 type Withdrawer interface {
 	WithdrawChat(ctx context.Context, chatID string) error
@@ -282,9 +320,8 @@ func (s *Service) SetConsentText(ctx context.Context, req *connect.Request[conse
 	if locale == "" {
 		locale = DefaultLocale
 	}
-	if len(locale) > MaxLocaleChars || strings.ContainsFunc(locale, func(r rune) bool {
-		return !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9')
-	}) {
+	locale, ok := canonicalLocale(locale)
+	if !ok {
 		return nil, errs.Invalid("locale must be a language tag such as en or de-CH")
 	}
 	text := strings.TrimSpace(m.Text)
