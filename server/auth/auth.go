@@ -152,6 +152,14 @@ func NewSessions(db *store.DB, secure bool) *scs.SessionManager {
 	return sm
 }
 
+// StopSessions stops the session store's cleanup goroutine (call before the
+// database closes).
+func StopSessions(sm *scs.SessionManager) {
+	if s, ok := sm.Store.(*sqlite3store.SQLite3Store); ok {
+		s.StopCleanup()
+	}
+}
+
 // Interceptor enforces each procedure's Kind.
 type Interceptor struct {
 	Sessions  *scs.SessionManager

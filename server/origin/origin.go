@@ -14,7 +14,9 @@ import (
 // Self stands for the Lethe server's own origin in an account's list.
 const Self = "self"
 
-// Normalize returns scheme://host[:port] in lower case, or an error.
+// Normalize returns scheme://host[:port] in lower case, or an error. A
+// scheme's default port (https:443, http:80) is dropped, as browsers drop it
+// from an origin.
 func Normalize(s string) (string, error) {
 	if s == Self {
 		return s, nil
@@ -27,6 +29,9 @@ func Normalize(s string) (string, error) {
 	host, port := u.Hostname(), u.Port()
 	if !validHost(host) || (port != "" && !allDigits(port)) || (port == "" && strings.HasSuffix(u.Host, ":")) {
 		return "", fmt.Errorf("%q is not an origin (scheme://host[:port])", s)
+	}
+	if (u.Scheme == "https" && port == "443") || (u.Scheme == "http" && port == "80") {
+		u.Host = strings.TrimSuffix(u.Host, ":"+port)
 	}
 	// The origin goes into a CSP header: only host characters may pass.
 	return strings.ToLower(u.Scheme + "://" + u.Host), nil

@@ -141,6 +141,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		a.onClose(runMail(queue, func(ctx context.Context, ref string, _ bool) { chatSvc.MailDone(ctx, ref) }))
 	}
 	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
+	a.onClose(func() error { auth.StopSessions(sessions); return nil })
 	accountSvc := account.NewService(accounts, sessions, log, account.Options{
 		PasswordParams: cfg.passwordParams,
 		MailConfigured: queue != nil,
