@@ -4,7 +4,7 @@
  * only boots it: it reads the page's meta tags, builds the clients and views
  * and wires them together. Where things are:
  *
- *   panel/visit.ts       the visit: page views, custom data, heartbeat
+ *   panel/visit.ts       the visit: page views, custom data, heartbeat, Leave on pagehide
  *   panel/host.ts        postMessage with the host page
  *   panel/start.ts       the start view: the pre-chat form and the offline form
  *   panel/start-state.ts which of them shows (pure)

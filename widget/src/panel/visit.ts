@@ -1,11 +1,13 @@
 /**
  * The visit: what operators see of a visitor on the site, reported on every
  * page, chat or not. The panel reports the page view (Track), keeps one
- * WatchVisit stream open while the page is (it brings invitations) and calls
- * Heartbeat every 30 s in case a proxy cut the stream. The visit token is a
- * bearer token of its own (not the chat's visitor token), kept in
- * sessionStorage so that the visit survives navigation between pages of the
- * site.
+ * WatchVisit stream open while the page is (it brings invitations), calls
+ * Heartbeat every 30 s in case a proxy cut the stream, and calls Leave when
+ * the page goes away, so that the departure is noticed within seconds and the
+ * visit destroyed the retention time after it (the heartbeat stopping is only
+ * the fallback). The visit token is a bearer token of its own (not the chat's
+ * visitor token), kept in sessionStorage so that the visit survives navigation
+ * between pages of the site.
  */
 import {
   Backoff,
@@ -17,6 +19,7 @@ import {
   createLetheTransport,
   watchVisitResuming,
 } from "@lethe/sdk";
+import { createConnectTransport } from "@connectrpc/connect-web";
 import type { PageView } from "./host";
 import { VISIT_KEY, getItem, setItem } from "./storage";
 
@@ -81,6 +84,15 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
     watch: undefined,
   };
   const monitor = createClient(MonitorService, createLetheTransport(location.origin, { token: () => s.token || undefined }));
+  // Leave is sent as the page goes away: keepalive lets the request outlive it.
+  const leaving = createClient(
+    MonitorService,
+    createConnectTransport({
+      baseUrl: location.origin,
+      useBinaryFormat: true,
+      fetch: (input, init) => fetch(input, { ...init, keepalive: true }),
+    }),
+  );
   const backoff = new Backoff();
 
   function setToken(t: string): void {
@@ -201,6 +213,21 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
       void sync();
     });
   }, HEARTBEAT_MS);
+
+  // The host page goes away (closed, or navigating, even to another page of
+  // the site: the server waits a few seconds for the next page view before
+  // it counts the visitor as gone). The stream is closed too, so that a page
+  // kept in the back/forward cache does not hold the visit open.
+  window.addEventListener("pagehide", () => {
+    if (s.token) leaving.leave({}, { headers: { Authorization: `Bearer ${s.token}` } }).catch((err: unknown) => debug("leave", err));
+    stopWatch();
+  });
+  // Back from the back/forward cache: the page is viewed again.
+  window.addEventListener("pageshow", (e) => {
+    if (!e.persisted || !s.page) return;
+    s.pageDirty = true;
+    void sync();
+  });
 
   return {
     setPage(page) {
