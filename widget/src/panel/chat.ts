@@ -188,11 +188,16 @@ export function createChatView(d: ChatDeps): ChatView {
             h("p", { class: "bubble" }, text),
             h("time", { class: "when" }, when),
           );
-    const stick = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    const stick = atBottom();
     // Keep the waiting line last while it is shown.
     if (waiting.parentNode === log) log.insertBefore(el, waiting);
     else log.append(el);
     if (stick || author === "visitor") log.scrollTop = log.scrollHeight;
+  }
+
+  /** atBottom tells whether the log shows its last line, so it should stay there as it grows or shrinks. */
+  function atBottom(): boolean {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
   }
 
   function hideTyping(): void {
@@ -253,6 +258,7 @@ export function createChatView(d: ChatDeps): ChatView {
   /** endChatView turns the view into its closed state, with why and what became of the chat. */
   function endChatView(why: string, text: string): void {
     const focusWasInside = root.contains(document.activeElement) || document.activeElement === confirmYes;
+    const stick = atBottom();
     st.closed = true;
     hideTyping();
     onState(ChatState.CLOSED);
@@ -261,6 +267,8 @@ export function createChatView(d: ChatDeps): ChatView {
     askEnd(false);
     closedText.replaceChildren(...(why ? [h("strong", null, why), " ", text] : [text]));
     show(closedBox, true);
+    // The note takes room from the log: keep its last lines in view.
+    if (stick) log.scrollTop = log.scrollHeight;
     d.session.set(undefined);
     renderTools();
     if (focusWasInside) newChatBtn.focus();
