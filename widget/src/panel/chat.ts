@@ -1,0 +1,334 @@
+/**
+ * The chat view: the conversation as the server streams it (history first,
+ * then live), the operator's typing notice, the queue and closed states, the
+ * "End chat" button with its confirmation, the transcript and withdrawal
+ * links (tools.ts) and the composer (composer.ts).
+ */
+import {
+  AuthorKind,
+  type ChatClient,
+  type ChatEvent,
+  ChatState,
+  type Client,
+  type ConsentService,
+  type GetWidgetConfigResponse,
+  errorMessage,
+  timestampDate,
+  watchChatResuming,
+} from "@lethe/sdk";
+import { h, show } from "../../../ui/dom";
+import { createComposer } from "./composer";
+import { maxChars } from "./config";
+import type { Shell } from "./shell";
+import type { ChatSession, SessionBox } from "./storage";
+import { createTools } from "./tools";
+
+const TYPING_SHOWN_MS = 6000;
+
+export interface ChatDeps {
+  shell: Shell;
+  chat: ChatClient;
+  consent: Client<typeof ConsentService>;
+  session: SessionBox;
+  /** onEvent reports each event shown, for the unread count. */
+  onEvent(seq: bigint, byOperator: boolean): void;
+  /** onGone runs when the chat no longer exists (deleted, or the token is no longer valid). */
+  onGone(): void;
+  /** onNewChat runs when the visitor asks for a new chat after this one closed. */
+  onNewChat(): void;
+  /** prefillEmail is the address to offer for the transcript. */
+  prefillEmail(): string;
+}
+
+export interface ChatView {
+  readonly root: HTMLElement;
+  /** The header's "End chat" button and the confirmation bar under the header. */
+  readonly endButton: HTMLElement;
+  readonly endConfirm: HTMLElement;
+  /** show follows a chat from its first event. */
+  show(s: ChatSession): void;
+  /** stop stops following the chat, for another view. */
+  stop(): void;
+  configure(cfg: GetWidgetConfigResponse): void;
+  focus(): void;
+  /** escape closes an open confirmation and tells whether there was one. */
+  escape(): boolean;
+}
+
+interface ChatViewState {
+  watch: AbortController | undefined;
+  state: ChatState;
+  operatorName: string;
+  visitorName: string;
+  closed: boolean;
+  transcripts: boolean;
+  typingTimer: ReturnType<typeof setTimeout> | undefined;
+}
+
+export function createChatView(d: ChatDeps): ChatView {
+  const st: ChatViewState = {
+    watch: undefined,
+    state: ChatState.UNSPECIFIED,
+    operatorName: "",
+    visitorName: "",
+    closed: false,
+    transcripts: false,
+    typingTimer: undefined,
+  };
+  const chatId = () => d.session.current?.chatId;
+
+  const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Messages", "data-testid": "log" });
+  const waiting = h("p", { class: "sys waiting", "data-testid": "waiting" }, "Waiting for an operator…");
+  const typing = h("p", { class: "typing", "data-testid": "typing", "aria-live": "polite", hidden: true });
+  const newChatBtn = h("button", { type: "button", class: "btn primary", onclick: () => d.onNewChat() }, "Start a new chat");
+  const closedText = h("p", { class: "closed-text" });
+  const closedBox = h("div", { class: "closed", "data-testid": "closed", role: "status", hidden: true }, closedText, newChatBtn);
+  const tools = createTools({
+    shell: d.shell,
+    chat: d.chat,
+    consent: d.consent,
+    chatId,
+    prefillEmail: d.prefillEmail,
+    onWithdrawn() {
+      stopWatch();
+      // The chat no longer exists anywhere; do not keep it on screen either.
+      log.replaceChildren();
+      endChatView("", "You withdrew your consent. The chat has ended and everything in it was deleted.");
+    },
+  });
+  const composer = createComposer({
+    async send(text) {
+      const id = chatId();
+      if (!id || st.closed) return false;
+      try {
+        await d.chat.sendMessage({ chatId: id, text });
+        d.shell.clearError();
+        return true;
+      } catch (err) {
+        d.shell.showError(errorMessage(err));
+        return false;
+      }
+    },
+    typing(on) {
+      const id = chatId();
+      if (!id || st.closed) return;
+      d.chat.setTyping({ chatId: id, typing: on }).catch(() => {
+        // Typing is best effort; a lost notice is harmless.
+      });
+    },
+  });
+  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, composer.root);
+
+  const endButton = h("button", { type: "button", class: "btn-head", "data-testid": "end", hidden: true, onclick: () => askEnd(true) }, "End chat");
+  const confirmYes = h("button", { type: "button", class: "btn danger", "data-testid": "end-confirm", onclick: () => void endChat() }, "End chat");
+  const confirmNo = h("button", { type: "button", class: "btn ghost", onclick: () => askEnd(false) }, "Cancel");
+  const endConfirm = h(
+    "div",
+    { class: "confirm", role: "group", "aria-label": "Confirm ending the chat", hidden: true },
+    h("span", null, "End this chat? The conversation will be deleted."),
+    h("div", { class: "confirm-actions" }, confirmNo, confirmYes),
+  );
+
+  function stopWatch(): void {
+    st.watch?.abort();
+    st.watch = undefined;
+  }
+
+  function renderTools(): void {
+    const s = d.session.current;
+    tools.render({ open: !!s && !st.closed, transcripts: st.transcripts, consented: (s?.consent ?? 0) > 0 });
+  }
+
+  function askEnd(on: boolean): void {
+    const wasOpen = !endConfirm.hidden;
+    show(endConfirm, on);
+    if (on) confirmYes.focus();
+    else if (wasOpen && !endButton.hidden) endButton.focus();
+  }
+
+  async function endChat(): Promise<void> {
+    const id = chatId();
+    if (!id) return;
+    confirmYes.disabled = true;
+    try {
+      await d.chat.endChat({ chatId: id });
+      d.shell.clearError();
+      show(endConfirm, false);
+    } catch (err) {
+      d.shell.showError(errorMessage(err));
+    } finally {
+      confirmYes.disabled = false;
+    }
+  }
+
+  function onState(state: ChatState): void {
+    st.state = state;
+    show(waiting, state === ChatState.WAITING);
+    if (state === ChatState.WAITING) {
+      if (waiting.parentNode !== log || log.lastChild !== waiting) log.append(waiting);
+      d.shell.setStatus("In the queue");
+    } else if (state === ChatState.ACTIVE) {
+      waiting.remove();
+      d.shell.setStatus(st.operatorName ? `Chatting with ${st.operatorName}` : "An operator is here");
+    } else if (state === ChatState.CLOSED) {
+      waiting.remove();
+      d.shell.setStatus("Chat ended");
+    }
+  }
+
+  function addLine(author: "visitor" | "operator" | "system", text: string, ev: ChatEvent, name?: string): void {
+    const when = ev.time ? timestampDate(ev.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+    const el =
+      author === "system"
+        ? h("p", { class: "sys", "data-testid": "msg", "data-author": "system" }, text)
+        : h(
+            "div",
+            { class: `msg ${author}`, "data-testid": "msg", "data-author": author },
+            h("span", { class: "who" }, name ?? ""),
+            h("p", { class: "bubble" }, text),
+            h("time", { class: "when" }, when),
+          );
+    const stick = atBottom();
+    // Keep the waiting line last while it is shown.
+    if (waiting.parentNode === log) log.insertBefore(el, waiting);
+    else log.append(el);
+    if (stick || author === "visitor") log.scrollTop = log.scrollHeight;
+  }
+
+  /** atBottom tells whether the log shows its last line, so it should stay there as it grows or shrinks. */
+  function atBottom(): boolean {
+    return log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+  }
+
+  function hideTyping(): void {
+    if (st.typingTimer) clearTimeout(st.typingTimer);
+    st.typingTimer = undefined;
+    show(typing, false);
+  }
+
+  function onEvent(ev: ChatEvent): void {
+    const k = ev.kind;
+    let byOperator = false;
+    switch (k.case) {
+      case "started":
+        st.visitorName = k.value.visitorName;
+        break;
+      case "message": {
+        const m = k.value;
+        if (m.authorKind === AuthorKind.OPERATOR) {
+          byOperator = true;
+          hideTyping();
+          addLine("operator", m.text, ev, m.authorName);
+        } else if (m.authorKind === AuthorKind.SYSTEM) {
+          addLine("system", m.text, ev);
+        } else {
+          addLine("visitor", m.text, ev, m.authorName || st.visitorName || "You");
+        }
+        break;
+      }
+      case "typing": {
+        const t = k.value;
+        if (t.authorKind !== AuthorKind.OPERATOR) break;
+        if (!t.typing) {
+          hideTyping();
+          break;
+        }
+        typing.textContent = `${t.authorName || "The operator"} is typing…`;
+        show(typing, true);
+        if (st.typingTimer) clearTimeout(st.typingTimer);
+        st.typingTimer = setTimeout(hideTyping, TYPING_SHOWN_MS);
+        break;
+      }
+      case "operatorJoined":
+        st.operatorName = k.value.operatorName;
+        addLine("system", `${st.operatorName} joined the chat`, ev);
+        if (st.state === ChatState.ACTIVE) onState(st.state);
+        break;
+      case "operatorLeft":
+        addLine("system", `${k.value.operatorName} left the chat`, ev);
+        break;
+      case "closed":
+        addLine("system", "Chat ended", ev);
+        endChatView(k.value.reason ? `Chat closed: ${k.value.reason}` : "", "This conversation is over and has been deleted.");
+        break;
+    }
+    d.onEvent(ev.seq, byOperator);
+  }
+
+  /** endChatView turns the view into its closed state, with why and what became of the chat. */
+  function endChatView(why: string, text: string): void {
+    const focusWasInside = root.contains(document.activeElement) || document.activeElement === confirmYes;
+    const stick = atBottom();
+    st.closed = true;
+    hideTyping();
+    onState(ChatState.CLOSED);
+    composer.enable(false);
+    show(endButton, false);
+    askEnd(false);
+    closedText.replaceChildren(...(why ? [h("strong", null, why), " ", text] : [text]));
+    show(closedBox, true);
+    // The note takes room from the log: keep its last lines in view.
+    if (stick) log.scrollTop = log.scrollHeight;
+    d.session.set(undefined);
+    renderTools();
+    if (focusWasInside) newChatBtn.focus();
+  }
+
+  return {
+    root,
+    endButton,
+    endConfirm,
+    show(s) {
+      stopWatch();
+      st.closed = false;
+      st.state = ChatState.UNSPECIFIED;
+      st.operatorName = "";
+      log.replaceChildren();
+      hideTyping();
+      show(closedBox, false);
+      show(endButton, true);
+      tools.reset();
+      renderTools();
+      composer.enable(true);
+      d.shell.setStatus("Connecting…");
+      const ctl = new AbortController();
+      st.watch = ctl;
+      void watchChatResuming(d.chat, s.chatId, {
+        signal: ctl.signal,
+        onEvent,
+        onState,
+        onConnection: (live) => {
+          if (!live) d.shell.setStatus("Reconnecting…");
+          else onState(st.state);
+        },
+        onFinalError: () => {
+          // Withdrawing destroys the chat; the withdrawal shows the outcome.
+          if (tools.withdrawing()) return;
+          d.session.set(undefined);
+          d.onGone();
+        },
+      });
+    },
+    stop() {
+      stopWatch();
+      show(endButton, false);
+      askEnd(false);
+    },
+    configure(cfg) {
+      st.transcripts = cfg.transcriptRequestsEnabled;
+      composer.setMaxChars(maxChars(cfg));
+      renderTools();
+    },
+    focus() {
+      if (composer.enabled()) composer.focus();
+      else newChatBtn.focus();
+    },
+    escape() {
+      if (!endConfirm.hidden) {
+        askEnd(false);
+        return true;
+      }
+      return tools.escape();
+    },
+  };
+}
