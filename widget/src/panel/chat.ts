@@ -10,6 +10,8 @@ import {
   type ChatEvent,
   ChatState,
   type Client,
+  Code,
+  type ConnectError,
   type ConsentService,
   type GetWidgetConfigResponse,
   errorMessage,
@@ -301,11 +303,18 @@ export function createChatView(d: ChatDeps): ChatView {
           if (!live) d.shell.setStatus("Reconnecting…");
           else onState(st.state);
         },
-        onFinalError: () => {
+        onFinalError: (err) => {
           // Withdrawing destroys the chat; the withdrawal shows the outcome.
           if (tools.withdrawing()) return;
-          d.session.set(undefined);
-          d.onGone();
+          if (chatGone(err)) {
+            d.session.set(undefined);
+            d.onGone();
+            return;
+          }
+          // Anything else (a proxy answering 404 for the API) is not the
+          // chat's end: keep the token so that a reload resumes it.
+          d.shell.setStatus("Disconnected");
+          d.shell.showError(`${errorMessage(err)} Reload the page to reconnect.`);
         },
       });
     },
@@ -331,4 +340,9 @@ export function createChatView(d: ChatDeps): ChatView {
       return tools.escape();
     },
   };
+}
+
+/** chatGone tells whether the server says the visitor's chat no longer exists for them. */
+function chatGone(err: ConnectError): boolean {
+  return err.code === Code.Unauthenticated || err.code === Code.NotFound || err.code === Code.PermissionDenied;
 }
