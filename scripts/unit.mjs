@@ -3,6 +3,8 @@
 // so workspace packages such as @lethe/sdk resolve as they do in the
 // browser bundles) into a temporary folder, and the bundles are run together
 // by Node's test runner. Tests use node:test and node:assert/strict and no DOM.
+// The root tsconfig is the browser's (no Node types), so a test file starts
+// with `/// <reference types="node" />` for `npm run typecheck` to know them.
 //
 //   node scripts/unit.mjs                     every test file
 //   node scripts/unit.mjs inbox visitors      only files whose path contains a word
