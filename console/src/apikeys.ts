@@ -4,20 +4,14 @@
  * create one, shown once, and revoke buttons. The server keeps only a hash
  * of each key, so a key that was not copied when created is gone for good.
  */
-import { MonitorService, createClient, timestampDate, type ApiKey, type Transport } from "@lethe/sdk";
+import { timestampDate, type ApiKey } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
-
-/** What the card needs from the console around it. */
-export interface ApiKeysOptions {
-  transport: Transport;
-  fail(err: unknown): void;
-  clearError(): void;
-}
+import type { PageContext } from "./context";
 
 const when = (t: ApiKey["createdAt"]) => (t ? timestampDate(t).toLocaleString() : "");
 
-export function apiKeysCard(opts: ApiKeysOptions): HTMLElement {
-  const api = createClient(MonitorService, opts.transport);
+export function apiKeysCard(opts: PageContext): HTMLElement {
+  const api = opts.api.monitor;
   const rows = h("tbody");
   const table = h(
     "table",

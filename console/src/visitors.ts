@@ -1,40 +1,29 @@
 /**
  * The Visitors page: who is on the website right now, from one
  * MonitorService.WatchVisitors stream (a snapshot, then coalesced batches of
- * changed visitors and ids of those who left), with a detail pane and the
- * "Invite to chat" form. Rows are updated in place, so a console following
+ * changed visitors and ids of those who left), with a detail pane
+ * (visitordetail.ts). The list's rules are pure (visitorlist.ts); rows are
+ * updated in place from what each batch changed, so a console following
  * thousands of visitors does not rebuild the list on every batch, and every
  * string from a visitor's browser or the website is set as text.
  */
-import {
-  Code,
-  InvitationState,
-  MonitorService,
-  createClient,
-  errorMessage,
-  timestampDate,
-  watchVisitorsResuming,
-  type InvitationStatus,
-  type Transport,
-  type Visitor,
-  type WatchVisitorsResponse,
-} from "@lethe/sdk";
+import { Code, errorMessage, watchVisitorsResuming, type WatchVisitorsResponse } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
+import type { PageContext } from "./context";
+import { duration } from "./format";
+import { createVisitorDetail, type VisitorDetail } from "./visitordetail";
+import {
+  applyVisitors,
+  emptyVisitorList,
+  newestFirst,
+  visitorsConnected,
+  type VisitorEntry,
+  type VisitorList,
+} from "./visitorlist";
+import { browserOs, hasData, place } from "./visitortext";
 
-const DEFAULT_INVITATION = "Hi! Can I help you with anything?";
-const MAX_INVITATION_CHARS = 500;
 /** Above this many joins in one batch the list is re-sorted at once. */
 const RESORT_FROM = 20;
-
-/** What the Visitors page needs from the console around it. */
-export interface VisitorsOptions {
-  transport: Transport;
-  /** Ends the stream (sign-out). */
-  signal: AbortSignal;
-  /** Shows a failed call's error (or signs out when the session is gone). */
-  fail(err: unknown): void;
-  clearError(): void;
-}
 
 /** The Visitors page of a signed-in console. */
 export interface VisitorsPage {
@@ -46,80 +35,27 @@ export interface VisitorsPage {
   setShown(on: boolean): void;
 }
 
+/** One visitor's row in the list. */
 interface Row {
-  v: Visitor;
-  firstSeen: number;
-  li: HTMLLIElement;
-  btn: HTMLButtonElement;
-  time: HTMLElement;
+  readonly id: string;
+  readonly li: HTMLLIElement;
+  readonly btn: HTMLButtonElement;
+  readonly time: HTMLElement;
 }
 
-interface Detail {
-  id: string;
-  root: HTMLElement;
-  status: HTMLElement;
-  info: HTMLElement;
-  state: HTMLElement;
-  form: HTMLFormElement;
-  message: HTMLTextAreaElement;
-  invite: HTMLButtonElement;
-  sending: boolean;
-  left: boolean;
+/** The page's state. */
+interface Page {
+  list: VisitorList;
+  rows: Map<string, Row>;
+  /** Rows on screen: only they tick. */
+  visible: Set<Row>;
+  detail: VisitorDetail | undefined;
+  tick: ReturnType<typeof setInterval> | undefined;
 }
 
-type Timestamp = NonNullable<Visitor["firstSeen"]>;
+export function createVisitorsPage(ctx: PageContext): VisitorsPage {
+  const page: Page = { list: emptyVisitorList(), rows: new Map(), visible: new Set(), detail: undefined, tick: undefined };
 
-const ms = (t: Timestamp | undefined) => (t ? timestampDate(t).getTime() : 0);
-
-/** duration formats a time on site: "12s", "3m 12s", "1h 4m". */
-export function duration(msecs: number): string {
-  const s = Math.max(0, Math.floor(msecs / 1000));
-  if (s < 60) return `${s}s`;
-  const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${s % 60}s`;
-  return `${Math.floor(m / 60)}h ${m % 60}m`;
-}
-
-const clock = (t: Timestamp | undefined) =>
-  t ? timestampDate(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" }) : "";
-
-const current = (el: HTMLElement, on: boolean) => (on ? el.setAttribute("aria-current", "true") : el.removeAttribute("aria-current"));
-
-const join = (parts: Array<string | undefined>, sep: string) => parts.filter(Boolean).join(sep);
-
-function browserOs(v: Visitor): string {
-  return join([join([v.browser, v.browserVersion], " "), v.os], " on ") || "Unknown browser";
-}
-
-function place(v: Visitor): string {
-  const l = v.location;
-  return l ? join([l.city, l.country || l.countryCode], ", ") : "";
-}
-
-function hasData(v: Visitor): boolean {
-  return Object.keys(v.pageData).length > 0 || Object.keys(v.verifiedData).length > 0;
-}
-
-/** invitationText says where the visitor's latest invitation is, and its data-state. */
-function invitationText(inv: InvitationStatus | undefined): [string, string] {
-  if (!inv || inv.state === InvitationState.UNSPECIFIED) return ["none", "Not invited yet."];
-  const by = join([inv.operatorName && `by ${inv.operatorName}`, inv.sentAt && `at ${clock(inv.sentAt)}`], " ");
-  switch (inv.state) {
-    case InvitationState.PENDING:
-      return ["sent", `Invitation sent ${by}, waiting for an answer.`];
-    case InvitationState.ACCEPTED:
-      return ["accepted", `Invitation accepted (sent ${by}).`];
-    case InvitationState.DECLINED:
-      return ["declined", `Invitation declined (sent ${by}).`];
-    case InvitationState.IGNORED:
-      return ["ignored", `Invitation ignored: no answer within 2 minutes (sent ${by}).`];
-  }
-  return ["none", "Not invited yet."];
-}
-
-export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
-  const api = createClient(MonitorService, opts.transport);
-  const rows = new Map<string, Row>();
   const list = h("ul", { class: "list vlist", "data-testid": "visitors", "aria-label": "Visitors on the site", tabindex: -1 });
   const none = h("p", { class: "none" }, "Nobody is on the website right now.");
   const count = h("span", { class: "count", "data-testid": "visitors-count" }, "0 on site");
@@ -133,42 +69,46 @@ export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
     pane,
   );
 
+  const entry = (id: string): VisitorEntry | undefined => page.list.visitors.get(id);
+  const byLi = new WeakMap<Element, Row>();
   // Only rows on screen tick, so thousands of visitors cost no more per
   // second than the few dozen an operator can see.
-  const visible = new Set<Row>();
-  const byLi = new WeakMap<Element, Row>();
   const seen =
     typeof IntersectionObserver === "function"
-      ? new IntersectionObserver((entries) => {
+      ? new IntersectionObserver((changes) => {
           const now = Date.now();
-          for (const e of entries) {
-            const r = byLi.get(e.target);
+          for (const c of changes) {
+            const r = byLi.get(c.target);
             if (!r) continue;
-            if (!e.isIntersecting) visible.delete(r);
-            else if (rows.get(r.v.visitorId) === r) {
-              visible.add(r);
-              r.time.textContent = duration(now - r.firstSeen);
+            if (!c.isIntersecting) page.visible.delete(r);
+            else if (page.rows.get(r.id) === r) {
+              page.visible.add(r);
+              tickRow(r, now);
             }
           }
         })
       : undefined;
 
-  let detail: Detail | undefined;
-  let shown = false;
-  let tick: ReturnType<typeof setInterval> | undefined;
-  let inSnapshot = false;
-  let snapshotIds = new Set<string>();
-
-  const setCount = () => {
-    count.textContent = `${rows.size} on site`;
-    tabCount.textContent = String(rows.size);
-    show(none, rows.size === 0);
+  const tickRow = (r: Row, now: number) => {
+    const e = entry(r.id);
+    if (e) r.time.textContent = duration(now - e.firstSeen);
   };
 
-  // ---- list ------------------------------------------------------------------
+  const setCount = () => {
+    const n = page.list.visitors.size;
+    count.textContent = `${n} on site`;
+    tabCount.textContent = String(n);
+    show(none, n === 0);
+  };
+
+  const current = (el: HTMLElement, on: boolean) => (on ? el.setAttribute("aria-current", "true") : el.removeAttribute("aria-current"));
+
+  // ---- rows -----------------------------------------------------------------------
 
   const renderRow = (r: Row) => {
-    const v = r.v;
+    const e = entry(r.id);
+    if (!e) return;
+    const v = e.visitor;
     const pg = v.currentPage?.page;
     r.btn.replaceChildren(
       h(
@@ -176,7 +116,7 @@ export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
         { class: "item-text" },
         h("span", { class: "item-name" }, pg?.title || pg?.url || "Unknown page"),
         h("span", { class: "item-sub vurl" }, pg?.url ?? ""),
-        h("span", { class: "item-sub" }, join([browserOs(v), place(v)], " · ")),
+        h("span", { class: "item-sub" }, [browserOs(v), place(v)].filter(Boolean).join(" · ")),
       ),
       h(
         "span",
@@ -192,16 +132,30 @@ export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
       ),
     );
     r.btn.title = pg?.url ?? "";
-    current(r.btn, detail?.id === v.visitorId);
-    r.time.textContent = duration(Date.now() - r.firstSeen);
+    current(r.btn, page.detail?.visitorId === r.id);
+    tickRow(r, Date.now());
   };
+
+  const addRow = (id: string): Row => {
+    const btn = h("button", { type: "button", class: "item-btn" });
+    const li = h("li", { class: "vrow", "data-testid": "visitor-row", "data-visitor-id": id }, btn);
+    const r: Row = { id, li, btn, time: h("span", { class: "vtime" }) };
+    btn.addEventListener("click", () => select(id));
+    byLi.set(li, r);
+    seen?.observe(li);
+    page.rows.set(id, r);
+    return r;
+  };
+
+  const firstSeen = (r: Row) => entry(r.id)?.firstSeen ?? 0;
 
   /** placeRow puts a row in order: the newest visitor first. */
   const placeRow = (r: Row) => {
+    const mine = firstSeen(r);
     let before: Element | null = null;
     for (const li of list.children) {
       const other = byLi.get(li);
-      if (other && other !== r && other.firstSeen < r.firstSeen) {
+      if (other && other !== r && firstSeen(other) < mine) {
         before = li;
         break;
       }
@@ -211,259 +165,78 @@ export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
 
   const resort = () => {
     const focused = document.activeElement;
-    const sorted = [...rows.values()].sort((a, b) => b.firstSeen - a.firstSeen);
-    list.replaceChildren(...sorted.map((r) => r.li));
+    list.replaceChildren(...newestFirst(page.list).flatMap((id) => page.rows.get(id)?.li ?? []));
     if (focused instanceof HTMLElement && list.contains(focused)) focused.focus();
   };
 
-  /** upsert shows a visitor's latest state; it returns the row if it is new. */
-  const upsert = (v: Visitor): Row | undefined => {
-    let r = rows.get(v.visitorId);
-    let fresh: Row | undefined;
-    if (!r) {
-      const btn = h("button", { type: "button", class: "item-btn" });
-      const li = h("li", { class: "vrow", "data-testid": "visitor-row", "data-visitor-id": v.visitorId }, btn);
-      const id = v.visitorId;
-      btn.addEventListener("click", () => select(id));
-      r = { v, firstSeen: ms(v.firstSeen) || Date.now(), li, btn, time: h("span", { class: "vtime" }) };
-      byLi.set(li, r);
-      seen?.observe(li);
-      rows.set(v.visitorId, r);
-      fresh = r;
-    }
-    r.v = v;
-    renderRow(r);
-    if (detail?.id === v.visitorId) {
-      detail.left = false;
-      renderDetail();
-    }
-    return fresh;
-  };
-
-  const remove = (id: string) => {
-    const r = rows.get(id);
+  const removeRow = (id: string) => {
+    const r = page.rows.get(id);
     if (!r) return;
     const hadFocus = r.li.contains(document.activeElement);
     const next = (r.li.nextElementSibling ?? r.li.previousElementSibling)?.querySelector("button");
     r.li.remove();
-    rows.delete(id);
+    page.rows.delete(id);
     seen?.unobserve(r.li);
-    visible.delete(r);
+    page.visible.delete(r);
     if (hadFocus) (next ?? list).focus();
-    if (detail?.id === id) {
-      detail.left = true;
-      renderDetail();
-    }
   };
 
   const onMessage = (res: WatchVisitorsResponse) => {
-    const joined: Row[] = [];
-    for (const v of res.visitors) {
-      if (inSnapshot) snapshotIds.add(v.visitorId);
-      const r = upsert(v);
-      if (r) joined.push(r);
+    if (ctx.signal.aborted) return;
+    const inSnapshot = !!page.list.snapshot;
+    const { list: next, changes } = applyVisitors(page.list, res, Date.now());
+    page.list = next;
+    for (const id of changes.left) removeRow(id);
+    for (const id of changes.updated) {
+      const r = page.rows.get(id);
+      if (r) renderRow(r);
     }
-    for (const id of res.leftVisitorIds) remove(id);
+    const joined = changes.joined.map(addRow);
+    joined.forEach(renderRow);
     if (inSnapshot) {
       list.append(...joined.map((r) => r.li));
-      if (res.snapshotDone) {
-        // Whoever the new snapshot does not mention left while we were away.
-        for (const id of [...rows.keys()]) if (!snapshotIds.has(id)) remove(id);
-        inSnapshot = false;
-        snapshotIds = new Set();
-        resort();
-      }
+      if (changes.snapshotDone) resort();
     } else if (joined.length > RESORT_FROM) {
       resort();
     } else {
       joined.forEach(placeRow);
     }
+    const d = page.detail;
+    if (d && (changes.left.includes(d.visitorId) || changes.updated.includes(d.visitorId) || changes.joined.includes(d.visitorId))) {
+      d.render(entry(d.visitorId));
+    }
     setCount();
   };
 
-  // ---- detail ----------------------------------------------------------------
-
-  function emptyPane(): HTMLElement {
-    return h(
-      "div",
-      { class: "empty" },
-      h("p", { class: "empty-title" }, "No visitor selected"),
-      h("p", null, "Pick a visitor to see where they are and invite them to chat."),
-    );
-  }
+  // ---- detail ----------------------------------------------------------------------
 
   function select(id: string): void {
-    if (detail?.id === id) return;
-    const prev = detail?.id;
-    const message = h("textarea", {
-      id: "invite-message",
-      "data-testid": "invite-message",
-      rows: 3,
-      maxlength: MAX_INVITATION_CHARS,
-      required: true,
-    });
-    message.value = DEFAULT_INVITATION;
-    const invite = h("button", { type: "submit", class: "btn primary", "data-testid": "invite" }, "Invite to chat");
-    const state = h("p", { class: "vstate", "data-testid": "invitation-state", role: "status" });
-    const form = h(
-      "form",
-      { class: "invite-form", "aria-labelledby": "invite-title" },
-      h("h3", { id: "invite-title" }, "Invite to chat"),
-      state,
-      h("label", { class: "label", for: "invite-message" }, "Message shown to the visitor"),
-      message,
-      h("div", { class: "form-actions" }, invite),
-    );
-    const d: Detail = {
-      id,
-      root: h("article", { class: "vdetail", "data-testid": "visitor-detail", "data-visitor-id": id }),
-      status: h("p", { class: "chat-meta", "data-testid": "visitor-status" }),
-      info: h("div", { class: "vinfo" }),
-      state,
-      form,
-      message,
-      invite,
-      sending: false,
-      left: false,
-    };
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      void sendInvite(d);
-    });
-    d.root.append(
-      h("header", { class: "chat-head" }, h("div", { class: "chat-id" }, h("h2", { class: "chat-name" }, "Visitor"), d.status)),
-      h("div", { class: "vbody" }, d.info, form),
-    );
-    detail = d;
+    const prev = page.detail;
+    if (prev?.visitorId === id) return;
+    const d = createVisitorDetail(id, ctx);
+    page.detail = d;
     pane.replaceChildren(d.root);
-    const p = prev ? rows.get(prev) : undefined;
+    const p = prev && page.rows.get(prev.visitorId);
     if (p) current(p.btn, false);
-    const r = rows.get(id);
+    const r = page.rows.get(id);
     if (r) current(r.btn, true);
-    renderDetail();
+    d.render(entry(id));
   }
 
-  function renderDetail(): void {
-    const d = detail;
-    if (!d) return;
-    const r = rows.get(d.id);
-    if (!r || d.left) {
-      d.left = true;
-      d.status.textContent = "Left the site";
-      d.root.classList.add("left");
-      d.info.replaceChildren(
-        h(
-          "p",
-          { class: "banner", "data-testid": "visitor-left" },
-          "Left the site. What was known of this visit is deleted from the server a few minutes after leaving.",
-        ),
-      );
-      show(d.form, false);
-      return;
-    }
-    const v = r.v;
-    d.root.classList.remove("left");
-    d.status.textContent = `On the site for ${duration(Date.now() - r.firstSeen)}`;
-    const loc = v.location;
-    const locText = loc ? join([join([loc.city, loc.region, loc.country], ", "), loc.postalCode], " · ") : "";
-    const fields: Array<[string, string, string]> = [
-      ["ip", "IP address", v.ip],
-      ["host", "Host", v.host],
-      ["location", "Location", locText],
-      ["isp", "ISP", v.isp],
-      ["browser", "Browser", join([v.browser, v.browserVersion], " ")],
-      ["os", "Operating system", v.os],
-      ["device", "Device", v.device],
-      ["referrer", "Came from", v.pages[0]?.page?.referrer ?? ""],
-    ];
-    const last = v.pages.length - 1;
-    d.info.replaceChildren(
-      h(
-        "dl",
-        { class: "kv" },
-        ...fields
-          .filter(([, , value]) => value)
-          .map(([key, name, value]) => h("div", { class: "kv-row", "data-testid": `detail-${key}` }, h("dt", null, name), h("dd", null, value))),
-      ),
-      h("h3", null, `Pages viewed (${v.pages.length})`),
-      h(
-        "ol",
-        { class: "vpages" },
-        ...v.pages.map((pv, i) =>
-          h(
-            "li",
-            { "data-testid": "visitor-page", class: i === last ? "current" : undefined },
-            h("time", { class: "when" }, clock(pv.viewedAt)),
-            h(
-              "span",
-              { class: "vpage-text" },
-              h("span", { class: "vpage-title" }, pv.page?.title || "Untitled", i === last ? h("span", { class: "tag" }, "now") : null),
-              h("span", { class: "vurl" }, pv.page?.url ?? ""),
-            ),
-          ),
-        ),
-      ),
-      ...dataSection("page-data", "From the page (unverified)", "Set by the website's page with Lethe.setCustomData: the page, or the visitor, could have changed it.", v.pageData),
-      ...dataSection("verified-data", "Verified by your server", "From a ticket your back end minted with an API key.", v.verifiedData),
-    );
-    const [state, text] = invitationText(v.invitation);
-    d.state.textContent = text;
-    d.state.dataset.state = state;
-    show(d.form, true);
-    d.invite.disabled = d.sending || state === "sent";
-  }
-
-  function dataSection(testId: string, title: string, hint: string, data: Record<string, string>): HTMLElement[] {
-    const keys = Object.keys(data).sort();
-    if (!keys.length) return [];
-    return [h(
-      "section",
-      { class: "vdata", "data-testid": testId },
-      h("h3", null, title),
-      h("p", { class: "hint" }, hint),
-      h(
-        "dl",
-        { class: "kv" },
-        ...keys.map((k) => h("div", { class: "kv-row", "data-testid": "data-row", "data-key": k }, h("dt", null, k), h("dd", null, data[k]))),
-      ),
-    )];
-  }
-
-  async function sendInvite(d: Detail): Promise<void> {
-    const message = d.message.value.trim();
-    if (!message || d.sending || d.left) return;
-    d.sending = true;
-    d.invite.disabled = true;
-    try {
-      await api.invite({ visitorId: d.id, message });
-      opts.clearError();
-      d.state.textContent = "Invitation sent, waiting for an answer.";
-      d.state.dataset.state = "sent";
-    } catch (err) {
-      opts.fail(err);
-    } finally {
-      d.sending = false;
-      if (detail === d) renderDetail();
-    }
-  }
-
-  // ---- stream and clock --------------------------------------------------------
+  // ---- stream and clock ----------------------------------------------------------------
 
   const onTick = () => {
     const now = Date.now();
-    for (const r of seen ? visible : rows.values()) r.time.textContent = duration(now - r.firstSeen);
-    const d = detail;
-    const r = d && rows.get(d.id);
-    if (d && r && !d.left) d.status.textContent = `On the site for ${duration(now - r.firstSeen)}`;
+    for (const r of seen ? page.visible : page.rows.values()) tickRow(r, now);
+    page.detail?.tick(now);
   };
 
-  void watchVisitorsResuming(api, {
-    signal: opts.signal,
+  void watchVisitorsResuming(ctx.api.monitor, {
+    signal: ctx.signal,
     onConnected: () => {
       conn.textContent = "";
       conn.classList.remove("bad");
-      inSnapshot = true;
-      snapshotIds = new Set();
+      page.list = visitorsConnected(page.list);
     },
     onMessage,
     onDisconnected: () => {
@@ -471,24 +244,39 @@ export function createVisitorsPage(opts: VisitorsOptions): VisitorsPage {
       conn.classList.add("bad");
     },
     onFinalError: (err) => {
-      if (err.code === Code.Unauthenticated) opts.fail(err);
+      if (err.code === Code.Unauthenticated) ctx.fail(err);
       else conn.textContent = errorMessage(err);
     },
   });
-  opts.signal.addEventListener("abort", () => clearInterval(tick), { once: true });
+  ctx.signal.addEventListener(
+    "abort",
+    () => {
+      clearInterval(page.tick);
+      seen?.disconnect();
+    },
+    { once: true },
+  );
 
   setCount();
   return {
     root,
     tabCount,
     setShown(on: boolean) {
-      shown = on;
-      clearInterval(tick);
-      tick = undefined;
-      if (shown && !opts.signal.aborted) {
+      clearInterval(page.tick);
+      page.tick = undefined;
+      if (on && !ctx.signal.aborted) {
         onTick();
-        tick = setInterval(onTick, 1000);
+        page.tick = setInterval(onTick, 1000);
       }
     },
   };
+}
+
+function emptyPane(): HTMLElement {
+  return h(
+    "div",
+    { class: "empty" },
+    h("p", { class: "empty-title" }, "No visitor selected"),
+    h("p", null, "Pick a visitor to see where they are and invite them to chat."),
+  );
 }

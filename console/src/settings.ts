@@ -1,0 +1,115 @@
+/**
+ * The Settings page (admins): the account's settings (transcripts, privacy,
+ * mail encryption, idle timeout, allowed websites), then the consent texts
+ * (consent.ts) and the API keys (apikeys.ts).
+ */
+import { MailTlsPolicy, type Settings } from "@lethe/sdk";
+import { h, show } from "../../ui/dom";
+import { apiKeysCard } from "./apikeys";
+import { consentCard } from "./consent";
+import type { PageContext } from "./context";
+import { checkField, hinted, lines } from "./fields";
+
+/** settingsPage builds the page; each card loads its own data. */
+export function settingsPage(ctx: PageContext): HTMLElement {
+  return h("div", { class: "settings-page" }, settingsCard(ctx), consentCard(ctx), apiKeysCard(ctx));
+}
+
+function settingsCard(ctx: PageContext): HTMLElement {
+  const api = ctx.api.account;
+  const warning = h(
+    "div",
+    { class: "warning", role: "status", "data-testid": "mail-warning", hidden: true },
+    "No mail server is configured: transcripts and offline messages cannot be sent.",
+  );
+  const transcripts = h("input", { type: "checkbox", id: "set-transcripts", class: "check", "data-testid": "set-transcripts" });
+  const recipients = h("textarea", { id: "set-recipients", "data-testid": "set-recipients", rows: 3, spellcheck: "false", autocomplete: "off" });
+  const hideIp = h("input", { type: "checkbox", id: "set-hide-ip", class: "check", "data-testid": "set-hide-ip" });
+  const tls = h(
+    "select",
+    { id: "set-mail-tls", "data-testid": "set-mail-tls" },
+    h("option", { value: "opportunistic" }, "Opportunistic: encrypted when the mail server offers it"),
+    h("option", { value: "mandatory" }, "Mandatory: encrypted or not sent"),
+  );
+  const idle = h("input", { type: "number", id: "set-idle", class: "num", "data-testid": "set-idle", required: true, step: 1, inputmode: "numeric" });
+  const idleUnit = h(
+    "select",
+    { "data-testid": "set-idle-unit", "aria-label": "Idle timeout unit" },
+    h("option", { value: "min" }, "minutes"),
+    h("option", { value: "s" }, "seconds"),
+  );
+  const origins = h("textarea", { id: "set-origins", "data-testid": "set-origins", rows: 3, spellcheck: "false", autocomplete: "off" });
+  const save = h("button", { type: "submit", class: "btn primary", "data-testid": "set-save" }, "Save settings");
+  const ok = h("span", { class: "ok", role: "status", "data-testid": "set-ok", hidden: true }, "Settings saved.");
+  // Disabled until the current settings are in, so a save cannot blank them.
+  const fields = h(
+    "fieldset",
+    { class: "set-fields", disabled: true },
+    h("legend", { class: "sr-only" }, "Account settings"),
+    checkField(transcripts, "E-mail chat transcripts", "When a chat closes, a transcript goes to the recipients below; the chat is deleted as soon as the mail server has accepted it."),
+    hinted("Recipients", "One e-mail address per line, at most 20. Transcripts and offline messages go here.", recipients),
+    checkField(hideIp, "Hide visitors' IP addresses and host names", "They are then never stored, shown, mailed or logged."),
+    hinted("Mail encryption (TLS)", "Mandatory holds mail that cannot travel encrypted (and drops it after the maximum hold).", tls),
+    hinted("Close a chat when the visitor has been gone for", "Between 10 seconds and 24 hours.", idle, idleUnit),
+    hinted("Websites allowed to embed the chat", "One origin per line, such as https://www.example.com; “self” is this server. At most 20.", origins),
+    h("div", { class: "form-actions" }, save, ok),
+  );
+  const form = h("form", { class: "set-form", "aria-labelledby": "set-title" }, h("h2", { id: "set-title" }, "Settings"), warning, fields);
+
+  const setUnitLimits = () => {
+    const min = idleUnit.value === "min";
+    idle.min = min ? "1" : "10";
+    idle.max = min ? "1440" : "86400";
+  };
+  const fill = (st: Settings) => {
+    transcripts.checked = st.transcriptsEnabled;
+    recipients.value = st.recipients.join("\n");
+    hideIp.checked = st.hideVisitorIp;
+    tls.value = st.mailTlsPolicy === MailTlsPolicy.MANDATORY ? "mandatory" : "opportunistic";
+    const secs = st.idleTimeoutSeconds;
+    idleUnit.value = secs > 0 && secs % 60 === 0 ? "min" : "s";
+    idle.value = secs > 0 ? String(idleUnit.value === "min" ? secs / 60 : secs) : "";
+    setUnitLimits();
+    origins.value = st.allowedOrigins.join("\n");
+  };
+
+  idleUnit.addEventListener("change", setUnitLimits);
+  form.addEventListener("input", () => show(ok, false));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    save.disabled = true;
+    show(ok, false);
+    try {
+      const res = await api.updateSettings({
+        settings: {
+          transcriptsEnabled: transcripts.checked,
+          recipients: lines(recipients.value),
+          hideVisitorIp: hideIp.checked,
+          mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
+          idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
+          allowedOrigins: lines(origins.value),
+        },
+      });
+      ctx.clearError();
+      if (res.settings) fill(res.settings);
+      show(ok, true);
+    } catch (err) {
+      ctx.fail(err);
+    } finally {
+      save.disabled = false;
+    }
+  });
+
+  void (async () => {
+    try {
+      const res = await api.getSettings({});
+      if (res.settings) fill(res.settings);
+      show(warning, !res.mailConfigured);
+      fields.disabled = false;
+    } catch (err) {
+      ctx.fail(err);
+    }
+  })();
+  return h("section", { class: "card" }, form);
+}
