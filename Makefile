@@ -9,9 +9,9 @@ MODULE := github.com/lethehq/lethe
 # Go tools pinned in tools/go.mod, kept out of the server's module graph.
 GOTOOL := $(GO) tool -modfile=tools/go.mod
 
-.PHONY: test deps chromium generate web lint check-generated go-test e2e bin run clean
+.PHONY: test deps chromium generate web lint check-generated go-test unit e2e bin run clean
 
-test: deps lint check-generated go-test e2e
+test: deps lint check-generated go-test unit e2e
 
 deps: node_modules/.installed chromium
 
@@ -50,6 +50,10 @@ check-generated: generate web
 
 go-test:
 	$(GO) test -race -count=1 ./...
+
+# TypeScript unit tests (*.test.ts next to the code) under Node's test runner.
+unit: node_modules/.installed
+	$(NPM) run --silent test:unit
 
 bin:
 	$(GO) build -o $(BIN) ./server/cmd/lethe

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ago, duration, millis, startedText, waitingText } from "./format";

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // The inbox reducer: what the console shows for each sequence of WatchInbox
 // messages and operator actions. Each test names one rule; each assertion
 // fails if the rule breaks.

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // The Visitors page's list as data: which rows each WatchVisitors batch adds,
 // changes and removes.
 import { test } from "node:test";

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // How a visitor is described: what is shown, and what is left out.
 import { test } from "node:test";
 import assert from "node:assert/strict";

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // Run: npx esbuild --bundle --platform=node --format=esm sdk/ts/src/resume.test.ts --outfile=/tmp/resume.test.mjs && node --test /tmp/resume.test.mjs
 //
 // The streams here are plain functions producing async iterables and errors,

@@ -1,4 +1,3 @@
-/// <reference types="node" />
 // Run: npx esbuild --bundle --platform=node --format=esm sdk/ts/src/retry.test.ts --outfile=/tmp/retry.test.mjs && node --test /tmp/retry.test.mjs
 import { test } from "node:test";
 import assert from "node:assert/strict";
