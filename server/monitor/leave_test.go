@@ -55,42 +55,40 @@ func TestLeave_ClosedPageIsLeftAtOnceAndDestroyedRetentionLater(t *testing.T) {
 	wantCode(t, "Leave after destruction", vis.leave(), connect.CodeUnauthenticated)
 }
 
-func TestLeave_NextPageWithinGraceKeepsVisitOnSite(t *testing.T) {
-	t.Parallel()
+// stillOnSite runs before, has the visitor call Leave, runs after, and fails
+// unless the visit is still on site well after the grace period.
+func stillOnSite(t *testing.T, what string, before, after func(vis *visitor)) {
+	t.Helper()
 	e := newEnv(t, leaveWindow)
-	ctx := context.Background()
 	vis := &visitor{e: e}
 	vis.mustTrack("acct-a", "https://shop.example/")
+	before(vis)
 	if err := vis.leave(); err != nil {
 		t.Fatal(err)
 	}
-	// Navigation: the next page reports itself.
-	vis.mustTrack("acct-a", "https://shop.example/checkout")
+	after(vis)
 	time.Sleep(3 * leaveWindow.LeaveGrace)
-	v, err := e.svc.store.Visit(ctx, vis.id)
+	v, err := e.svc.store.Visit(context.Background(), vis.id)
 	if err != nil || v.Left {
-		t.Fatalf("visitor who moved to another page left: %v %+v", err, v)
+		t.Fatalf("visitor who %s left: %v %+v", what, err, v)
 	}
+}
+
+func TestLeave_NextPageWithinGraceKeepsVisitOnSite(t *testing.T) {
+	t.Parallel()
+	stillOnSite(t, "moved to another page", func(*visitor) {}, func(vis *visitor) {
+		vis.mustTrack("acct-a", "https://shop.example/checkout")
+	})
 }
 
 func TestLeave_OtherOpenTabKeepsVisitOnSite(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, leaveWindow)
-	ctx := context.Background()
-	vis := &visitor{e: e}
-	vis.mustTrack("acct-a", "https://shop.example/")
-	sctx, stop := context.WithCancel(ctx)
-	defer stop()
-	other := vis.watchVisit(sctx) // a second tab stays open
-	defer other.Close()
-	if err := vis.leave(); err != nil {
-		t.Fatal(err)
-	}
-	time.Sleep(3 * leaveWindow.LeaveGrace)
-	v, err := e.svc.store.Visit(ctx, vis.id)
-	if err != nil || v.Left {
-		t.Fatalf("visitor with another tab open left: %v %+v", err, v)
-	}
+	stillOnSite(t, "has another tab open", func(vis *visitor) {
+		ctx, stop := context.WithCancel(context.Background())
+		t.Cleanup(stop)
+		other := vis.watchVisit(ctx) // a second tab stays open
+		t.Cleanup(func() { other.Close() })
+	}, func(*visitor) {})
 }
 
 func TestLeave_WithoutVisitTokenIsUnauthenticated(t *testing.T) {

@@ -179,15 +179,38 @@ func TestCrash_Kill9WithPendingTranscriptDeliversOnceAfterRestart(t *testing.T) 
 	}
 }
 
-// killAt starts a relay that kills the running binary (SIGKILL) when the
-// client first sends verb — a crash at an exact point of the SMTP dialogue.
-func killAt(t *testing.T, ca *mailtest.CA, verb string, victim *atomic.Pointer[proc]) *mailtest.Relay {
+// crashAt runs the binary with transcripts on, closes a canary chat and
+// lets the relay kill the server (SIGKILL) when the client first sends verb
+// while delivering the transcript — a crash at an exact point of the SMTP
+// dialogue. It restarts the server on the same data directory and waits
+// until the chat is destroyed.
+func crashAt(t *testing.T, verb string) (relay *mailtest.Relay, data, tag string) {
+	t.Helper()
+	ca := mailtest.NewCA(t)
+	data = t.TempDir()
+	var victim atomic.Pointer[proc]
 	var once sync.Once
-	return mailtest.Start(t, mailtest.Options{TLS: ca.ServerTLS(), OnCommand: func(v string) {
+	relay = mailtest.Start(t, mailtest.Options{TLS: ca.ServerTLS(), OnCommand: func(v string) {
 		if v == verb {
 			once.Do(func() { victim.Load().kill() })
 		}
 	}})
+	p := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	victim.Store(p)
+	admin := p.admin()
+	updateSettings(t, admin, transcriptsTo)
+	tag = newTag()
+	v, _ := canaryChat(t, p.visitor(), admin, tag)
+	if err := admin.Close(context.Background(), v.ChatID); err != nil {
+		t.Fatal(err)
+	}
+	<-p.done
+	if n := len(relay.Received()); n != 1 {
+		t.Fatalf("the relay has %d messages at the crash, want 1", n)
+	}
+	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
+	p2.waitDestroyed(v.ChatID)
+	return relay, data, tag
 }
 
 // The relay accepted the transcript (250 after DATA) and the server died
@@ -197,26 +220,7 @@ func killAt(t *testing.T, ca *mailtest.CA, verb string, victim *atomic.Pointer[p
 // destroyed.
 func TestCrash_Kill9AfterRelayAcceptedResendsWithSameMessageID(t *testing.T) {
 	t.Parallel()
-	ca := mailtest.NewCA(t)
-	data := t.TempDir()
-	var victim atomic.Pointer[proc]
-	relay := killAt(t, ca, "RSET", &victim)
-	p := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
-	victim.Store(p)
-	admin := p.admin()
-	updateSettings(t, admin, transcriptsTo)
-	tag := newTag()
-	v, _ := canaryChat(t, p.visitor(), admin, tag)
-	if err := admin.Close(context.Background(), v.ChatID); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	if n := len(relay.Received()); n != 1 {
-		t.Fatalf("the relay has %d messages at the crash, want 1", n)
-	}
-
-	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
-	p2.waitDestroyed(v.ChatID)
+	relay, data, tag := crashAt(t, "RSET")
 	mails := relay.Received()
 	if len(mails) != 2 {
 		t.Fatalf("the relay received %d messages, want the accepted one and one repeat", len(mails))
@@ -236,23 +240,7 @@ func TestCrash_Kill9AfterRelayAcceptedResendsWithSameMessageID(t *testing.T) {
 // the restarted server destroys the chat.
 func TestCrash_Kill9AtQuitDoesNotSendTwice(t *testing.T) {
 	t.Parallel()
-	ca := mailtest.NewCA(t)
-	data := t.TempDir()
-	var victim atomic.Pointer[proc]
-	relay := killAt(t, ca, "QUIT", &victim)
-	p := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
-	victim.Store(p)
-	admin := p.admin()
-	updateSettings(t, admin, transcriptsTo)
-	tag := newTag()
-	v, _ := canaryChat(t, p.visitor(), admin, tag)
-	if err := admin.Close(context.Background(), v.ChatID); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-
-	p2 := startBinary(t, binOpts{dataDir: data, smtpPort: relay.Port, ca: ca})
-	p2.waitDestroyed(v.ChatID)
+	relay, data, tag := crashAt(t, "QUIT")
 	time.Sleep(300 * time.Millisecond)
 	if n := len(relay.Received()); n != 1 {
 		t.Fatalf("the relay received %d messages, want exactly 1", n)
