@@ -109,6 +109,32 @@ func TestLogin_TooManyFailuresIsResourceExhausted(t *testing.T) {
 	}
 }
 
+// Spellings of one address are one address: for signing in and for the
+// attempt limit, which changing case or adding spaces must not dodge.
+func TestLogin_AddressIgnoresCaseAndSpaces(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	if err := e.newOperator().login(" ADMIN@Lethe.Local ", adminPassword); err != nil {
+		t.Fatalf("login with the address in another spelling: %v", err)
+	}
+	o := e.newOperator()
+	var err error
+	for i := range 10 {
+		email := "bob@example.com"
+		if i%2 == 1 {
+			email = " BOB@Example.com"
+		}
+		if err = o.login(email, "wrong-password-1"); connect.CodeOf(err) == connect.CodeResourceExhausted {
+			if i < loginBurst {
+				t.Fatalf("limited after %d attempts, want %d", i, loginBurst)
+			}
+			break
+		}
+		wantCode(t, "failed login", err, connect.CodeUnauthenticated)
+	}
+	wantCode(t, "login after many failures in several spellings", err, connect.CodeResourceExhausted)
+}
+
 func TestLogout_EndsSession(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
