@@ -1,0 +1,149 @@
+package auth
+
+import (
+	"context"
+	"testing"
+
+	"connectrpc.com/connect"
+
+	"github.com/lethehq/lethe/server/internal/testkit"
+)
+
+// A case of calling one procedure: as whom, and what should come of it.
+type callCase struct {
+	name string
+	// signIn is the operator whose session the caller holds ("": none).
+	signIn string
+	// token is sent as "Authorization: Bearer <token>" ("": no header).
+	token string
+	// want is who the handler saw, when the call should succeed.
+	want string
+	// code is the error the call should fail with (when want is "").
+	code connect.Code
+}
+
+// runCalls calls procedure once per case, each from a fresh client.
+func runCalls(t *testing.T, procedure string, cases []callCase) {
+	t.Helper()
+	e := newEnv(t)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.caller()
+			if tc.signIn != "" {
+				c.signIn(tc.signIn)
+			}
+			got, err := c.call(procedure, tc.token)
+			if tc.want == "" {
+				testkit.WantCode(t, procedure, err, tc.code)
+				return
+			}
+			if err != nil || got != tc.want {
+				t.Fatalf("%s: handler saw %q (%v), want %q", procedure, got, err, tc.want)
+			}
+		})
+	}
+}
+
+// A procedure missing from the policy needs a signed-in operator the
+// operator source still knows; a visitor token or API key is no session.
+func TestInterceptor_OperatorOnlyNeedsASession(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procOperator, []callCase{
+		{name: "no session", code: connect.CodeUnauthenticated},
+		{name: "visitor token", token: amyToken, code: connect.CodeUnauthenticated},
+		{name: "API key", token: goodKey, code: connect.CodeUnauthenticated},
+		{name: "session of an operator the source refuses", signIn: goneID, code: connect.CodeUnauthenticated},
+		{name: "operator", signIn: bobID, want: "operator:" + bobID},
+		{name: "admin", signIn: annID, want: "operator:" + annID},
+	})
+}
+
+func TestInterceptor_AdminOnlyNeedsAnAdmin(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procAdmin, []callCase{
+		{name: "no session", code: connect.CodeUnauthenticated},
+		{name: "operator", signIn: bobID, code: connect.CodePermissionDenied},
+		{name: "admin", signIn: annID, want: "operator:" + annID},
+	})
+}
+
+func TestInterceptor_VisitorOnlyNeedsAKnownToken(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procVisitor, []callCase{
+		{name: "no token", code: connect.CodeUnauthenticated},
+		{name: "unknown token", token: "vt-nobody", code: connect.CodeUnauthenticated},
+		{name: "operator session", signIn: annID, code: connect.CodeUnauthenticated},
+		// A failing lookup is not a missing visitor: its error stands.
+		{name: "lookup fails", token: brokenToken, code: connect.CodeInternal},
+		{name: "visitor", token: amyToken, want: "visitor:v-amy"},
+	})
+}
+
+// A Public call resolves a visitor token when it can; a stale one (a chat
+// that ended) does not stop it.
+func TestInterceptor_PublicProceedsAnonymouslyWithStaleToken(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procPublic, []callCase{
+		{name: "no token", want: "anonymous"},
+		{name: "stale token", token: "vt-nobody", want: "anonymous"},
+		{name: "visitor", token: amyToken, want: "visitor:v-amy"},
+		// Only Unauthenticated means stale: a failing lookup is not
+		// silently anonymous.
+		{name: "lookup fails", token: brokenToken, code: connect.CodeInternal},
+	})
+}
+
+func TestInterceptor_APIKeyNeedsAPrefixedKnownKey(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procAPIKey, []callCase{
+		{name: "no key", code: connect.CodeUnauthenticated},
+		// The source would accept it: the prefix check comes first.
+		{name: "known key without the prefix", token: unprefixedKey, code: connect.CodeUnauthenticated},
+		{name: "visitor token", token: amyToken, code: connect.CodeUnauthenticated},
+		{name: "unknown key", token: APIKeyPrefix + "nobody", code: connect.CodeUnauthenticated},
+		{name: "prefix alone", token: APIKeyPrefix, code: connect.CodeUnauthenticated},
+		{name: "operator session", signIn: annID, code: connect.CodeUnauthenticated},
+		{name: "key", token: goodKey, want: "key:key-good"},
+	})
+}
+
+// Streams are checked before their handler runs, as unary calls are.
+func TestInterceptor_ChecksServerStreams(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	for _, tc := range []struct {
+		callCase
+		procedure string
+	}{
+		{callCase{name: "operator stream without session", code: connect.CodeUnauthenticated}, procWatchOperator},
+		{callCase{name: "operator stream", signIn: bobID, want: "operator:" + bobID}, procWatchOperator},
+		{callCase{name: "visitor stream without token", code: connect.CodeUnauthenticated}, procWatchVisitor},
+		{callCase{name: "visitor stream with unknown token", token: "vt-nobody", code: connect.CodeUnauthenticated}, procWatchVisitor},
+		{callCase{name: "visitor stream", token: amyToken, want: "visitor:v-amy"}, procWatchVisitor},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := e.caller()
+			if tc.signIn != "" {
+				c.signIn(tc.signIn)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
+			defer cancel()
+			st, err := c.watch(ctx, tc.procedure, tc.token)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer st.Close()
+			got := st.Receive()
+			if tc.want == "" {
+				if got {
+					t.Fatalf("the handler ran and sent %q", st.Msg().Value)
+				}
+				testkit.WantCode(t, tc.procedure, st.Err(), tc.code)
+				return
+			}
+			if !got || st.Msg().Value != tc.want {
+				t.Fatalf("first message %v (%v), want %q", st.Msg(), st.Err(), tc.want)
+			}
+		})
+	}
+}
