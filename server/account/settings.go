@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/mail"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -154,7 +155,9 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 		if err != nil {
 			return nil, errs.Invalid("website origin %d is not an origin (scheme://host[:port])", i+1)
 		}
-		st.AllowedOrigins = append(st.AllowedOrigins, n)
+		if !slices.Contains(st.AllowedOrigins, n) {
+			st.AllowedOrigins = append(st.AllowedOrigins, n)
+		}
 	}
 	if err := s.store.SaveSettings(ctx, op.AccountID, st); err != nil {
 		return nil, err

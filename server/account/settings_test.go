@@ -170,7 +170,7 @@ func TestUpdateSettings_NormalisesOriginsAndRecipients(t *testing.T) {
 	e := newEnv(t)
 	admin := e.admin()
 	got, err := admin.updateSettings(edited(t, admin, func(s *accountv1.Settings) {
-		s.AllowedOrigins = []string{"HTTPS://Shop.Example:8443/", " ", origin.Self, " http://LOCALHOST:8080 "}
+		s.AllowedOrigins = []string{"HTTPS://Shop.Example:8443/", " ", origin.Self, " http://LOCALHOST:8080 ", "https://shop.example:8443"}
 		s.Recipients = []string{" ann@example.com ", "", "ANN@example.com", "bob@example.com"}
 	}))
 	if err != nil {

@@ -164,7 +164,9 @@ func StopSessions(sm *scs.SessionManager) {
 type Interceptor struct {
 	Sessions  *scs.SessionManager
 	Operators OperatorSource
-	Visitors  VisitorSource
+	// Visitors resolves visitor tokens (nil: none accepted; Public calls
+	// are then anonymous).
+	Visitors VisitorSource
 	// APIKeys resolves API keys for APIKey procedures (nil: none accepted).
 	APIKeys APIKeySource
 	// Policy maps a procedure ("/pkg.Service/Method") to who may call it;
@@ -187,7 +189,7 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 		return WithAPIKey(ctx, k), nil
 	case Public, VisitorOnly:
 		tok, ok := bearer(h)
-		if !ok {
+		if !ok || i.Visitors == nil {
 			if kind == VisitorOnly {
 				return ctx, errs.Unauthenticated("missing visitor token")
 			}

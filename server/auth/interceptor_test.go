@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"connectrpc.com/connect"
@@ -146,4 +147,21 @@ func TestInterceptor_ChecksServerStreams(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Without a visitor source no token is known: public calls are anonymous,
+// visitor calls are refused — never a nil dereference.
+func TestInterceptor_WithoutVisitorSourceNoTokenIsKnown(t *testing.T) {
+	t.Parallel()
+	i := &Interceptor{Policy: map[string]Kind{"/p/Public": Public, "/p/Visitor": VisitorOnly}}
+	h := http.Header{"Authorization": {"Bearer some-token"}}
+	ctx, err := i.authorize(context.Background(), "/p/Public", h)
+	if err != nil {
+		t.Fatalf("public call with a token and no visitor source: %v", err)
+	}
+	if _, ok := VisitorFrom(ctx); ok {
+		t.Fatal("a visitor was resolved without a visitor source")
+	}
+	_, err = i.authorize(context.Background(), "/p/Visitor", h)
+	testkit.WantCode(t, "visitor call without a visitor source", err, connect.CodeUnauthenticated)
 }
