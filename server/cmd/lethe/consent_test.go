@@ -33,6 +33,16 @@ func (ts *testServer) adminWithConsent() (*lethe.Operator, consentv1connect.Cons
 	return op, consentv1connect.NewConsentServiceClient(&c, ts.URL)
 }
 
+// bearerHeader adds an Authorization header to every call.
+func bearerHeader(token string) connect.Interceptor {
+	return connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("Authorization", "Bearer "+token)
+			return next(ctx, req)
+		}
+	})
+}
+
 func setConsentText(t *testing.T, cc consentv1connect.ConsentServiceClient, form consentv1.ConsentForm, text string) int32 {
 	t.Helper()
 	res, err := cc.SetConsentText(context.Background(), connect.NewRequest(&consentv1.SetConsentTextRequest{
