@@ -160,9 +160,11 @@ type env struct {
 }
 
 // newEnv starts a chat service on real SQLite databases in a temp dir, with
-// the real hub, consent checker and (withMail) mail queue, served over
-// HTTP/2 with TLS through the real client-address middleware, session
-// middleware, and error and auth interceptors with chat's own policy.
+// the real hub, consent checker and store, and (withMail) mail queue, served
+// over HTTP/2 with TLS through the real client-address middleware, session
+// middleware, and error and auth interceptors with chat's own policy. Only
+// the account package is stood in for (accounts), and its login: a request
+// naming an operator in opHeader carries that operator's session cookie.
 func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
 	cfg := config{opts: Options{PresenceGrace: 50 * time.Millisecond}}
@@ -357,20 +359,14 @@ func (v *visitor) leaveOffline(ctx context.Context, name, email, text string, co
 	return err
 }
 
-// operator is a console signed in as id ("" is nobody).
+// operator is an operator's console.
 type operator struct {
-	id   string
 	chat chatv1connect.ChatServiceClient
 }
 
-// operator returns a console signed in as op, on the shared connection or
-// on httpClient.
-func (e *env) operator(op auth.Operator, httpClient ...*http.Client) *operator {
-	c := e.srv.Client()
-	if len(httpClient) > 0 {
-		c = httpClient[0]
-	}
-	return &operator{id: op.ID, chat: chatv1connect.NewChatServiceClient(c, e.srv.URL, connect.WithInterceptors(signedIn(op.ID)))}
+// operator returns a console signed in as op (the zero Operator: nobody).
+func (e *env) operator(op auth.Operator) *operator {
+	return &operator{chat: chatv1connect.NewChatServiceClient(e.srv.Client(), e.srv.URL, connect.WithInterceptors(signedIn(op.ID)))}
 }
 
 // signedIn is the client option of a console signed in as operator id.

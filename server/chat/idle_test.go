@@ -13,7 +13,7 @@ import (
 // still watching is never closed for being idle.
 func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 	t.Parallel()
-	const idle = 5 * time.Second
+	const idle = 10 * time.Second // the smallest timeout an account may set
 	ctx := context.Background()
 	e := newEnv(t, withJanitor(100*time.Millisecond))
 	e.accounts.update(func(s *AccountSettings) { s.IdleTimeout = idle })
