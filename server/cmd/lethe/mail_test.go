@@ -4,19 +4,19 @@ import (
 	"context"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
 	"connectrpc.com/connect"
 
-	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
 // Transcripts by mail through a real in-process SMTP relay (P1, P3, P8):
-// the chat is destroyed only once the relay accepted its transcript.
+// the chat is destroyed only once the relay accepted its transcript. What
+// the chat package does alone is tested there (server/chat/mail_test.go);
+// here is what needs the whole server.
 
 // newTag returns a unique canary: lower-case letters and digits only, so no
 // encoding (HTML, quoted-printable, protobuf) can hide it from a byte search.
@@ -83,147 +83,7 @@ func checkTranscript(t *testing.T, m mailtest.Mail, tag string) {
 	}
 }
 
-// (a) A relay offering STARTTLS gets the transcript once, over TLS, with
-// text and HTML bodies; then, and only then, the chat is destroyed.
-func TestMail_TranscriptOverSTARTTLSOnceThenDestroyed(t *testing.T) {
-	t.Parallel()
-	ca := mailtest.NewCA(t)
-	relay := startRelay(t, ca, true, 0)
-	ts := newTestServer(t, withSMTP(relay.Port, ca))
-	admin := ts.admin()
-	updateSettings(t, admin, transcriptsTo)
-	tag := newTag()
-	v, vs := canaryChat(t, ts.visitor(), admin, tag)
-	if len(ts.filesContaining(tag)) == 0 {
-		t.Fatal("the canary is not on disk while the chat is open")
-	}
-	closeChat(t, admin, v, vs)
-	ts.waitDestroyed(v.ChatID)
-
-	mails := relay.Received()
-	if len(mails) != 1 {
-		t.Fatalf("the relay received %d messages, want exactly 1 transcript", len(mails))
-	}
-	if !mails[0].TLS {
-		t.Error("the transcript was sent in clear although the relay offers STARTTLS")
-	}
-	checkTranscript(t, mails[0], tag)
-	if !strings.Contains(ts.logs.String(), "tls=true") {
-		t.Error("the delivery is not logged as TLS")
-	}
-	if hits := ts.filesContaining(tag); len(hits) > 0 {
-		t.Fatalf("the canary is still on disk after delivery and destruction: %v", hits)
-	}
-	// Nothing is sent twice.
-	time.Sleep(300 * time.Millisecond)
-	if n := len(relay.Received()); n != 1 {
-		t.Fatalf("the relay received %d messages after destruction, want 1", n)
-	}
-}
-
-// (b) With the account's TLS policy MANDATORY and a relay without STARTTLS,
-// the transcript is never sent (not even MAIL FROM in clear), and the chat
-// stays closed but undestroyed while its mail is pending.
-func TestMail_MandatoryTLSNeverSendsInClearAndKeepsChatPending(t *testing.T) {
-	t.Parallel()
-	ca := mailtest.NewCA(t)
-	relay := startRelay(t, ca, false, 0)
-	ts := newTestServer(t, withSMTP(relay.Port, ca))
-	admin := ts.admin()
-	updateSettings(t, admin, func(s *accountv1.Settings) {
-		transcriptsTo(s)
-		s.MailTlsPolicy = accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY
-	})
-	tag := newTag()
-	v, vs := canaryChat(t, ts.visitor(), admin, tag)
-	closeChat(t, admin, v, vs)
-	// Several attempts, each refused before any message data.
-	deadline := time.Now().Add(waitTimeout)
-	for ts.countLog(`msg="mail attempt failed"`) < 3 && len(relay.MailFroms()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d failed attempts logged, want 3", ts.countLog(`msg="mail attempt failed"`))
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	if !strings.Contains(ts.logs.String(), "stage=starttls_unavailable") {
-		t.Error("the failed attempts are not logged as STARTTLS unavailable")
-	}
-	if n := len(relay.Received()); n != 0 {
-		t.Fatalf("the relay received %d messages in clear text", n)
-	}
-	if n := len(relay.MailFroms()); n != 0 {
-		t.Fatalf("the relay saw %d MAIL FROM commands in clear text", n)
-	}
-	if strings.Contains(ts.logs.String(), `msg="chat destroyed"`) {
-		t.Fatal("the chat was destroyed although its transcript was never delivered")
-	}
-	if len(ts.filesContaining(tag)) == 0 {
-		t.Fatal("the pending chat's content is gone although its transcript was never delivered")
-	}
-	// The visitor sees the chat closed meanwhile.
-	_, err := v.Send(context.Background(), "still there?")
-	wantCode(t, err, connect.CodeFailedPrecondition)
-}
-
-// (c) The relay is down when the chat closes; when it comes up on the same
-// port the transcript arrives exactly once, and only then is the chat
-// destroyed. An offline message left meanwhile is held and delivered alike.
-func TestMail_RelayDownAtCloseDeliversOnceWhenBackThenDestroys(t *testing.T) {
-	t.Parallel()
-	ca := mailtest.NewCA(t)
-	_, port := mailtest.FreeAddr(t)
-	ts := newTestServer(t, withSMTP(port, ca))
-	admin := ts.admin()
-	updateSettings(t, admin, transcriptsTo)
-	tag, offTag := newTag(), newTag()
-	v, vs := canaryChat(t, ts.visitor(), admin, tag)
-	closeChat(t, admin, v, vs)
-	// An offline message left during the outage is held too (P3).
-	if err := leaveOffline(context.Background(), ts.visitor(), "Olga", "olga@example.com", "offline message "+offTag, 0); err != nil {
-		t.Fatalf("LeaveOfflineMessage: %v", err)
-	}
-	ts.waitLogCount(`msg="mail attempt failed"`, 4)
-	if !strings.Contains(ts.logs.String(), "stage=connect") {
-		t.Error("the failed attempts are not logged as connection failures")
-	}
-	if strings.Contains(ts.logs.String(), `msg="chat destroyed"`) {
-		t.Fatal("the chat was destroyed before its transcript was delivered")
-	}
-	for _, s := range []string{tag, offTag} {
-		if len(ts.filesContaining(s)) == 0 {
-			t.Fatalf("%s is gone from disk before its mail was delivered", s)
-		}
-	}
-
-	relay := startRelay(t, ca, true, port)
-	ts.waitDestroyed(v.ChatID)
-	ts.waitLogCount(`msg="mail delivered"`, 2)
-	var transcripts, offline []mailtest.Mail
-	for _, m := range relay.Received() {
-		switch all := m.All(t); {
-		case strings.Contains(all, "operator reply "+tag):
-			transcripts = append(transcripts, m)
-		case strings.Contains(all, "offline message "+offTag):
-			offline = append(offline, m)
-		}
-	}
-	if len(transcripts) != 1 || len(offline) != 1 || len(relay.Received()) != 2 {
-		t.Fatalf("the relay received %d transcripts and %d offline messages (%d in all), want exactly one each",
-			len(transcripts), len(offline), len(relay.Received()))
-	}
-	checkTranscript(t, transcripts[0], tag)
-	for _, s := range []string{tag, offTag} {
-		if hits := ts.filesContaining(s); len(hits) > 0 {
-			t.Fatalf("%s is still on disk after delivery: %v", s, hits)
-		}
-	}
-	time.Sleep(300 * time.Millisecond)
-	if n := len(relay.Received()); n != 2 {
-		t.Fatalf("the relay received %d messages after delivery, want 2", n)
-	}
-}
-
-// (d) Lethe restarts while the transcript is pending: the new instance
+// Lethe restarts while the transcript is pending: the new instance
 // delivers it once and then destroys the chat (P10).
 func TestMail_RestartWhilePendingDeliversOnceThenDestroys(t *testing.T) {
 	t.Parallel()

@@ -1,11 +1,10 @@
-package main
+package chat
 
 import (
 	"context"
 	"testing"
 	"time"
 
-	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 )
 
@@ -16,22 +15,23 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 	t.Parallel()
 	const idle = 10 * time.Second // the smallest timeout an account may set
 	ctx := context.Background()
-	ts := newTestServer(t, withJanitorInterval(200*time.Millisecond))
-	admin := ts.admin()
-	updateSettings(t, admin, func(s *accountv1.Settings) { s.IdleTimeoutSeconds = int32(idle / time.Second) })
+	e := newEnv(t, withJanitor(100*time.Millisecond))
+	e.accounts.update(func(s *AccountSettings) { s.IdleTimeout = idle })
+	admin := e.operator(opAdmin)
 	inbox := watchInbox(t, admin)
 
+	// Both visitors watch their chat from the start.
 	tag := newTag()
-	gone := ts.startChat("Gone", "", "I will leave "+tag)
-	stays := ts.startChat("Stays", "", "I stay")
-	for _, v := range []string{gone.ChatID, stays.ChatID} {
-		if err := admin.Accept(ctx, v); err != nil {
+	stays := e.startChat("Stays", "", "I stay")
+	staying := watchChat(t, stays, 0)
+	gone := e.startChat("Gone", "", "I will leave "+tag)
+	leaving := watchChat(t, gone, 0)
+	for _, v := range []*visitor{gone, stays} {
+		if err := admin.accept(ctx, v.chatID); err != nil {
 			t.Fatal(err)
 		}
 	}
-	staying := watchChat(t, stays, 0)
 	staying.next("operator joined", isSeq(3))
-	leaving := watchChat(t, gone, 0)
 	leaving.next("operator joined", isSeq(3))
 	// The visitor closes the tab: the stream ends.
 	left := time.Now()
@@ -40,8 +40,8 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 
 	// The operator sees the chat closed as idle, by the system.
 	closed := inbox.nextWithin("idle chat closed", idle+20*time.Second, func(r *chatv1.WatchInboxResponse) bool {
-		e := r.GetEvent()
-		return e != nil && e.ChatId == gone.ChatID && e.GetClosed() != nil
+		ev := r.GetEvent()
+		return ev != nil && ev.ChatId == gone.chatID && ev.GetClosed() != nil
 	}).GetEvent().GetClosed()
 	if closed.Reason != "idle" || closed.ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_SYSTEM {
 		t.Fatalf("closed event = %v, want reason \"idle\" by SYSTEM", closed)
@@ -51,8 +51,8 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 	if waited := time.Since(left); waited < idle-100*time.Millisecond {
 		t.Fatalf("the chat was closed as idle %v after the visitor left, before the %v timeout", waited, idle)
 	}
-	ts.waitDestroyed(gone.ChatID)
-	if hits := ts.filesContaining(tag); len(hits) > 0 {
+	e.waitDestroyed(gone.chatID)
+	if hits := e.filesContaining(tag); len(hits) > 0 {
 		t.Fatalf("the idle chat's content is still on disk: %v", hits)
 	}
 
@@ -63,15 +63,15 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 		}
 	}
 	for _, r := range inbox.rest() {
-		if r.GetEvent().GetClosed() != nil && r.GetEvent().ChatId == stays.ChatID {
+		if r.GetEvent().GetClosed() != nil && r.GetEvent().ChatId == stays.chatID {
 			t.Fatal("the operator saw the watched chat closed")
 		}
 	}
-	if ev, err := stays.Send(ctx, "still here"); err != nil || ev.Seq != 4 {
+	if ev, err := stays.send(ctx, "still here"); err != nil || ev.Seq != 4 {
 		t.Fatalf("Send in the watched chat = %v, %v; want seq 4", ev, err)
 	}
 	staying.next("own message", isSeq(4))
-	if ts.countLog(`msg="chat closed"`) != 1 {
-		t.Fatalf("%d chats were closed, want only the idle one", ts.countLog(`msg="chat closed"`))
+	if n := e.logs.Count(`msg="chat closed"`); n != 1 {
+		t.Fatalf("%d chats were closed, want only the idle one", n)
 	}
 }

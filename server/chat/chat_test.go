@@ -1,8 +1,9 @@
-package main
+package chat
 
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,17 +12,18 @@ import (
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
 func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t)
-	op := ts.admin()
+	e := newEnv(t)
+	op := e.operator(opAdmin)
 	inbox := watchInbox(t, op)
 
-	v := ts.startChat("Ada", "ada@example.com", "Hello, is anyone there?")
-	queued := inbox.next("waiting chat in the inbox", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
+	v := e.startChat("Ada", "ada@example.com", "Hello, is anyone there?")
+	queued := inbox.next("waiting chat in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
 	if queued.VisitorName != "Ada" || queued.VisitorEmail != "ada@example.com" || queued.LastSeq != 2 {
 		t.Fatalf("queued summary = %v", queued)
 	}
@@ -35,25 +37,25 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 		t.Fatalf("second event = %v", m)
 	}
 
-	if err := op.Accept(ctx, v.ChatID); err != nil {
+	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatalf("Accept: %v", err)
 	}
 	joined := vs.next("operator joined", isSeq(3))
 	if joined.Event.GetOperatorJoined().GetOperatorName() != "Admin" || joined.State != chatv1.ChatState_CHAT_STATE_ACTIVE {
 		t.Fatalf("seq 3 = %v, want operator_joined with state ACTIVE", joined)
 	}
-	inbox.next("chat active in the inbox", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_ACTIVE))
+	inbox.next("chat active in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_ACTIVE))
 	// Adopting the chat replays its history into the inbox.
 	for seq := int64(1); seq <= 3; seq++ {
-		inbox.next("history event", inboxEvent(v.ChatID, seq))
+		inbox.next("history event", inboxEvent(v.chatID, seq))
 	}
 
 	// Messages both ways reach both streams with increasing seq.
-	ev, err := v.Send(ctx, "I have a question")
+	ev, err := v.send(ctx, "I have a question")
 	if err != nil || ev.Seq != 4 {
 		t.Fatalf("visitor Send = %v, %v; want seq 4", ev, err)
 	}
-	ev, err = op.Send(ctx, v.ChatID, "Ask away")
+	ev, err = op.send(ctx, v.chatID, "Ask away")
 	if err != nil || ev.Seq != 5 {
 		t.Fatalf("operator Send = %v, %v; want seq 5", ev, err)
 	}
@@ -63,7 +65,7 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 		kind chatv1.AuthorKind
 	}{{4, "I have a question", chatv1.AuthorKind_AUTHOR_KIND_VISITOR}, {5, "Ask away", chatv1.AuthorKind_AUTHOR_KIND_OPERATOR}} {
 		vm := vs.next("message on the visitor stream", isSeq(want.seq)).Event.GetMessage()
-		im := inbox.next("message on the inbox", inboxEvent(v.ChatID, want.seq)).GetEvent().GetMessage()
+		im := inbox.next("message on the inbox", inboxEvent(v.chatID, want.seq)).GetEvent().GetMessage()
 		for _, m := range []*chatv1.Message{vm, im} {
 			if m.GetText() != want.text || m.GetAuthorKind() != want.kind {
 				t.Fatalf("seq %d = %v, want %q by %v", want.seq, m, want.text, want.kind)
@@ -72,16 +74,16 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	}
 
 	// Typing reaches the other side, unsequenced.
-	if err := v.Typing(ctx, true); err != nil {
+	if err := v.typing(ctx, true); err != nil {
 		t.Fatalf("visitor Typing: %v", err)
 	}
 	typing := inbox.next("visitor typing", func(r *chatv1.WatchInboxResponse) bool {
 		return r.GetEvent().GetTyping().GetAuthorKind() == chatv1.AuthorKind_AUTHOR_KIND_VISITOR
 	}).GetEvent()
-	if typing.Seq != 0 || !typing.GetTyping().Typing || typing.ChatId != v.ChatID {
+	if typing.Seq != 0 || !typing.GetTyping().Typing || typing.ChatId != v.chatID {
 		t.Fatalf("visitor typing on the inbox = %v", typing)
 	}
-	if err := op.Typing(ctx, v.ChatID, true); err != nil {
+	if err := op.typing(ctx, v.chatID, true); err != nil {
 		t.Fatalf("operator Typing: %v", err)
 	}
 	otyping := vs.next("operator typing", func(r *chatv1.WatchChatResponse) bool {
@@ -91,8 +93,9 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 		t.Fatalf("operator typing on the visitor stream = %v", otyping)
 	}
 
-	// The operator closes: the visitor's Watch ends (nil) after the closed event.
-	if err := op.Close(ctx, v.ChatID); err != nil {
+	// The operator closes: the visitor's stream ends (cleanly) after the
+	// closed event.
+	if err := op.close(ctx, v.chatID); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	closed := vs.next("closed event", isClosed)
@@ -103,15 +106,15 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	if err := vs.wait(); err != nil {
 		t.Fatalf("visitor Watch after close = %v, want nil", err)
 	}
-	inbox.next("chat removed from the inbox", chatRemoved(v.ChatID))
+	inbox.next("chat removed from the inbox", isRemoved(v.chatID))
 
 	// Then the chat is destroyed; the token can no longer send.
-	ts.waitDestroyed(v.ChatID)
-	cfg, err := v.Chat.GetWidgetConfig(ctx, connect.NewRequest(&chatv1.GetWidgetConfigRequest{AccountId: demoAccount}))
-	if err != nil || cfg.Msg.AccountName != "Demo Company" {
+	e.waitDestroyed(v.chatID)
+	cfg, err := v.chat.GetWidgetConfig(ctx, connect.NewRequest(&chatv1.GetWidgetConfigRequest{AccountId: acct}))
+	if err != nil || cfg.Msg.AccountName != accountName {
 		t.Fatalf("GetWidgetConfig after destruction = %v, %v", cfg, err)
 	}
-	_, err = v.Send(ctx, "are you still there?")
+	_, err = v.send(ctx, "are you still there?")
 	wantCode(t, err, connect.CodeFailedPrecondition)
 	// Watching a destroyed chat says it is closed and ends.
 	after := watchChat(t, v, 0)
@@ -122,18 +125,18 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 		t.Fatalf("watch of a destroyed chat = %v, want nil", err)
 	}
 	// The operator cannot reach it either.
-	_, err = op.Send(ctx, v.ChatID, "hello?")
+	_, err = op.send(ctx, v.chatID, "hello?")
 	wantCode(t, err, connect.CodeNotFound)
 }
 
 func TestVisitorEndChat_ClosesAndDestroys(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t)
-	v := ts.startChat("Bo", "", "hi")
+	e := newEnv(t)
+	v := e.startChat("Bo", "", "hi")
 	vs := watchChat(t, v, 0)
 	vs.next("seq 2", isSeq(2))
-	if err := v.End(ctx); err != nil {
+	if err := v.end(ctx); err != nil {
 		t.Fatalf("End: %v", err)
 	}
 	closed := vs.next("closed", isClosed)
@@ -143,9 +146,9 @@ func TestVisitorEndChat_ClosesAndDestroys(t *testing.T) {
 	if err := vs.wait(); err != nil {
 		t.Fatalf("Watch = %v, want nil", err)
 	}
-	ts.waitDestroyed(v.ChatID)
+	e.waitDestroyed(v.chatID)
 	// Ending again is a no-op.
-	if err := v.End(ctx); err != nil {
+	if err := v.end(ctx); err != nil {
 		t.Fatalf("second End = %v, want nil", err)
 	}
 }
@@ -153,19 +156,19 @@ func TestVisitorEndChat_ClosesAndDestroys(t *testing.T) {
 func TestWatchChat_ResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t)
-	op := ts.admin()
-	v := ts.startChat("Cy", "", "first")
-	if err := op.Accept(ctx, v.ChatID); err != nil {
+	e := newEnv(t)
+	op := e.operator(opAdmin)
+	v := e.startChat("Cy", "", "first")
+	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
 	send := func(i int) {
 		t.Helper()
 		var err error
 		if i%2 == 0 {
-			_, err = v.Send(ctx, "visitor "+string(rune('a'+i)))
+			_, err = v.send(ctx, "visitor "+string(rune('a'+i)))
 		} else {
-			_, err = op.Send(ctx, v.ChatID, "operator "+string(rune('a'+i)))
+			_, err = op.send(ctx, v.chatID, "operator "+string(rune('a'+i)))
 		}
 		if err != nil {
 			t.Fatalf("send %d: %v", i, err)
@@ -175,10 +178,9 @@ func TestWatchChat_ResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 		send(i)
 	} // seqs 1..7
 
-	// A raw stream (no SDK de-duplication) reads part of the chat, then
-	// the connection drops.
+	// A stream reads part of the chat, then the connection drops.
 	sctx, cancel := context.WithCancel(ctx)
-	stream, err := v.Chat.WatchChat(sctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+	stream, err := v.watch(sctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func TestWatchChat_ResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 		send(i)
 	} // seqs 8..13 while disconnected
 
-	stream, err = v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: last}))
+	stream, err = v.watch(ctx, last)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +212,7 @@ func TestWatchChat_ResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 			resumed = append(resumed, ev)
 			if ev.Seq == 13 {
 				// Everything missed has arrived; now the chat goes on live.
-				if err := op.Close(ctx, v.ChatID); err != nil { // seq 14
+				if err := op.close(ctx, v.chatID); err != nil { // seq 14
 					t.Fatal(err)
 				}
 			}
@@ -229,10 +231,10 @@ func TestWatchChat_ResumeDeliversExactlyWhatWasMissed(t *testing.T) {
 func TestWatchChat_LiveEventsFollowBacklogWithoutGapOrRepeat(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t)
-	op := ts.admin()
-	v := ts.startChat("Di", "", "first")
-	if err := op.Accept(ctx, v.ChatID); err != nil {
+	e := newEnv(t)
+	op := e.operator(opAdmin)
+	v := e.startChat("Di", "", "first")
+	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
 	// Messages are sent while streams connect, so each stream sees some of
@@ -242,11 +244,11 @@ func TestWatchChat_LiveEventsFollowBacklogWithoutGapOrRepeat(t *testing.T) {
 	const streams = 4
 	results := make(chan []*chatv1.ChatEvent, streams)
 	errc := make(chan error, streams)
-	wctx, cancel := context.WithTimeout(ctx, waitTimeout*2)
+	wctx, cancel := context.WithTimeout(ctx, testkit.Wait*2)
 	defer cancel()
 	for range streams {
 		go func() {
-			stream, err := v.Chat.WatchChat(wctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+			stream, err := v.watch(wctx, 0)
 			if err != nil {
 				errc <- err
 				return
@@ -266,7 +268,7 @@ func TestWatchChat_LiveEventsFollowBacklogWithoutGapOrRepeat(t *testing.T) {
 		}()
 	}
 	for range n {
-		if _, err := op.Send(ctx, v.ChatID, "m"); err != nil {
+		if _, err := op.send(ctx, v.chatID, "m"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -285,20 +287,20 @@ func TestWatchChat_LiveEventsFollowBacklogWithoutGapOrRepeat(t *testing.T) {
 func TestWatchChat_SlowSubscriberDoesNotBlockSenderAndResumes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t, withHubBuffer(4))
-	op := ts.admin()
-	v := ts.startChat("Ed", "", "first")
-	if err := op.Accept(ctx, v.ChatID); err != nil {
+	e := newEnv(t, withHubBuffer(4))
+	op := e.operator(opAdmin)
+	v := e.startChat("Ed", "", "first")
+	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
 
 	// The stalled stream gets its own connection with a small HTTP/2
 	// receive window, so the server's writes block once it is full.
-	slow := lethe.NewVisitor(ts.smallWindowClient(), ts.URL)
-	slow.Token, slow.ChatID = v.Token, v.ChatID
+	slow := e.visitor(e.smallWindowClient())
+	slow.token, slow.chatID = v.token, v.chatID
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	stalled, err := slow.Chat.WatchChat(sctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+	stalled, err := slow.watch(sctx, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +317,7 @@ func TestWatchChat_SlowSubscriberDoesNotBlockSenderAndResumes(t *testing.T) {
 	sendCtx, sendCancel := context.WithTimeout(ctx, 90*time.Second)
 	defer sendCancel()
 	for i := range n {
-		if _, err := op.Send(sendCtx, v.ChatID, text); err != nil {
+		if _, err := op.send(sendCtx, v.chatID, text); err != nil {
 			t.Fatalf("send %d with a stalled subscriber: %v", i, err)
 		}
 	}
@@ -334,9 +336,9 @@ func TestWatchChat_SlowSubscriberDoesNotBlockSenderAndResumes(t *testing.T) {
 	stalled.Close()
 
 	// Resume after the last seq seen.
-	rctx, rcancel := context.WithTimeout(ctx, waitTimeout*2)
+	rctx, rcancel := context.WithTimeout(ctx, testkit.Wait*2)
 	defer rcancel()
-	resume, err := v.Chat.WatchChat(rctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID, AfterSeq: received[len(received)-1].Seq}))
+	resume, err := v.watch(rctx, received[len(received)-1].Seq)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -361,16 +363,16 @@ func TestWatchChat_SlowSubscriberDoesNotBlockSenderAndResumes(t *testing.T) {
 func TestVisitorWatch_SDKResumesAfterCutOff(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	ts := newTestServer(t, withHubBuffer(2))
-	op := ts.admin()
-	v := ts.startChat("Flo", "", "first")
-	if err := op.Accept(ctx, v.ChatID); err != nil {
+	e := newEnv(t, withHubBuffer(2))
+	op := e.operator(opAdmin)
+	v := e.startChat("Flo", "", "first")
+	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
-	// A visitor on a connection with a small receive window, whose handler
-	// stalls after the history while messages pile up.
-	sv := lethe.NewVisitor(ts.smallWindowClient(), ts.URL)
-	sv.Token, sv.ChatID = v.Token, v.ChatID
+	// An SDK visitor on a connection with a small receive window, whose
+	// handler stalls after the history while messages pile up.
+	sv := lethe.NewVisitor(e.smallWindowClient(), e.srv.URL)
+	sv.Token, sv.ChatID = v.token, v.chatID
 	block := make(chan struct{})
 	var got []*chatv1.ChatEvent
 	progress := make(chan int64, 1024)
@@ -391,14 +393,14 @@ func TestVisitorWatch_SDKResumesAfterCutOff(t *testing.T) {
 	}()
 	const n = 60
 	for range n {
-		if _, err := op.Send(ctx, v.ChatID, randomText(3000)); err != nil {
+		if _, err := op.send(ctx, v.chatID, randomText(3000)); err != nil {
 			t.Fatal(err)
 		}
 	}
 	close(block)
 	// Close only once the watcher caught up: a closed chat is destroyed at
 	// once, so there would be nothing left to resume from.
-	timeout := time.After(waitTimeout * 2)
+	timeout := time.After(testkit.Wait * 2)
 	for caughtUp := false; !caughtUp; {
 		select {
 		case seq := <-progress:
@@ -409,7 +411,7 @@ func TestVisitorWatch_SDKResumesAfterCutOff(t *testing.T) {
 			t.Fatal("Watch did not catch up")
 		}
 	}
-	if err := op.Close(ctx, v.ChatID); err != nil {
+	if err := op.close(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -417,12 +419,76 @@ func TestVisitorWatch_SDKResumesAfterCutOff(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Watch = %v, want nil after the closed event", err)
 		}
-	case <-time.After(waitTimeout):
+	case <-time.After(testkit.Wait):
 		t.Fatal("Watch did not end")
 	}
 	checkSeqs(t, got, 1, 3+n+1)
 	// The scenario really cut the stream off (else this test proves nothing).
-	if !strings.Contains(ts.logs.String(), "procedure=/lethe.chat.v1.ChatService/WatchChat code=unavailable") {
+	if !strings.Contains(e.logs.String(), "procedure=/lethe.chat.v1.ChatService/WatchChat code=unavailable") {
 		t.Fatal("the stalled Watch was never cut off")
+	}
+}
+
+// An operator's inbox stream that reconnects (SDK resume) gets only what it
+// missed of its chats.
+func TestWatchInbox_ResumeDeliversOnlyMissedEvents(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	e := newEnv(t, withHubBuffer(2))
+	op := e.operator(opAdmin)
+	v := e.startChat("Bea", "", "first")
+	if err := op.accept(ctx, v.chatID); err != nil {
+		t.Fatal(err)
+	}
+	// An SDK inbox on a small-window connection whose reader stalls after
+	// the history, so the server cuts it off and the SDK resumes.
+	slowOp := lethe.NewOperator(e.smallWindowClient(), e.srv.URL, connect.WithInterceptors(signedIn(opAdmin.ID)))
+	block := make(chan struct{})
+	progress := make(chan int64, 1024)
+	var got []int64
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errc := make(chan error, 1)
+	go func() {
+		errc <- slowOp.WatchInbox(wctx, func(r *chatv1.WatchInboxResponse) error {
+			if ev := r.GetEvent(); ev.GetChatId() == v.chatID && ev.Seq > 0 {
+				if ev.Seq == 3 {
+					<-block
+				}
+				got = append(got, ev.Seq)
+				progress <- ev.Seq
+			}
+			return nil
+		})
+	}()
+	const n = 60
+	for range n {
+		if _, err := op.send(ctx, v.chatID, randomText(3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(block)
+	timeout := time.After(testkit.Wait * 2)
+	for caughtUp := false; !caughtUp; {
+		select {
+		case seq := <-progress:
+			caughtUp = seq == 3+n
+		case err := <-errc:
+			t.Fatalf("WatchInbox ended: %v", err)
+		case <-timeout:
+			t.Fatal("WatchInbox did not catch up")
+		}
+	}
+	cancel()
+	<-errc
+	want := make([]int64, 3+n)
+	for i := range want {
+		want[i] = int64(i + 1)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("inbox got seqs %v, want 1..%d once each", got, 3+n)
+	}
+	if !strings.Contains(e.logs.String(), "procedure=/lethe.chat.v1.ChatService/WatchInbox code=unavailable") {
+		t.Fatal("the stalled inbox was never cut off")
 	}
 }
