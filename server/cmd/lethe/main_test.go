@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -45,8 +44,6 @@ type testServer struct {
 }
 
 type serverOption func(*config)
-
-func withHubBuffer(n int) serverOption { return func(c *config) { c.hubBuffer = n } }
 
 // withDataDir starts the server on an existing data directory (a restart).
 func withDataDir(dir string) serverOption { return func(c *config) { c.dataDir = dir } }
@@ -153,9 +150,6 @@ func (ts *testServer) filesContaining(s string) []string {
 	ts.t.Helper()
 	return testkit.FilesContaining(ts.t, ts.dir, s)
 }
-
-// countLog counts the occurrences of s in the server log.
-func (ts *testServer) countLog(s string) int { return strings.Count(ts.logs.String(), s) }
 
 // waitLogCount waits until the server log contains s at least n times.
 func (ts *testServer) waitLogCount(s string, n int) {
@@ -370,19 +364,6 @@ func checkSeqs(t *testing.T, evs []*chatv1.ChatEvent, from, to int64) {
 	}
 }
 
-// smallWindowClient is a client on its own HTTP/2 connection whose
-// per-stream receive window is small, so a stream it does not read makes the
-// server's writes block soon (the default window is 4 MiB).
-func (ts *testServer) smallWindowClient() *http.Client {
-	ts.t.Helper()
-	base := ts.client().Transport.(*http.Transport)
-	tr := base.Clone()
-	tr.HTTP2 = &http.HTTP2Config{MaxReceiveBufferPerStream: 16 << 10}
-	tr.ForceAttemptHTTP2 = true
-	ts.t.Cleanup(tr.CloseIdleConnections)
-	return &http.Client{Transport: tr}
-}
-
 // randomText returns n random ASCII characters: incompressible, so that a
 // stream carrying it fills flow-control windows despite gzip.
 func randomText(n int) string {
@@ -395,12 +376,6 @@ func randomText(n int) string {
 // startReq is a pre-chat form for the demo account.
 func startReq(name, first string) lethe.StartChat {
 	return lethe.StartChat{AccountID: demoAccount, Name: name, FirstMessage: first}
-}
-
-func withPresenceGrace(d time.Duration) serverOption { return func(c *config) { c.presenceGrace = d } }
-
-func withJanitorInterval(d time.Duration) serverOption {
-	return func(c *config) { c.janitorInterval = d }
 }
 
 // withSMTP sends mail through the in-process relay on port (which may be
