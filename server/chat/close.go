@@ -282,8 +282,16 @@ func (s *Service) closeIdle(ctx context.Context) {
 		if now.Sub(c.SeenAt) < idle {
 			continue
 		}
-		err := s.close(ctx, c.ID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "idle"})
-		if err != nil && errs.CodeOf(err) != connect.CodeFailedPrecondition /* closed meanwhile */ {
+		// The list may be stale by now: decide again on the row as it is
+		// inside the closing transaction (a stream may have ended, touching
+		// it, or started since).
+		err := s.close(ctx, c.ID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "idle", check: func(c *Chat) error {
+			if s.watchers.watching(c.ID) || time.Since(c.SeenAt) < idle {
+				return errs.Precondition("the visitor is back")
+			}
+			return nil
+		}})
+		if err != nil && errs.CodeOf(err) != connect.CodeFailedPrecondition /* closed or back meanwhile */ {
 			s.log.Error("janitor: close idle chat", slog.String("chat", c.ID), slog.String("error", err.Error()))
 		}
 	}

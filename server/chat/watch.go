@@ -279,13 +279,17 @@ func (w *watchers) forget(chatID string) {
 
 // watch counts a chat's open visitor streams; when the last one ends the
 // visitor is "seen" now and the idle timeout starts.
+//
+// A stream that ends touches the chat before it stops counting: once no
+// stream is counted, the last-seen time the janitor reads is already the
+// stream's end, never an older one.
 func (s *Service) watch(chatID string, d int) {
-	if s.watchers.add(chatID, d) > 0 {
-		return
+	if d < 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := s.store.Touch(ctx, chatID, time.Now()); err != nil && !isNotFound(err) {
+			s.log.Warn("touch chat", slog.String("chat", chatID), slog.String("error", err.Error()))
+		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := s.store.Touch(ctx, chatID, time.Now()); err != nil && !isNotFound(err) {
-		s.log.Warn("touch chat", slog.String("chat", chatID), slog.String("error", err.Error()))
-	}
+	s.watchers.add(chatID, d)
 }
