@@ -2,7 +2,6 @@ package chat
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -17,12 +16,7 @@ import (
 )
 
 // cutOff turns the end of a subscription into the error a client sees.
-func cutOff(sub *hub.Sub) error {
-	if errors.Is(sub.Err(), hub.ErrSlow) {
-		return errs.E(connect.CodeUnavailable, "stream fell behind; resume from the last sequence number")
-	}
-	return errs.E(connect.CodeUnavailable, "server is shutting down; resume from the last sequence number")
-}
+func cutOff(sub *hub.Sub) error { return hub.Ended(sub.Err(), "resume from the last sequence number") }
 
 func stateAfter(st chatv1.ChatState, ev *chatv1.ChatEvent) chatv1.ChatState {
 	switch ev.Kind.(type) {

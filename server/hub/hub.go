@@ -10,8 +10,12 @@
 package hub
 
 import (
+	"connectrpc.com/connect"
+
 	"errors"
 	"sync"
+
+	"github.com/lethehq/lethe/server/errs"
 )
 
 // ErrSlow is the reason a subscriber was cut off: it did not keep up.
@@ -79,6 +83,17 @@ func (h *Hub) addLocked(s *Sub, topic string) {
 
 // C delivers published values; it is closed when the subscription ends.
 func (s *Sub) C() <-chan any { return s.c }
+
+// Ended turns why a subscription ended (ErrSlow, or the hub closing) into
+// the error a stream handler returns: Unavailable, saying why and what the
+// client does next (e.g. "resume from the last sequence number"), so that
+// it reconnects.
+func Ended(why error, next string) error {
+	if errors.Is(why, ErrSlow) {
+		return errs.E(connect.CodeUnavailable, "stream fell behind; %s", next)
+	}
+	return errs.E(connect.CodeUnavailable, "server is shutting down; %s", next)
+}
 
 // Err tells why C was closed: ErrSlow or ErrClosed.
 func (s *Sub) Err() error {

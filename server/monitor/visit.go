@@ -3,7 +3,6 @@ package monitor
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -318,10 +317,7 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 			return nil
 		case m, ok := <-sub.C():
 			if !ok {
-				if errors.Is(sub.Err(), hub.ErrSlow) {
-					return errs.E(connect.CodeUnavailable, "stream fell behind; reconnect")
-				}
-				return errs.E(connect.CodeUnavailable, "server is shutting down; reconnect")
+				return hub.Ended(sub.Err(), "reconnect")
 			}
 			switch m := m.(type) {
 			case *monitorv1.Invitation:

@@ -2,7 +2,6 @@ package monitor
 
 import (
 	"context"
-	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -144,10 +143,7 @@ func (s *Service) WatchVisitors(ctx context.Context, req *connect.Request[monito
 			return errs.Unauthenticated("signed out")
 		}
 		if done && len(pending) == 0 {
-			if errors.Is(subErr, hub.ErrSlow) {
-				return errs.E(connect.CodeUnavailable, "stream fell behind; reconnect for a fresh snapshot")
-			}
-			return errs.E(connect.CodeUnavailable, "server is shutting down; reconnect for a fresh snapshot")
+			return hub.Ended(subErr, "reconnect for a fresh snapshot")
 		}
 		now := time.Now()
 		var changed []*monitorv1.Visitor
