@@ -23,31 +23,31 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	inbox := watchInbox(t, op)
 
 	v := e.startChat("Ada", "ada@example.com", "Hello, is anyone there?")
-	queued := inbox.next("waiting chat in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
+	queued := inbox.Next("waiting chat in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
 	if queued.VisitorName != "Ada" || queued.VisitorEmail != "ada@example.com" || queued.LastSeq != 2 {
 		t.Fatalf("queued summary = %v", queued)
 	}
 
 	vs := watchChat(t, v, 0)
-	started := vs.next("seq 1", isSeq(1))
+	started := vs.Next("seq 1", isSeq(1))
 	if started.Event.GetStarted().GetVisitorName() != "Ada" || started.State != chatv1.ChatState_CHAT_STATE_WAITING {
 		t.Fatalf("first event = %v", started)
 	}
-	if m := vs.next("seq 2", isSeq(2)).Event.GetMessage(); m.GetText() != "Hello, is anyone there?" || m.AuthorKind != chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
+	if m := vs.Next("seq 2", isSeq(2)).Event.GetMessage(); m.GetText() != "Hello, is anyone there?" || m.AuthorKind != chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
 		t.Fatalf("second event = %v", m)
 	}
 
 	if err := op.accept(ctx, v.chatID); err != nil {
 		t.Fatalf("Accept: %v", err)
 	}
-	joined := vs.next("operator joined", isSeq(3))
+	joined := vs.Next("operator joined", isSeq(3))
 	if joined.Event.GetOperatorJoined().GetOperatorName() != "Admin" || joined.State != chatv1.ChatState_CHAT_STATE_ACTIVE {
 		t.Fatalf("seq 3 = %v, want operator_joined with state ACTIVE", joined)
 	}
-	inbox.next("chat active in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_ACTIVE))
+	inbox.Next("chat active in the inbox", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_ACTIVE))
 	// Adopting the chat replays its history into the inbox.
 	for seq := int64(1); seq <= 3; seq++ {
-		inbox.next("history event", inboxEvent(v.chatID, seq))
+		inbox.Next("history event", inboxEvent(v.chatID, seq))
 	}
 
 	// Messages both ways reach both streams with increasing seq.
@@ -64,8 +64,8 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 		text string
 		kind chatv1.AuthorKind
 	}{{4, "I have a question", chatv1.AuthorKind_AUTHOR_KIND_VISITOR}, {5, "Ask away", chatv1.AuthorKind_AUTHOR_KIND_OPERATOR}} {
-		vm := vs.next("message on the visitor stream", isSeq(want.seq)).Event.GetMessage()
-		im := inbox.next("message on the inbox", inboxEvent(v.chatID, want.seq)).GetEvent().GetMessage()
+		vm := vs.Next("message on the visitor stream", isSeq(want.seq)).Event.GetMessage()
+		im := inbox.Next("message on the inbox", inboxEvent(v.chatID, want.seq)).GetEvent().GetMessage()
 		for _, m := range []*chatv1.Message{vm, im} {
 			if m.GetText() != want.text || m.GetAuthorKind() != want.kind {
 				t.Fatalf("seq %d = %v, want %q by %v", want.seq, m, want.text, want.kind)
@@ -77,7 +77,7 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	if err := v.typing(ctx, true); err != nil {
 		t.Fatalf("visitor Typing: %v", err)
 	}
-	typing := inbox.next("visitor typing", func(r *chatv1.WatchInboxResponse) bool {
+	typing := inbox.Next("visitor typing", func(r *chatv1.WatchInboxResponse) bool {
 		return r.GetEvent().GetTyping().GetAuthorKind() == chatv1.AuthorKind_AUTHOR_KIND_VISITOR
 	}).GetEvent()
 	if typing.Seq != 0 || !typing.GetTyping().Typing || typing.ChatId != v.chatID {
@@ -86,7 +86,7 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	if err := op.typing(ctx, v.chatID, true); err != nil {
 		t.Fatalf("operator Typing: %v", err)
 	}
-	otyping := vs.next("operator typing", func(r *chatv1.WatchChatResponse) bool {
+	otyping := vs.Next("operator typing", func(r *chatv1.WatchChatResponse) bool {
 		return r.Event.GetTyping().GetAuthorKind() == chatv1.AuthorKind_AUTHOR_KIND_OPERATOR
 	}).Event
 	if otyping.Seq != 0 || !otyping.GetTyping().Typing || otyping.GetTyping().AuthorName != "Admin" {
@@ -98,15 +98,15 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	if err := op.close(ctx, v.chatID); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
-	closed := vs.next("closed event", isClosed)
+	closed := vs.Next("closed event", isClosed)
 	if closed.Event.Seq != 6 || closed.State != chatv1.ChatState_CHAT_STATE_CLOSED ||
 		closed.Event.GetClosed().ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_OPERATOR {
 		t.Fatalf("closed event = %v", closed)
 	}
-	if err := vs.wait(); err != nil {
+	if err := vs.Wait(); err != nil {
 		t.Fatalf("visitor Watch after close = %v, want nil", err)
 	}
-	inbox.next("chat removed from the inbox", isRemoved(v.chatID))
+	inbox.Next("chat removed from the inbox", isRemoved(v.chatID))
 
 	// Then the chat is destroyed; the token can no longer send.
 	e.waitDestroyed(v.chatID)
@@ -118,10 +118,10 @@ func TestChat_FullFlowBetweenVisitorAndOperator(t *testing.T) {
 	wantCode(t, err, connect.CodeFailedPrecondition)
 	// Watching a destroyed chat says it is closed and ends.
 	after := watchChat(t, v, 0)
-	if r := after.next("closed", isClosed); r.State != chatv1.ChatState_CHAT_STATE_CLOSED {
+	if r := after.Next("closed", isClosed); r.State != chatv1.ChatState_CHAT_STATE_CLOSED {
 		t.Fatalf("watch of a destroyed chat = %v", r)
 	}
-	if err := after.wait(); err != nil {
+	if err := after.Wait(); err != nil {
 		t.Fatalf("watch of a destroyed chat = %v, want nil", err)
 	}
 	// The operator cannot reach it either.
@@ -135,15 +135,15 @@ func TestVisitorEndChat_ClosesAndDestroys(t *testing.T) {
 	e := newEnv(t)
 	v := e.startChat("Bo", "", "hi")
 	vs := watchChat(t, v, 0)
-	vs.next("seq 2", isSeq(2))
+	vs.Next("seq 2", isSeq(2))
 	if err := v.end(ctx); err != nil {
 		t.Fatalf("End: %v", err)
 	}
-	closed := vs.next("closed", isClosed)
+	closed := vs.Next("closed", isClosed)
 	if closed.Event.Seq != 3 || closed.Event.GetClosed().ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
 		t.Fatalf("closed = %v", closed)
 	}
-	if err := vs.wait(); err != nil {
+	if err := vs.Wait(); err != nil {
 		t.Fatalf("Watch = %v, want nil", err)
 	}
 	e.waitDestroyed(v.chatID)

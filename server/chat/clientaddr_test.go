@@ -60,7 +60,7 @@ func TestStartChat_RecordsTheRealClientAddress(t *testing.T) {
 				t.Fatal(err)
 			}
 			// The operator's console shows the address.
-			sum := inbox.next("queued chat", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
+			sum := inbox.Next("queued chat", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
 			if sum.VisitorIp != tc.want || (tc.want == "" && sum.VisitorHost != "") {
 				t.Fatalf("the console shows IP %q host %q, want IP %q", sum.VisitorIp, sum.VisitorHost, tc.want)
 			}

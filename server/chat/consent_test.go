@@ -75,7 +75,7 @@ func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *test
 	wantCode(t, err, connect.CodeFailedPrecondition)
 	// Nothing was created: no queued chat, nothing on disk, nothing counted.
 	inbox := watchInbox(t, e.operator(opAdmin))
-	for _, r := range inbox.seen {
+	for _, r := range inbox.Seen {
 		if u := r.GetChatUpdated(); u != nil {
 			t.Fatalf("a refused chat is in the operator's inbox: %v", u)
 		}
@@ -92,7 +92,7 @@ func TestConsent_ServerRefusesChatAndOfflineMessageWithoutCurrentVersion(t *test
 	if err != nil {
 		t.Fatalf("StartChat with the current consent version: %v", err)
 	}
-	inbox.next("queued chat", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	inbox.Next("queued chat", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING))
 	if ver, n := e.acceptedCount(consentv1.ConsentForm_CONSENT_FORM_PRECHAT); ver != v2 || n != 1 {
 		t.Fatalf("pre-chat text: version %d accepted %d times, want version %d accepted once", ver, n, v2)
 	}

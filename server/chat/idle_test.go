@@ -31,15 +31,14 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	staying.next("operator joined", isSeq(3))
-	leaving.next("operator joined", isSeq(3))
+	staying.Next("operator joined", isSeq(3))
+	leaving.Next("operator joined", isSeq(3))
 	// The visitor closes the tab: the stream ends.
 	left := time.Now()
-	leaving.cancel()
-	<-leaving.done
+	leaving.Stop()
 
 	// The operator sees the chat closed as idle, by the system.
-	closed := inbox.nextWithin("idle chat closed", idle+20*time.Second, func(r *chatv1.WatchInboxResponse) bool {
+	closed := inbox.NextWithin("idle chat closed", idle+20*time.Second, func(r *chatv1.WatchInboxResponse) bool {
 		ev := r.GetEvent()
 		return ev != nil && ev.ChatId == gone.chatID && ev.GetClosed() != nil
 	}).GetEvent().GetClosed()
@@ -57,12 +56,12 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 	}
 
 	// The watched chat, started at the same time, is still open.
-	for _, r := range append(staying.seen, staying.rest()...) {
+	for _, r := range append(staying.Seen, staying.Rest()...) {
 		if isClosed(r) {
 			t.Fatal("the chat whose visitor kept watching was closed")
 		}
 	}
-	for _, r := range inbox.rest() {
+	for _, r := range inbox.Rest() {
 		if r.GetEvent().GetClosed() != nil && r.GetEvent().ChatId == stays.chatID {
 			t.Fatal("the operator saw the watched chat closed")
 		}
@@ -70,7 +69,7 @@ func TestIdle_AbandonedChatClosedAndDestroyedWatchedChatKept(t *testing.T) {
 	if ev, err := stays.send(ctx, "still here"); err != nil || ev.Seq != 4 {
 		t.Fatalf("Send in the watched chat = %v, %v; want seq 4", ev, err)
 	}
-	staying.next("own message", isSeq(4))
+	staying.Next("own message", isSeq(4))
 	if n := e.logs.Count(`msg="chat closed"`); n != 1 {
 		t.Fatalf("%d chats were closed, want only the idle one", n)
 	}

@@ -132,7 +132,7 @@ func TestOperatorRPC_WithoutSessionIsUnauthenticated(t *testing.T) {
 	wantCode(t, err, connect.CodeUnauthenticated)
 	wantCode(t, o.close(ctx, v.chatID), connect.CodeUnauthenticated)
 	wantCode(t, o.setStatus(ctx, chatv1.OperatorStatus_OPERATOR_STATUS_ONLINE), connect.CodeUnauthenticated)
-	wantCode(t, openInbox(t, o).wait(), connect.CodeUnauthenticated)
+	wantCode(t, openInbox(t, o).Wait(), connect.CodeUnauthenticated)
 	// A visitor token is no operator session either.
 	_, err = v.chat.AcceptChat(ctx, connect.NewRequest(&chatv1.AcceptChatRequest{ChatId: v.chatID}))
 	wantCode(t, err, connect.CodeUnauthenticated)
@@ -153,7 +153,7 @@ func TestVisitorRPC_WithoutTokenIsUnauthenticated(t *testing.T) {
 	wantCode(t, err, connect.CodeUnauthenticated)
 	wantCode(t, anon.typing(ctx, true), connect.CodeUnauthenticated)
 	wantCode(t, anon.end(ctx), connect.CodeUnauthenticated)
-	wantCode(t, watchChat(t, anon, 0).wait(), connect.CodeUnauthenticated)
+	wantCode(t, watchChat(t, anon, 0).Wait(), connect.CodeUnauthenticated)
 	// A made-up token is no better.
 	anon.token = "made-up-token"
 	_, err = anon.send(ctx, "x")
@@ -220,7 +220,7 @@ func TestStartChat_RejectsBadForm(t *testing.T) {
 	}
 	// The refused forms opened no chat: an operator sees an empty queue.
 	inbox := watchInbox(t, e.operator(opAdmin))
-	for _, r := range inbox.seen {
+	for _, r := range inbox.Seen {
 		if r.GetChatUpdated() != nil {
 			t.Fatalf("a refused StartChat queued a chat: %v", r)
 		}

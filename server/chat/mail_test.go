@@ -33,7 +33,7 @@ func canaryChat(t *testing.T, e *env, tag string) (*visitor, *chatStream) {
 	if _, err := admin.send(ctx, v.chatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.next("operator reply", isSeq(5))
+	vs.Next("operator reply", isSeq(5))
 	return v, vs
 }
 
@@ -44,7 +44,7 @@ func closeChat(t *testing.T, e *env, v *visitor, vs *chatStream) {
 	if err := e.operator(opAdmin).close(context.Background(), v.chatID); err != nil {
 		t.Fatalf("CloseChat: %v", err)
 	}
-	vs.next("closed event", isClosed)
+	vs.Next("closed event", isClosed)
 }
 
 // checkTranscript checks a transcript mail: to the account's recipient,

@@ -107,7 +107,7 @@ func TestTransferChat_ToDisabledOperatorIsFailedPrecondition(t *testing.T) {
 	admin := e.operator(opAdmin)
 	adminInbox := watchInbox(t, admin)
 	watchInbox(t, e.operator(opBob))
-	adminInbox.next("Bob online", func(r *chatv1.WatchInboxResponse) bool {
+	adminInbox.Next("Bob online", func(r *chatv1.WatchInboxResponse) bool {
 		p := r.GetPresence()
 		return p.GetOperatorId() == opBob.ID && p.Status == chatv1.OperatorStatus_OPERATOR_STATUS_ONLINE
 	})
@@ -130,7 +130,7 @@ func TestTransferChat_ToOnlineOperatorMovesChatWithHistory(t *testing.T) {
 	adminInbox := watchInbox(t, admin)
 	bobInbox := watchInbox(t, bob)
 	// The admin's inbox learns that Bob is online.
-	adminInbox.next("Bob online", func(r *chatv1.WatchInboxResponse) bool {
+	adminInbox.Next("Bob online", func(r *chatv1.WatchInboxResponse) bool {
 		p := r.GetPresence()
 		return p.GetOperatorId() == opBob.ID && p.Status == chatv1.OperatorStatus_OPERATOR_STATUS_ONLINE
 	})
@@ -146,11 +146,11 @@ func TestTransferChat_ToOnlineOperatorMovesChatWithHistory(t *testing.T) {
 	if _, err := admin.send(ctx, v.chatID, "from the admin"); err != nil { // seq 5
 		t.Fatal(err)
 	}
-	adminInbox.next("admin sees seq 5", inboxEvent(v.chatID, 5))
+	adminInbox.Next("admin sees seq 5", inboxEvent(v.chatID, 5))
 	// Bob saw it waiting, then taken by someone else.
-	bobInbox.next("waiting in Bob's queue", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING))
-	bobInbox.next("removed from Bob's queue", isRemoved(v.chatID))
-	for _, r := range bobInbox.rest() {
+	bobInbox.Next("waiting in Bob's queue", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	bobInbox.Next("removed from Bob's queue", isRemoved(v.chatID))
+	for _, r := range bobInbox.Rest() {
 		if r.GetEvent().GetSeq() > 0 {
 			t.Fatalf("Bob saw an event of a chat that is not his: %v", r)
 		}
@@ -160,13 +160,13 @@ func TestTransferChat_ToOnlineOperatorMovesChatWithHistory(t *testing.T) {
 		t.Fatalf("Transfer: %v", err)
 	}
 	// Bob's inbox gets the chat with its whole history, in order.
-	sum := bobInbox.next("chat in Bob's list", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated()
+	sum := bobInbox.Next("chat in Bob's list", chatUpdated(v.chatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated()
 	if sum.OperatorId != opBob.ID || sum.VisitorEmail != "amy@example.com" {
 		t.Fatalf("Bob's summary = %v", sum)
 	}
 	var bobEvents []*chatv1.ChatEvent
 	for seq := int64(1); seq <= 7; seq++ {
-		bobEvents = append(bobEvents, bobInbox.next("history for Bob", inboxEvent(v.chatID, seq)).GetEvent())
+		bobEvents = append(bobEvents, bobInbox.Next("history for Bob", inboxEvent(v.chatID, seq)).GetEvent())
 	}
 	if got := texts(bobEvents); !slices.Equal(got, []string{"first", "from the visitor", "from the admin"}) {
 		t.Fatalf("Bob's history texts = %q", got)
@@ -175,10 +175,10 @@ func TestTransferChat_ToOnlineOperatorMovesChatWithHistory(t *testing.T) {
 		t.Fatalf("seqs 6, 7 = %v, %v; want admin left, Bob joined", bobEvents[5], bobEvents[6])
 	}
 	// The admin's inbox drops it.
-	adminInbox.next("chat removed from the admin's list", isRemoved(v.chatID))
+	adminInbox.Next("chat removed from the admin's list", isRemoved(v.chatID))
 	// The visitor sees the hand-over.
-	left := vs.next("operator left", isSeq(6)).Event.GetOperatorLeft()
-	joined := vs.next("operator joined", isSeq(7)).Event.GetOperatorJoined()
+	left := vs.Next("operator left", isSeq(6)).Event.GetOperatorLeft()
+	joined := vs.Next("operator joined", isSeq(7)).Event.GetOperatorJoined()
 	if left.GetOperatorName() != "Admin" || joined.GetOperatorName() != "Bob" {
 		t.Fatalf("visitor saw left %v, joined %v", left, joined)
 	}
@@ -187,12 +187,12 @@ func TestTransferChat_ToOnlineOperatorMovesChatWithHistory(t *testing.T) {
 	if ev, err := bob.send(ctx, v.chatID, "Bob here"); err != nil || ev.Seq != 8 {
 		t.Fatalf("Bob Send = %v, %v", ev, err)
 	}
-	if m := vs.next("Bob's message", isSeq(8)).Event.GetMessage(); m.GetAuthorName() != "Bob" {
+	if m := vs.Next("Bob's message", isSeq(8)).Event.GetMessage(); m.GetAuthorName() != "Bob" {
 		t.Fatalf("seq 8 = %v", m)
 	}
 	_, err := admin.send(ctx, v.chatID, "me too")
 	wantCode(t, err, connect.CodePermissionDenied)
-	for _, r := range adminInbox.rest() {
+	for _, r := range adminInbox.Rest() {
 		if ev := r.GetEvent(); ev.GetChatId() == v.chatID && ev.Seq > 7 {
 			t.Fatalf("the admin still gets events of the transferred chat: %v", ev)
 		}

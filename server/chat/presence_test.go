@@ -46,8 +46,8 @@ func TestPresence_FollowsInboxStreamAndStatus(t *testing.T) {
 	e.waitOperatorsOnline(true)
 	wantCode(t, op.setStatus(ctx, chatv1.OperatorStatus_OPERATOR_STATUS_OFFLINE), connect.CodeInvalidArgument)
 
-	inbox.cancel()
-	inbox.wait()
+	inbox.Stop()
+	inbox.Wait()
 	e.waitOperatorsOnline(false)
 }
 
@@ -59,7 +59,7 @@ func TestPresence_LogoutSetsOffline(t *testing.T) {
 	inbox := watchInbox(t, e.operator(opAdmin))
 	e.waitOperatorsOnline(true)
 	e.svc.SignOut(opAdmin.ID)
-	wantCode(t, inbox.wait(), connect.CodeUnauthenticated)
+	wantCode(t, inbox.Wait(), connect.CodeUnauthenticated)
 	e.waitOperatorsOnline(false)
 }
 
@@ -73,14 +73,14 @@ func TestPresence_OfflineAfterReconnectWithinGraceThenLeave(t *testing.T) {
 
 	first := watchInbox(t, op)
 	e.waitOperatorsOnline(true)
-	first.cancel()
-	first.wait()
+	first.Stop()
+	first.Wait()
 	// Wait until the server has let go of the first stream.
 	testkit.WaitLog(t, e.logs, ended, 1)
 	// Reconnect within the grace period, then leave for good.
 	second := watchInbox(t, op)
-	second.cancel()
-	second.wait()
+	second.Stop()
+	second.Wait()
 	testkit.WaitLog(t, e.logs, ended, 2)
 	e.waitOperatorsOnline(false)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -12,117 +11,19 @@ import (
 	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
-// stream reads a server stream in the background and hands over what it
-// receives, so that a test can wait for one message among others.
-type stream[T any] struct {
-	t      testing.TB
-	c      chan *T
-	done   chan struct{}
-	err    error
-	cancel context.CancelFunc
-	// seen keeps what next skipped, for later assertions.
-	seen []*T
-}
-
-func follow[T any](t testing.TB, open func(context.Context) (*connect.ServerStreamForClient[T], error)) *stream[T] {
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream[T]{t: t, c: make(chan *T, 4096), done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(s.done)
-		st, err := open(ctx)
-		if err != nil {
-			s.err = err
-			return
-		}
-		defer st.Close()
-		for st.Receive() {
-			select {
-			case s.c <- st.Msg():
-			case <-ctx.Done():
-				s.err = ctx.Err()
-				return
-			}
-		}
-		s.err = st.Err()
-	}()
-	t.Cleanup(func() { cancel(); <-s.done })
-	return s
-}
-
-// next returns the next item that satisfies pred, skipping (and keeping in
-// seen) the others.
-func (s *stream[T]) next(what string, pred func(*T) bool) *T {
-	s.t.Helper()
-	return s.nextWithin(what, testkit.Wait, pred)
-}
-
-func (s *stream[T]) nextWithin(what string, d time.Duration, pred func(*T) bool) *T {
-	s.t.Helper()
-	timeout := time.After(d)
-	for {
-		select {
-		case v := <-s.c:
-			if pred(v) {
-				return v
-			}
-			s.seen = append(s.seen, v)
-		case <-s.done:
-			select { // what arrived before the end
-			case v := <-s.c:
-				if pred(v) {
-					return v
-				}
-				s.seen = append(s.seen, v)
-				continue
-			default:
-			}
-			s.t.Fatalf("stream ended (err %v) before %s", s.err, what)
-			return nil
-		case <-timeout:
-			s.t.Fatalf("timed out waiting for %s", what)
-			return nil
-		}
-	}
-}
-
-// wait waits for the stream to end and returns its error.
-func (s *stream[T]) wait() error {
-	s.t.Helper()
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(testkit.Wait):
-		s.t.Fatal("stream did not end")
-		return nil
-	}
-}
-
-// rest returns every item received so far without waiting.
-func (s *stream[T]) rest() []*T {
-	var out []*T
-	for {
-		select {
-		case v := <-s.c:
-			out = append(out, v)
-		default:
-			return out
-		}
-	}
-}
-
-type chatStream = stream[chatv1.WatchChatResponse]
-type inboxStream = stream[chatv1.WatchInboxResponse]
+type chatStream = testkit.Stream[*chatv1.WatchChatResponse]
+type inboxStream = testkit.Stream[*chatv1.WatchInboxResponse]
 
 // watchChat follows the visitor's chat from afterSeq.
 func watchChat(t testing.TB, v *visitor, afterSeq int64) *chatStream {
-	return follow(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+	return testkit.FollowServer(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
 		return v.watch(ctx, afterSeq)
 	})
 }
 
 // openInbox follows the operator's inbox.
 func openInbox(t testing.TB, o *operator) *inboxStream {
-	return follow(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchInboxResponse], error) {
+	return testkit.FollowServer(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchInboxResponse], error) {
 		return o.chat.WatchInbox(ctx, connect.NewRequest(&chatv1.WatchInboxRequest{}))
 	})
 }
@@ -132,7 +33,7 @@ func openInbox(t testing.TB, o *operator) *inboxStream {
 func watchInbox(t testing.TB, o *operator) *inboxStream {
 	t.Helper()
 	s := openInbox(t, o)
-	s.next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
+	s.Next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
 	return s
 }
 

@@ -70,7 +70,7 @@ func TestClientAddress_OneResolverForChatOfflineAndMonitoring(t *testing.T) {
 			if err := v.Start(ctx, lethe.StartChat{AccountID: demoAccount, Name: "Ada", FirstMessage: "hello"}); err != nil {
 				t.Fatal(err)
 			}
-			sum := inbox.next("the new chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
+			sum := inbox.Next("the new chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
 			if sum.VisitorIp != want("203.0.113.7") {
 				t.Errorf("chat: operator sees visitor IP %q, want %q", sum.VisitorIp, want("203.0.113.7"))
 			}

@@ -95,7 +95,7 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.next("operator reply", isSeq(4))
+	vs.Next("operator reply", isSeq(4))
 	if len(ts.filesContaining(tag)) == 0 {
 		t.Fatal("the canary is not on disk while the chat is open")
 	}
@@ -108,11 +108,11 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 	if hits := ts.filesContaining(tag); len(hits) > 0 {
 		t.Fatalf("the canary is on disk right after WithdrawConsent returned: %v", hits)
 	}
-	closed := vs.next("closed event", isClosed).Event.GetClosed()
+	closed := vs.Next("closed event", isClosed).Event.GetClosed()
 	if closed.Reason != "consent withdrawn" || closed.ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_SYSTEM {
 		t.Fatalf("closed event = %v, want reason \"consent withdrawn\" by SYSTEM", closed)
 	}
-	if err := vs.wait(); err != nil {
+	if err := vs.Wait(); err != nil {
 		t.Fatalf("the visitor's stream ended with %v, want a clean end after the closed event", err)
 	}
 	if _, err := v.Send(ctx, "hello?"); !oneOf(err, connect.CodeFailedPrecondition, connect.CodeUnauthenticated) {

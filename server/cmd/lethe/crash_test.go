@@ -80,7 +80,7 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 	admin2 := p2.admin()
 	inbox := watchInbox(t, admin2)
 	found, lastSeq := false, int64(0)
-	for _, r := range inbox.seen {
+	for _, r := range inbox.Seen {
 		if u := r.GetChatUpdated(); u != nil && u.ChatId == v.ChatID && u.State == chatv1.ChatState_CHAT_STATE_ACTIVE && u.OperatorId == admin2.Me.Id {
 			found = true
 		}
@@ -99,13 +99,13 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 	if ev, err := admin2.Send(ctx, v.ChatID, "after the crash"); err != nil || ev.Seq != 7 {
 		t.Fatalf("operator Send after the crash = %v, %v; want seq 7", ev, err)
 	}
-	if m := vs.next("operator message", isSeq(7)).Event.GetMessage(); m.GetText() != "after the crash" {
+	if m := vs.Next("operator message", isSeq(7)).Event.GetMessage(); m.GetText() != "after the crash" {
 		t.Fatalf("visitor got %v", m)
 	}
 	if ev, err := v2.Send(ctx, "me too"); err != nil || ev.Seq != 8 {
 		t.Fatalf("visitor Send after the crash = %v, %v; want seq 8", ev, err)
 	}
-	if m := inbox.next("visitor message", inboxEvent(v.ChatID, 8)).GetEvent().GetMessage(); m.GetText() != "me too" {
+	if m := inbox.Next("visitor message", inboxEvent(v.ChatID, 8)).GetEvent().GetMessage(); m.GetText() != "me too" {
 		t.Fatalf("operator got %v", m)
 	}
 

@@ -60,19 +60,19 @@ func runIPChat(t *testing.T, hide bool, look ...string) ipRun {
 	vs := watchChat(t, v, 0)
 	run := ipRun{ts: ts, onDiskWhileOpen: map[string][]string{}}
 	run.summaries = append(run.summaries,
-		inbox.next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated())
+		inbox.Next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated())
 	if err := admin.Accept(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
 	run.summaries = append(run.summaries,
-		inbox.next("accepted chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated())
+		inbox.Next("accepted chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated())
 	if _, err := v.Send(ctx, "visitor message "+tag); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.next("operator reply", isSeq(5))
+	vs.Next("operator reply", isSeq(5))
 	if err := leaveOffline(ctx, ts.visitor(), "Offline "+tag, "offline-"+tag+"@example.com", "offline message "+tag, 0); err != nil {
 		t.Fatalf("LeaveOfflineMessage: %v", err)
 	}
@@ -86,7 +86,7 @@ func runIPChat(t *testing.T, hide bool, look ...string) ipRun {
 	run.offline = relay.WaitMail(t, "offline message "+tag)
 	ts.waitDestroyed(v.ChatID)
 	ts.waitLogCount(`msg="mail delivered"`, 2)
-	for _, r := range append(inbox.seen, inbox.rest()...) {
+	for _, r := range append(inbox.Seen, inbox.Rest()...) {
 		if u := r.GetChatUpdated(); u != nil && u.ChatId == v.ChatID {
 			run.summaries = append(run.summaries, u)
 		}

@@ -45,7 +45,7 @@ func canaryChat(t *testing.T, v *lethe.Visitor, admin *lethe.Operator, tag strin
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.next("operator reply", isSeq(5))
+	vs.Next("operator reply", isSeq(5))
 	return v, vs
 }
 
@@ -56,7 +56,7 @@ func closeChat(t *testing.T, op *lethe.Operator, v *lethe.Visitor, vs *chatStrea
 	if err := op.Close(context.Background(), v.ChatID); err != nil {
 		t.Fatalf("CloseChat: %v", err)
 	}
-	vs.next("closed event", isClosed)
+	vs.Next("closed event", isClosed)
 }
 
 // checkTranscript checks a transcript mail: to the account's recipient,

@@ -157,108 +157,12 @@ func (ts *testServer) waitLogCount(s string, n int) {
 	testkit.WaitLog(ts.t, ts.logs, s, n)
 }
 
-// stream runs a watch function in the background and hands over what it
-// receives.
-type stream[T any] struct {
-	t      *testing.T
-	c      chan T
-	done   chan struct{}
-	err    error
-	cancel context.CancelFunc
-	// seen keeps what was skipped by next, for later assertions.
-	seen []T
-}
-
-func startStream[T any](t *testing.T, run func(ctx context.Context, fn func(T) error) error) *stream[T] {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	s := &stream[T]{t: t, c: make(chan T, 4096), done: make(chan struct{}), cancel: cancel}
-	go func() {
-		defer close(s.done)
-		s.err = run(ctx, func(v T) error {
-			select {
-			case s.c <- v:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	t.Cleanup(func() { cancel(); <-s.done })
-	return s
-}
-
-// next returns the next item that satisfies pred, skipping (and keeping in
-// seen) the others.
-func (s *stream[T]) next(what string, pred func(T) bool) T {
-	s.t.Helper()
-	return s.nextWithin(what, waitTimeout, pred)
-}
-
-// nextWithin is next with its own deadline.
-func (s *stream[T]) nextWithin(what string, d time.Duration, pred func(T) bool) T {
-	s.t.Helper()
-	timeout := time.After(d)
-	for {
-		select {
-		case v := <-s.c:
-			if pred(v) {
-				return v
-			}
-			s.seen = append(s.seen, v)
-		case <-s.done:
-			// Drain what arrived before the end.
-			select {
-			case v := <-s.c:
-				if pred(v) {
-					return v
-				}
-				s.seen = append(s.seen, v)
-				continue
-			default:
-			}
-			var zero T
-			s.t.Fatalf("stream ended (err %v) before %s", s.err, what)
-			return zero
-		case <-timeout:
-			var zero T
-			s.t.Fatalf("timed out waiting for %s", what)
-			return zero
-		}
-	}
-}
-
-// wait waits for the stream to end and returns its error.
-func (s *stream[T]) wait() error {
-	s.t.Helper()
-	select {
-	case <-s.done:
-		return s.err
-	case <-time.After(waitTimeout):
-		s.t.Fatal("stream did not end")
-		return nil
-	}
-}
-
-// rest returns every item received so far without waiting.
-func (s *stream[T]) rest() []T {
-	var out []T
-	for {
-		select {
-		case v := <-s.c:
-			out = append(out, v)
-		default:
-			return out
-		}
-	}
-}
-
-type chatStream = stream[*chatv1.WatchChatResponse]
-type inboxStream = stream[*chatv1.WatchInboxResponse]
+type chatStream = testkit.Stream[*chatv1.WatchChatResponse]
+type inboxStream = testkit.Stream[*chatv1.WatchInboxResponse]
 
 // watchChat runs the visitor's resuming Watch from afterSeq.
 func watchChat(t *testing.T, v *lethe.Visitor, afterSeq int64) *chatStream {
-	return startStream(t, func(ctx context.Context, fn func(*chatv1.WatchChatResponse) error) error {
+	return testkit.Follow(t, func(ctx context.Context, fn func(*chatv1.WatchChatResponse) error) error {
 		return v.Watch(ctx, afterSeq, fn)
 	})
 }
@@ -267,10 +171,10 @@ func watchChat(t *testing.T, v *lethe.Visitor, afterSeq int64) *chatStream {
 // of its snapshot.
 func watchInbox(t *testing.T, o *lethe.Operator) *inboxStream {
 	t.Helper()
-	s := startStream(t, func(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
+	s := testkit.Follow(t, func(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
 		return o.WatchInbox(ctx, fn)
 	})
-	s.next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
+	s.Next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
 	return s
 }
 

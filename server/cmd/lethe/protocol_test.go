@@ -122,18 +122,18 @@ func TestSDK_AllProtocols(t *testing.T) {
 				t.Fatalf("Start: %v", err)
 			}
 			ws := watchChat(t, v, 0)
-			if m := ws.next("first message", isSeq(2)).Event.GetMessage(); m.GetText() != "hi from "+tc.name {
+			if m := ws.Next("first message", isSeq(2)).Event.GetMessage(); m.GetText() != "hi from "+tc.name {
 				t.Fatalf("seq 2 = %v", m)
 			}
 			if ev, err := v.Send(ctx, "second"); err != nil || ev.Seq != 3 {
 				t.Fatalf("Send = %v, %v", ev, err)
 			}
-			ws.next("live message", isSeq(3))
+			ws.Next("live message", isSeq(3))
 			if err := v.End(ctx); err != nil {
 				t.Fatalf("End: %v", err)
 			}
-			ws.next("closed", isClosed)
-			if err := ws.wait(); err != nil {
+			ws.Next("closed", isClosed)
+			if err := ws.Wait(); err != nil {
 				t.Fatalf("Watch = %v, want nil", err)
 			}
 		})

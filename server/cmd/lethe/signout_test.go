@@ -38,7 +38,7 @@ func TestSignOut_DisablingEndsTheOperatorsStreamsInEveryDomain(t *testing.T) {
 		OperatorId: me.Msg.Operator.Id, Disabled: true})); err != nil {
 		t.Fatal(err)
 	}
-	testkit.WantCode(t, "Bob's inbox stream after he was disabled", inbox.wait(), connect.CodeUnauthenticated)
+	testkit.WantCode(t, "Bob's inbox stream after he was disabled", inbox.Wait(), connect.CodeUnauthenticated)
 	for visitors.Receive() {
 	}
 	testkit.WantCode(t, "Bob's Visitors stream after he was disabled", visitors.Err(), connect.CodeUnauthenticated)

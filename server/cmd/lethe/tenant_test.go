@@ -56,7 +56,7 @@ func TestTenants_AreIsolated(t *testing.T) {
 	demoInbox := watchInbox(t, demoAdmin)
 
 	v := ts.startChat("Tess", "tess@example.com", "for demo only")
-	demoInbox.next("demo sees its chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	demoInbox.Next("demo sees its chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
 
 	wantCode(t, other.Accept(ctx, v.ChatID), connect.CodeNotFound)
 	wantCode(t, other.Close(ctx, v.ChatID), connect.CodeNotFound)
@@ -81,12 +81,12 @@ func TestTenants_AreIsolated(t *testing.T) {
 	if _, err := v.Send(ctx, "still private"); err != nil {
 		t.Fatal(err)
 	}
-	demoInbox.next("demo sees seq 4", inboxEvent(v.ChatID, 4))
+	demoInbox.Next("demo sees seq 4", inboxEvent(v.ChatID, 4))
 	if err := demoAdmin.Close(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
-	demoInbox.next("demo sees removal", chatRemoved(v.ChatID))
-	for _, r := range append(otherInbox.seen, otherInbox.rest()...) {
+	demoInbox.Next("demo sees removal", chatRemoved(v.ChatID))
+	for _, r := range append(otherInbox.Seen, otherInbox.Rest()...) {
 		if r.GetChatUpdated() != nil || r.GetEvent() != nil || r.GetChatRemoved() != nil {
 			t.Fatalf("the other account's inbox saw %v", r)
 		}
@@ -100,7 +100,7 @@ func TestTenants_AreIsolated(t *testing.T) {
 	if err != nil || cfg.Msg.AccountName != "Other Inc" || !cfg.Msg.OperatorsOnline {
 		t.Fatalf("other's widget config = %v, %v", cfg, err)
 	}
-	demoInbox.cancel()
-	demoInbox.wait()
+	demoInbox.Stop()
+	demoInbox.Wait()
 	waitOperatorsOnline(t, ts, false)
 }
