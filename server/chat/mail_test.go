@@ -47,27 +47,14 @@ func closeChat(t *testing.T, e *env, v *visitor, vs *chatStream) {
 	vs.Next("closed event", isClosed)
 }
 
-// checkTranscript checks a transcript mail: to the account's recipient,
-// text and HTML alternatives, both carrying the whole conversation.
+// checkTranscript checks a transcript mail of a canary chat: to the
+// account's recipient, text and HTML alternatives, both carrying the whole
+// conversation.
 func checkTranscript(t *testing.T, m mailtest.Mail, tag string) {
 	t.Helper()
-	if len(m.To) != 1 || m.To[0] != recipient {
-		t.Errorf("transcript went to %v, want [%s]", m.To, recipient)
-	}
-	p := m.Parse(t)
-	if p.TopType != "multipart/alternative" {
-		t.Errorf("transcript is %s, want multipart/alternative", p.TopType)
-	}
-	for _, typ := range []string{"text/plain", "text/html"} {
-		body := p.Bodies[typ]
-		for _, want := range []string{"Visitor " + tag, tag + "@example.com", "first message " + tag, "visitor message " + tag, "operator reply " + tag} {
-			if !strings.Contains(body, want) {
-				t.Errorf("the %s transcript lacks %q:\n%s", typ, want, body)
-			}
-		}
-	}
-	if !strings.Contains(p.Bodies["text/html"], "<table") {
-		t.Errorf("the HTML part is not HTML:\n%s", p.Bodies["text/html"])
+	m.CheckAlternative(t, recipient, "Visitor "+tag, tag+"@example.com", "first message "+tag, "visitor message "+tag, "operator reply "+tag)
+	if html := m.Parse(t).Bodies["text/html"]; !strings.Contains(html, "<table") {
+		t.Errorf("the HTML transcript has no table:\n%s", html)
 	}
 }
 

@@ -484,3 +484,28 @@ func (l *lineStripper) Read(p []byte) (int, error) {
 		}
 	}
 }
+
+// CheckAlternative fails the test unless m went to exactly one recipient,
+// to, as multipart/alternative whose text and HTML bodies both contain every
+// one of wants, and whose HTML body is HTML.
+func (m Mail) CheckAlternative(t testing.TB, to string, wants ...string) {
+	t.Helper()
+	if len(m.To) != 1 || m.To[0] != to {
+		t.Errorf("mail went to %v, want [%s]", m.To, to)
+	}
+	p := m.Parse(t)
+	if p.TopType != "multipart/alternative" {
+		t.Errorf("mail is %s, want multipart/alternative", p.TopType)
+	}
+	for _, typ := range []string{"text/plain", "text/html"} {
+		body := p.Bodies[typ]
+		for _, want := range wants {
+			if !strings.Contains(body, want) {
+				t.Errorf("the %s body lacks %q:\n%s", typ, want, body)
+			}
+		}
+	}
+	if html := p.Bodies["text/html"]; !strings.Contains(html, "</") {
+		t.Errorf("the HTML part is not HTML:\n%s", html)
+	}
+}
