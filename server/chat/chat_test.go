@@ -392,25 +392,9 @@ func TestVisitorWatch_SDKResumesAfterCutOff(t *testing.T) {
 		})
 	}()
 	const n = 60
-	for range n {
-		if _, err := op.send(ctx, v.chatID, randomText(3000)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(block)
 	// Close only once the watcher caught up: a closed chat is destroyed at
 	// once, so there would be nothing left to resume from.
-	timeout := time.After(testkit.Wait * 2)
-	for caughtUp := false; !caughtUp; {
-		select {
-		case seq := <-progress:
-			caughtUp = seq == 3+n
-		case err := <-errc:
-			t.Fatalf("Watch ended early: %v", err)
-		case <-timeout:
-			t.Fatal("Watch did not catch up")
-		}
-	}
+	floodWhileBlocked(t, op, v.chatID, n, block, progress, errc, "Watch")
 	if err := op.close(ctx, v.chatID); err != nil {
 		t.Fatal(err)
 	}
@@ -462,23 +446,7 @@ func TestWatchInbox_ResumeDeliversOnlyMissedEvents(t *testing.T) {
 		})
 	}()
 	const n = 60
-	for range n {
-		if _, err := op.send(ctx, v.chatID, randomText(3000)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	close(block)
-	timeout := time.After(testkit.Wait * 2)
-	for caughtUp := false; !caughtUp; {
-		select {
-		case seq := <-progress:
-			caughtUp = seq == 3+n
-		case err := <-errc:
-			t.Fatalf("WatchInbox ended: %v", err)
-		case <-timeout:
-			t.Fatal("WatchInbox did not catch up")
-		}
-	}
+	floodWhileBlocked(t, op, v.chatID, n, block, progress, errc, "WatchInbox")
 	cancel()
 	<-errc
 	want := make([]int64, 3+n)
@@ -490,5 +458,29 @@ func TestWatchInbox_ResumeDeliversOnlyMissedEvents(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), "procedure=/lethe.chat.v1.ChatService/WatchInbox code=unavailable") {
 		t.Fatal("the stalled inbox was never cut off")
+	}
+}
+
+// floodWhileBlocked has op send n long messages into a chat whose watcher
+// is stalled (it waits on block after seq 3, so the server cuts it off),
+// then unblocks it and waits until it reported seq 3+n through progress.
+func floodWhileBlocked(t *testing.T, op *operator, chatID string, n int, block chan struct{}, progress <-chan int64, errc <-chan error, what string) {
+	t.Helper()
+	for range n {
+		if _, err := op.send(context.Background(), chatID, randomText(3000)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	close(block)
+	timeout := time.After(testkit.Wait * 2)
+	for caughtUp := false; !caughtUp; {
+		select {
+		case seq := <-progress:
+			caughtUp = seq == int64(3+n)
+		case err := <-errc:
+			t.Fatalf("%s ended early: %v", what, err)
+		case <-timeout:
+			t.Fatalf("%s did not catch up", what)
+		}
 	}
 }

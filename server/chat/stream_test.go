@@ -8,6 +8,7 @@ import (
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
@@ -63,60 +64,6 @@ func inboxEvent(chatID string, seq int64) func(*chatv1.WatchInboxResponse) bool 
 	}
 }
 
-// history reads the visitor's chat with a fresh stream until the stored
-// event seq `until` (or the chat closes), and returns the stored events.
-func history(t testing.TB, v *visitor, until int64) []*chatv1.ChatEvent {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), testkit.Wait)
-	defer cancel()
-	stream, err := v.watch(ctx, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	var out []*chatv1.ChatEvent
-	for stream.Receive() {
-		ev := stream.Msg().Event
-		if ev.GetSeq() == 0 {
-			continue
-		}
-		out = append(out, ev)
-		if ev.Seq == until || ev.GetClosed() != nil {
-			return out
-		}
-	}
-	t.Fatalf("history stream ended early after %d events: %v", len(out), stream.Err())
-	return nil
-}
-
-// texts returns the texts of the message events.
-func texts(evs []*chatv1.ChatEvent) []string {
-	var out []string
-	for _, ev := range evs {
-		if m := ev.GetMessage(); m != nil {
-			out = append(out, m.Text)
-		}
-	}
-	return out
-}
-
-// checkSeqs fails unless evs carry exactly the sequence numbers from..to.
-func checkSeqs(t testing.TB, evs []*chatv1.ChatEvent, from, to int64) {
-	t.Helper()
-	var got []int64
-	for _, ev := range evs {
-		got = append(got, ev.Seq)
-	}
-	if int64(len(got)) != to-from+1 {
-		t.Fatalf("got %d events %v, want seqs %d..%d", len(got), got, from, to)
-	}
-	for i, s := range got {
-		if s != from+int64(i) {
-			t.Fatalf("seqs %v, want %d..%d without gaps or repeats", got, from, to)
-		}
-	}
-}
-
 // smallWindowClient is a client on its own HTTP/2 connection whose
 // per-stream receive window is small, so that a stream it does not read
 // makes the server's writes block soon (the default window is 4 MiB).
@@ -127,3 +74,16 @@ func (e *env) smallWindowClient() *http.Client {
 	e.t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr}
 }
+
+// history reads the visitor's chat from the start until seq until.
+func history(t testing.TB, v *visitor, until int64) []*chatv1.ChatEvent {
+	t.Helper()
+	return chattest.History(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+		return v.watch(ctx, 0)
+	}, until)
+}
+
+var (
+	texts     = chattest.Texts
+	checkSeqs = chattest.CheckSeqs
+)

@@ -18,6 +18,7 @@ import (
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
@@ -213,61 +214,6 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 // oneOf reports whether err carries one of codes.
 func oneOf(err error, codes ...connect.Code) bool { return slices.Contains(codes, testkit.CodeOf(err)) }
 
-// history reads the visitor's whole chat with a fresh stream, until the
-// last stored event is seq `until` (or the chat closes), and returns the
-// stored events.
-func history(t *testing.T, v *lethe.Visitor, until int64) []*chatv1.ChatEvent {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-	defer cancel()
-	stream, err := v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	var out []*chatv1.ChatEvent
-	for stream.Receive() {
-		ev := stream.Msg().Event
-		if ev.GetSeq() == 0 {
-			continue
-		}
-		out = append(out, ev)
-		if ev.Seq == until || ev.GetClosed() != nil {
-			return out
-		}
-	}
-	t.Fatalf("history stream ended early after %d events: %v", len(out), stream.Err())
-	return nil
-}
-
-// texts returns the texts of the message events.
-func texts(evs []*chatv1.ChatEvent) []string {
-	var out []string
-	for _, ev := range evs {
-		if m := ev.GetMessage(); m != nil {
-			out = append(out, m.Text)
-		}
-	}
-	return out
-}
-
-// checkSeqs fails unless evs carry exactly the sequence numbers from..to.
-func checkSeqs(t *testing.T, evs []*chatv1.ChatEvent, from, to int64) {
-	t.Helper()
-	var got []int64
-	for _, ev := range evs {
-		got = append(got, ev.Seq)
-	}
-	if int64(len(got)) != to-from+1 {
-		t.Fatalf("got %d events %v, want seqs %d..%d", len(got), got, from, to)
-	}
-	for i, s := range got {
-		if s != from+int64(i) {
-			t.Fatalf("seqs %v, want %d..%d without gaps or repeats", got, from, to)
-		}
-	}
-}
-
 // randomText returns n random ASCII characters: incompressible, so that a
 // stream carrying it fills flow-control windows despite gzip.
 func randomText(n int) string {
@@ -315,3 +261,16 @@ func transcriptsTo(s *accountv1.Settings) {
 	s.TranscriptsEnabled = true
 	s.Recipients = []string{recipient}
 }
+
+// history reads the visitor's chat from the start until seq until.
+func history(t *testing.T, v *lethe.Visitor, until int64) []*chatv1.ChatEvent {
+	t.Helper()
+	return chattest.History(t, func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+		return v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+	}, until)
+}
+
+var (
+	texts     = chattest.Texts
+	checkSeqs = chattest.CheckSeqs
+)
