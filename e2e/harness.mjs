@@ -2,7 +2,7 @@
 // random port with a temp data directory, launch Debian's Chromium through
 // playwright-core, and save screenshots (not committed) for a human to look at.
 import { spawn } from "node:child_process";
-import { mkdtempSync, mkdirSync, existsSync } from "node:fs";
+import { mkdtempSync, mkdirSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -188,4 +188,24 @@ export async function startSmtpSink() {
 /** Undoes quoted-printable soft breaks and escapes, enough to search text. */
 function decodeQP(s) {
   return s.replace(/=\r?\n/g, "").replace(/=([0-9A-F]{2})/g, (_, h) => String.fromCharCode(parseInt(h, 16)));
+}
+
+/** Every byte of every file under dir, as one latin1 string (forensic checks). */
+export function allBytes(dir) {
+  let out = "";
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    out += statSync(p).isDirectory() ? allBytes(p) : readFileSync(p).toString("latin1");
+  }
+  return out;
+}
+
+/** Polls cond every 50 ms until it holds; resolves with the time it did. */
+export async function until(what, cond, timeoutMs) {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return Date.now();
 }

@@ -5,9 +5,7 @@
 // monitoring data is destroyed the retention time after they left, not later.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import { startLethe, launchBrowser, shot, operatorLogin } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, operatorLogin, allBytes, until } from "./harness.mjs";
 
 const RETENTION_MS = 4000;
 /** The monitor janitor's default interval: destruction happens at its next pass. */
@@ -16,24 +14,7 @@ const JANITOR_MS = 5000;
 let lethe;
 let browser;
 
-/** Every byte of every file under dir, as one latin1 string. */
-function allBytes(dir) {
-  let out = "";
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    out += statSync(p).isDirectory() ? allBytes(p) : readFileSync(p).toString("latin1");
-  }
-  return out;
-}
 
-async function until(what, cond, timeoutMs) {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return Date.now();
-}
 
 before(async () => {
   lethe = await startLethe(["--visitor-retention", `${RETENTION_MS / 1000}s`]);

@@ -9,10 +9,10 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, execFile } from "node:child_process";
 import { createServer } from "node:net";
-import { readdirSync, readFileSync, statSync, existsSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { startLethe, launchBrowser, shot, operatorLogin, rpc, root, ADMIN_EMAIL, ADMIN_PASSWORD } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, operatorLogin, rpc, root, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes } from "./harness.mjs";
 
 const run = promisify(execFile);
 let lethe;
@@ -22,14 +22,6 @@ let shopOrigin;
 let cookie;
 let apiKey;
 
-function allBytes(dir) {
-  let out = "";
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    out += statSync(p).isDirectory() ? allBytes(p) : readFileSync(p).toString("latin1");
-  }
-  return out;
-}
 
 async function freePort() {
   const s = createServer();

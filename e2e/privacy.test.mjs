@@ -4,27 +4,13 @@
 // and destroys it at once.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, statSync } from "node:fs";
-import { join } from "node:path";
-import {
-  startLethe, launchBrowser, shot, operatorLogin, waitNoOperatorOnline, startSmtpSink, rpc,
-  ADMIN_EMAIL, ADMIN_PASSWORD,
-} from "./harness.mjs";
+import { startLethe, launchBrowser, shot, operatorLogin, waitNoOperatorOnline, startSmtpSink, rpc, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes } from "./harness.mjs";
 
 let lethe;
 let browser;
 let smtp;
 let cookie;
 
-/** Every byte of every file under dir, as one latin1 string. */
-function allBytes(dir) {
-  let out = "";
-  for (const name of readdirSync(dir)) {
-    const p = join(dir, name);
-    out += statSync(p).isDirectory() ? allBytes(p) : readFileSync(p).toString("latin1");
-  }
-  return out;
-}
 
 async function admin(path, body) {
   const r = await rpc(lethe.base, path, body, { cookie });
