@@ -2,14 +2,11 @@ package chat
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -428,16 +425,7 @@ func wantCode(t testing.TB, err error, code connect.Code) {
 	testkit.WantCode(t, "call", err, code)
 }
 
-// randomText returns n random ASCII characters: incompressible, so that a
-// stream carrying it fills flow-control windows despite gzip.
-func randomText(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	return base64.RawURLEncoding.EncodeToString(b)[:n]
-}
-
-// newTag returns a unique canary: lower-case letters and digits only, so no
-// encoding (HTML, quoted-printable, protobuf) can hide it from a byte search.
-func newTag() string {
-	return "canary" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(randomText(16)))
-}
+var (
+	randomText = testkit.RandomText
+	newTag     = testkit.Tag
+)

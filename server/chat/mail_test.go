@@ -8,6 +8,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 )
@@ -22,15 +23,16 @@ func canaryChat(t *testing.T, e *env, tag string) (*visitor, *chatStream) {
 	t.Helper()
 	ctx := context.Background()
 	admin := e.operator(opAdmin)
-	v := e.startChat("Visitor "+tag, tag+"@example.com", "first message "+tag)
+	c := chattest.CanaryOf(tag)
+	v := e.startChat(c.Name, c.Email, c.First)
 	vs := watchChat(t, v, 0)
 	if err := admin.accept(ctx, v.chatID); err != nil {
 		t.Fatalf("Accept: %v", err)
 	}
-	if _, err := v.send(ctx, "visitor message "+tag); err != nil {
+	if _, err := v.send(ctx, c.FromVisitor); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := admin.send(ctx, v.chatID, "operator reply "+tag); err != nil {
+	if _, err := admin.send(ctx, v.chatID, c.Reply); err != nil {
 		t.Fatal(err)
 	}
 	vs.Next("operator reply", isSeq(5))
@@ -47,15 +49,10 @@ func closeChat(t *testing.T, e *env, v *visitor, vs *chatStream) {
 	vs.Next("closed event", isClosed)
 }
 
-// checkTranscript checks a transcript mail of a canary chat: to the
-// account's recipient, text and HTML alternatives, both carrying the whole
-// conversation.
+// checkTranscript checks the transcript mail of the canary chat tag.
 func checkTranscript(t *testing.T, m mailtest.Mail, tag string) {
 	t.Helper()
-	m.CheckAlternative(t, recipient, "Visitor "+tag, tag+"@example.com", "first message "+tag, "visitor message "+tag, "operator reply "+tag)
-	if html := m.Parse(t).Bodies["text/html"]; !strings.Contains(html, "<table") {
-		t.Errorf("the HTML transcript has no table:\n%s", html)
-	}
+	chattest.CheckTranscript(t, m, recipient, chattest.CanaryOf(tag))
 }
 
 // A relay offering STARTTLS gets the transcript once, over TLS, with text

@@ -34,35 +34,18 @@ func openInbox(t testing.TB, o *operator) *inboxStream {
 func watchInbox(t testing.TB, o *operator) *inboxStream {
 	t.Helper()
 	s := openInbox(t, o)
-	s.Next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
+	s.Next("inbox snapshot", chattest.SnapshotDone)
 	return s
 }
 
-// Predicates.
-
-func isSeq(n int64) func(*chatv1.WatchChatResponse) bool {
-	return func(r *chatv1.WatchChatResponse) bool { return r.Event.GetSeq() == n }
-}
-
-func isClosed(r *chatv1.WatchChatResponse) bool { return r.Event.GetClosed() != nil }
-
-func chatUpdated(chatID string, st chatv1.ChatState) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool {
-		u := r.GetChatUpdated()
-		return u != nil && u.ChatId == chatID && u.State == st
-	}
-}
-
-func isRemoved(chatID string) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool { return r.GetChatRemoved().GetChatId() == chatID }
-}
-
-func inboxEvent(chatID string, seq int64) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool {
-		e := r.GetEvent()
-		return e != nil && e.ChatId == chatID && e.Seq == seq
-	}
-}
+// Predicates on stream messages (chattest).
+var (
+	isSeq       = chattest.IsSeq
+	isClosed    = chattest.IsClosed
+	chatUpdated = chattest.ChatUpdated
+	inboxEvent  = chattest.InboxEvent
+	isRemoved   = chattest.ChatRemoved
+)
 
 // smallWindowClient is a client on its own HTTP/2 connection whose
 // per-stream receive window is small, so that a stream it does not read

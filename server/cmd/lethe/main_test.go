@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -175,35 +173,18 @@ func watchInbox(t *testing.T, o *lethe.Operator) *inboxStream {
 	s := testkit.Follow(t, func(ctx context.Context, fn func(*chatv1.WatchInboxResponse) error) error {
 		return o.WatchInbox(ctx, fn)
 	})
-	s.Next("inbox snapshot", func(r *chatv1.WatchInboxResponse) bool { return r.GetSnapshotDone() != nil })
+	s.Next("inbox snapshot", chattest.SnapshotDone)
 	return s
 }
 
-// Predicates.
-
-func isSeq(n int64) func(*chatv1.WatchChatResponse) bool {
-	return func(r *chatv1.WatchChatResponse) bool { return r.Event.GetSeq() == n }
-}
-
-func isClosed(r *chatv1.WatchChatResponse) bool { return r.Event.GetClosed() != nil }
-
-func chatUpdated(chatID string, st chatv1.ChatState) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool {
-		u := r.GetChatUpdated()
-		return u != nil && u.ChatId == chatID && u.State == st
-	}
-}
-
-func chatRemoved(chatID string) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool { return r.GetChatRemoved().GetChatId() == chatID }
-}
-
-func inboxEvent(chatID string, seq int64) func(*chatv1.WatchInboxResponse) bool {
-	return func(r *chatv1.WatchInboxResponse) bool {
-		e := r.GetEvent()
-		return e != nil && e.ChatId == chatID && e.Seq == seq
-	}
-}
+// Predicates on stream messages (chattest).
+var (
+	isSeq       = chattest.IsSeq
+	isClosed    = chattest.IsClosed
+	chatUpdated = chattest.ChatUpdated
+	inboxEvent  = chattest.InboxEvent
+	chatRemoved = chattest.ChatRemoved
+)
 
 // wantCode fails unless err carries code.
 func wantCode(t *testing.T, err error, code connect.Code) {
@@ -214,14 +195,7 @@ func wantCode(t *testing.T, err error, code connect.Code) {
 // oneOf reports whether err carries one of codes.
 func oneOf(err error, codes ...connect.Code) bool { return slices.Contains(codes, testkit.CodeOf(err)) }
 
-// randomText returns n random ASCII characters: incompressible, so that a
-// stream carrying it fills flow-control windows despite gzip.
-func randomText(n int) string {
-	b := make([]byte, n)
-	rand.Read(b)
-	s := base64.RawURLEncoding.EncodeToString(b)
-	return s[:n]
-}
+var randomText = testkit.RandomText
 
 // startReq is a pre-chat form for the demo account.
 func startReq(name, first string) lethe.StartChat {

@@ -6,6 +6,8 @@ package testkit
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"log/slog"
 	"os"
@@ -141,3 +143,17 @@ func WantCode(t testing.TB, what string, err error, code connect.Code) {
 // (64 MiB) would be half the suite's CPU under -race. The binary tests use
 // the real parameters.
 var CheapPasswords = &argon2id.Params{Memory: 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
+
+// RandomText returns n random characters of [A-Za-z0-9_-].
+func RandomText(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)[:n]
+}
+
+// Tag returns a unique canary: lower-case letters and digits only, so that
+// no encoding (HTML, quoted-printable, protobuf) can hide it from a byte
+// search.
+func Tag() string {
+	return "canary" + strings.ToLower(strings.NewReplacer("-", "", "_", "").Replace(RandomText(16)))
+}
