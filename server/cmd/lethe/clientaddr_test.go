@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"testing"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
+
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
@@ -70,7 +72,7 @@ func TestClientAddress_OneResolverForChatOfflineAndMonitoring(t *testing.T) {
 			if err := v.Start(ctx, lethe.StartChat{AccountID: demoAccount, Name: "Ada", FirstMessage: "hello"}); err != nil {
 				t.Fatal(err)
 			}
-			sum := inbox.Next("the new chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
+			sum := inbox.Next("the new chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated()
 			if sum.VisitorIp != want("203.0.113.7") {
 				t.Errorf("chat: operator sees visitor IP %q, want %q", sum.VisitorIp, want("203.0.113.7"))
 			}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
 	"connectrpc.com/connect"
@@ -95,7 +96,7 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("operator reply", isSeq(4))
+	vs.Next("operator reply", chattest.IsSeq(4))
 	if len(ts.filesContaining(tag)) == 0 {
 		t.Fatal("the canary is not on disk while the chat is open")
 	}
@@ -108,7 +109,7 @@ func TestConsent_WithdrawEndsChatAndDestroysAtOnceWithoutTranscript(t *testing.T
 	if hits := ts.filesContaining(tag); len(hits) > 0 {
 		t.Fatalf("the canary is on disk right after WithdrawConsent returned: %v", hits)
 	}
-	closed := vs.Next("closed event", isClosed).Event.GetClosed()
+	closed := vs.Next("closed event", chattest.IsClosed).Event.GetClosed()
 	if closed.Reason != "consent withdrawn" || closed.ClosedBy != chatv1.AuthorKind_AUTHOR_KIND_SYSTEM {
 		t.Fatalf("closed event = %v, want reason \"consent withdrawn\" by SYSTEM", closed)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
@@ -99,13 +100,13 @@ func TestCrash_Kill9KeepsOpenChatAndNeverResurrectsDestroyedOne(t *testing.T) {
 	if ev, err := admin2.Send(ctx, v.ChatID, "after the crash"); err != nil || ev.Seq != 7 {
 		t.Fatalf("operator Send after the crash = %v, %v; want seq 7", ev, err)
 	}
-	if m := vs.Next("operator message", isSeq(7)).Event.GetMessage(); m.GetText() != "after the crash" {
+	if m := vs.Next("operator message", chattest.IsSeq(7)).Event.GetMessage(); m.GetText() != "after the crash" {
 		t.Fatalf("visitor got %v", m)
 	}
 	if ev, err := v2.Send(ctx, "me too"); err != nil || ev.Seq != 8 {
 		t.Fatalf("visitor Send after the crash = %v, %v; want seq 8", ev, err)
 	}
-	if m := inbox.Next("visitor message", inboxEvent(v.ChatID, 8)).GetEvent().GetMessage(); m.GetText() != "me too" {
+	if m := inbox.Next("visitor message", chattest.InboxEvent(v.ChatID, 8)).GetEvent().GetMessage(); m.GetText() != "me too" {
 		t.Fatalf("operator got %v", m)
 	}
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 
@@ -62,7 +63,7 @@ func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 		FirstMessage: "first message " + tag}); err != nil {
 		t.Fatalf("StartChat: %v", err)
 	}
-	inbox.Next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	inbox.Next("queued chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
 	vs := watchChat(t, v, 0)
 	if err := admin.Accept(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("operator reply", isSeq(5))
+	vs.Next("operator reply", chattest.IsSeq(5))
 	// Offline messages are taken even while operators are online.
 	if err := leaveOffline(ctx, p.visitor(), "Offline "+tag, offlineEmail, "offline message "+tag, 0); err != nil {
 		t.Fatalf("LeaveOfflineMessage: %v", err)
@@ -87,7 +88,7 @@ func TestForensic_CanaryGoneFromDataDirAfterCloseAndDispatch(t *testing.T) {
 	if err := admin.Close(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("closed event", isClosed)
+	vs.Next("closed event", chattest.IsClosed)
 	transcript := relay.WaitMail(t, "operator reply "+tag)
 	checkTranscript(t, transcript, tag)
 	relay.WaitMail(t, "offline message "+tag)

@@ -8,6 +8,7 @@ import (
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 )
 
@@ -60,19 +61,19 @@ func runIPChat(t *testing.T, hide bool, look ...string) ipRun {
 	vs := watchChat(t, v, 0)
 	run := ipRun{ts: ts, onDiskWhileOpen: map[string][]string{}}
 	run.summaries = append(run.summaries,
-		inbox.Next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated())
+		inbox.Next("queued chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING)).GetChatUpdated())
 	if err := admin.Accept(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
 	run.summaries = append(run.summaries,
-		inbox.Next("accepted chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated())
+		inbox.Next("accepted chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_ACTIVE)).GetChatUpdated())
 	if _, err := v.Send(ctx, "visitor message "+tag); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := admin.Send(ctx, v.ChatID, "operator reply "+tag); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("operator reply", isSeq(5))
+	vs.Next("operator reply", chattest.IsSeq(5))
 	if err := leaveOffline(ctx, ts.visitor(), "Offline "+tag, "offline-"+tag+"@example.com", "offline message "+tag, 0); err != nil {
 		t.Fatalf("LeaveOfflineMessage: %v", err)
 	}

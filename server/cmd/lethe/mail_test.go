@@ -39,7 +39,7 @@ func canaryChat(t *testing.T, v *lethe.Visitor, admin *lethe.Operator, tag strin
 	if _, err := admin.Send(ctx, v.ChatID, c.Reply); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("operator reply", isSeq(5))
+	vs.Next("operator reply", chattest.IsSeq(5))
 	return v, vs
 }
 
@@ -50,7 +50,7 @@ func closeChat(t *testing.T, op *lethe.Operator, v *lethe.Visitor, vs *chatStrea
 	if err := op.Close(context.Background(), v.ChatID); err != nil {
 		t.Fatalf("CloseChat: %v", err)
 	}
-	vs.Next("closed event", isClosed)
+	vs.Next("closed event", chattest.IsClosed)
 }
 
 // checkTranscript checks the transcript mail of the canary chat tag.

@@ -177,15 +177,6 @@ func watchInbox(t *testing.T, o *lethe.Operator) *inboxStream {
 	return s
 }
 
-// Predicates on stream messages (chattest).
-var (
-	isSeq       = chattest.IsSeq
-	isClosed    = chattest.IsClosed
-	chatUpdated = chattest.ChatUpdated
-	inboxEvent  = chattest.InboxEvent
-	chatRemoved = chattest.ChatRemoved
-)
-
 // wantCode fails unless err carries code.
 func wantCode(t *testing.T, err error, code connect.Code) {
 	t.Helper()

@@ -8,6 +8,7 @@ import (
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	lethe "github.com/lethehq/lethe/sdk/go"
+	"github.com/lethehq/lethe/server/chat/chattest"
 	"github.com/lethehq/lethe/server/store"
 )
 
@@ -38,7 +39,7 @@ func runCanaryChat(t *testing.T, ts *testServer, c canaries, beforeClose func())
 	if err := v.Start(ctx, lethe.StartChat{AccountID: demoAccount, Name: c.name, Email: c.email, FirstMessage: c.text}); err != nil {
 		t.Fatal(err)
 	}
-	inbox.Next("queued chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	inbox.Next("queued chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
 	vs := watchChat(t, v, 0)
 	if err := op.Accept(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
@@ -52,14 +53,14 @@ func runCanaryChat(t *testing.T, ts *testServer, c canaries, beforeClose func())
 	if _, err := op.Send(ctx, v.ChatID, c.reply); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("reply", isSeq(5))
+	vs.Next("reply", chattest.IsSeq(5))
 	// Errors carrying content in their input must not log it either.
 	_, _ = v.Send(ctx, c.text+strings.Repeat("x", 4001))
 	beforeClose()
 	if err := op.Close(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
-	vs.Next("closed", isClosed)
+	vs.Next("closed", chattest.IsClosed)
 	ts.waitDestroyed(v.ChatID)
 }
 

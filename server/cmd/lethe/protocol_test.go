@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
+
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -122,17 +124,17 @@ func TestSDK_AllProtocols(t *testing.T) {
 				t.Fatalf("Start: %v", err)
 			}
 			ws := watchChat(t, v, 0)
-			if m := ws.Next("first message", isSeq(2)).Event.GetMessage(); m.GetText() != "hi from "+tc.name {
+			if m := ws.Next("first message", chattest.IsSeq(2)).Event.GetMessage(); m.GetText() != "hi from "+tc.name {
 				t.Fatalf("seq 2 = %v", m)
 			}
 			if ev, err := v.Send(ctx, "second"); err != nil || ev.Seq != 3 {
 				t.Fatalf("Send = %v, %v", ev, err)
 			}
-			ws.Next("live message", isSeq(3))
+			ws.Next("live message", chattest.IsSeq(3))
 			if err := v.End(ctx); err != nil {
 				t.Fatalf("End: %v", err)
 			}
-			ws.Next("closed", isClosed)
+			ws.Next("closed", chattest.IsClosed)
 			if err := ws.Wait(); err != nil {
 				t.Fatalf("Watch = %v, want nil", err)
 			}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/lethehq/lethe/server/chat/chattest"
+
 	"connectrpc.com/connect"
 	"github.com/alexedwards/argon2id"
 
@@ -56,7 +58,7 @@ func TestTenants_AreIsolated(t *testing.T) {
 	demoInbox := watchInbox(t, demoAdmin)
 
 	v := ts.startChat("Tess", "tess@example.com", "for demo only")
-	demoInbox.Next("demo sees its chat", chatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
+	demoInbox.Next("demo sees its chat", chattest.ChatUpdated(v.ChatID, chatv1.ChatState_CHAT_STATE_WAITING))
 
 	wantCode(t, other.Accept(ctx, v.ChatID), connect.CodeNotFound)
 	wantCode(t, other.Close(ctx, v.ChatID), connect.CodeNotFound)
@@ -81,11 +83,11 @@ func TestTenants_AreIsolated(t *testing.T) {
 	if _, err := v.Send(ctx, "still private"); err != nil {
 		t.Fatal(err)
 	}
-	demoInbox.Next("demo sees seq 4", inboxEvent(v.ChatID, 4))
+	demoInbox.Next("demo sees seq 4", chattest.InboxEvent(v.ChatID, 4))
 	if err := demoAdmin.Close(ctx, v.ChatID); err != nil {
 		t.Fatal(err)
 	}
-	demoInbox.Next("demo sees removal", chatRemoved(v.ChatID))
+	demoInbox.Next("demo sees removal", chattest.ChatRemoved(v.ChatID))
 	for _, r := range append(otherInbox.Seen, otherInbox.Rest()...) {
 		if r.GetChatUpdated() != nil || r.GetEvent() != nil || r.GetChatRemoved() != nil {
 			t.Fatalf("the other account's inbox saw %v", r)
