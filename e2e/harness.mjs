@@ -209,3 +209,12 @@ export async function until(what, cond, timeoutMs) {
   }
   return Date.now();
 }
+
+/** Signs the admin in to the console in a new browser context and opens the Visitors tab. */
+export async function consoleVisitors(browser, base) {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await operatorLogin(page, base);
+  await page.getByTestId("visitors-tab").click();
+  return { ctx, page };
+}

@@ -5,7 +5,7 @@
 // monitoring data is destroyed the retention time after they left, not later.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startLethe, launchBrowser, shot, operatorLogin, allBytes, until } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, allBytes, until, consoleVisitors } from "./harness.mjs";
 
 const RETENTION_MS = 4000;
 /** The monitor janitor's default interval: destruction happens at its next pass. */
@@ -27,10 +27,7 @@ after(async () => {
 });
 
 test("a visitor who closes the page is shown as gone within 5 s and destroyed the retention time later", { timeout: 120_000 }, async (t) => {
-  const opCtx = await browser.newContext();
-  const op = await opCtx.newPage();
-  await operatorLogin(op, lethe.base);
-  await op.getByTestId("visitors-tab").click();
+  const { ctx: opCtx, page: op } = await consoleVisitors(browser, lethe.base);
 
   const visCtx = await browser.newContext();
   const vis = await visCtx.newPage();

@@ -12,7 +12,7 @@ import { createServer } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { startLethe, launchBrowser, shot, operatorLogin, rpc, root, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, rpc, root, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes, consoleVisitors } from "./harness.mjs";
 
 const run = promisify(execFile);
 let lethe;
@@ -76,10 +76,7 @@ after(async () => {
 });
 
 test("a browsing visitor appears in the console with enrichment and custom data, accepts an invitation, and is forgotten after leaving", { timeout: 180_000 }, async () => {
-  const opCtx = await browser.newContext();
-  const op = await opCtx.newPage();
-  await operatorLogin(op, lethe.base);
-  await op.getByTestId("visitors-tab").click();
+  const { ctx: opCtx, page: op } = await consoleVisitors(browser, lethe.base);
 
   const visCtx = await browser.newContext();
   const vis = await visCtx.newPage();
