@@ -18,14 +18,7 @@ import (
 
 // These tests run the SDK against the real lethe binary.
 
-func adminOf(ctx context.Context, t *testing.T, base string) *lethe.Operator {
-	t.Helper()
-	op := lethe.NewOperator(http.DefaultClient, base)
-	if err := op.Login(ctx, lethetest.AdminEmail, lethetest.AdminPassword); err != nil {
-		t.Fatal(err)
-	}
-	return op
-}
+var adminOf = lethetest.Admin
 
 func requireConsent(ctx context.Context, t *testing.T, admin *lethe.Operator, form consentv1.ConsentForm, text string) int32 {
 	t.Helper()

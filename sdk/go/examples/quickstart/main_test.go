@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"net/http"
 	"os"
 	"regexp"
 	"strings"
@@ -14,7 +13,6 @@ import (
 
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
-	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/sdk/go/internal/lethetest"
 )
 
@@ -25,10 +23,7 @@ func TestQuickstart_RunsAgainstRealServer(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	admin := lethe.NewOperator(http.DefaultClient, base)
-	if err := admin.Login(ctx, lethetest.AdminEmail, lethetest.AdminPassword); err != nil {
-		t.Fatal(err)
-	}
+	admin := lethetest.Admin(ctx, t, base)
 	if _, err := admin.Consent.SetConsentText(ctx, connect.NewRequest(&consentv1.SetConsentTextRequest{
 		Form: consentv1.ConsentForm_CONSENT_FORM_PRECHAT, Locale: "en", Text: "This chat is deleted when it ends.", Required: true})); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,6 @@ import (
 
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
-	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/sdk/go/internal/lethetest"
 )
 
@@ -25,10 +24,7 @@ func TestExampleWebApp_TicketReachesOperatorAsVerifiedData(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	op := lethe.NewOperator(http.DefaultClient, base)
-	if err := op.Login(ctx, lethetest.AdminEmail, lethetest.AdminPassword); err != nil {
-		t.Fatal(err)
-	}
+	op := lethetest.Admin(ctx, t, base)
 	key, err := op.Monitor.CreateApiKey(ctx, connect.NewRequest(&monitorv1.CreateApiKeyRequest{Name: "example shop"}))
 	if err != nil {
 		t.Fatal(err)

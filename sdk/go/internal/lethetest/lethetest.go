@@ -6,8 +6,10 @@ package lethetest
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
 // The demo account and its admin, as the first run creates them.
@@ -112,4 +116,14 @@ func Main(m *testing.M) {
 		os.RemoveAll(filepath.Dir(buildBin))
 	}
 	os.Exit(code)
+}
+
+// Admin returns the demo account's admin, signed in to the server at base.
+func Admin(ctx context.Context, t testing.TB, base string) *lethe.Operator {
+	t.Helper()
+	op := lethe.NewOperator(http.DefaultClient, base)
+	if err := op.Login(ctx, AdminEmail, AdminPassword); err != nil {
+		t.Fatal(err)
+	}
+	return op
 }
