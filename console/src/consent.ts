@@ -7,7 +7,7 @@
 import { ConsentForm, timestampDate, type ConsentText } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
 import type { PageContext } from "./context";
-import { checkField, hinted } from "./fields";
+import { checkField, hinted, onSave } from "./fields";
 
 /** The forms a consent text can be shown on: value, the select's value, name. */
 const FORMS: ReadonlyArray<readonly [ConsentForm, string, string]> = [
@@ -91,28 +91,15 @@ export function consentCard(ctx: PageContext): HTMLElement {
     }
   };
 
-  form.addEventListener("input", () => show(ok, false));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    if (!form.reportValidity()) return;
-    save.disabled = true;
-    show(ok, false);
-    try {
-      const res = await api.setConsentText({
-        form: formSel.value === "offline" ? ConsentForm.OFFLINE : ConsentForm.PRECHAT,
-        locale: locale.value.trim(),
-        text: text.value.trim(),
-        required: required.checked,
-      });
-      ctx.clearError();
-      ok.textContent = `Saved as version ${res.text?.version ?? "?"}.`;
-      show(ok, true);
-      await load();
-    } catch (err) {
-      ctx.fail(err);
-    } finally {
-      save.disabled = false;
-    }
+  onSave(form, save, ok, ctx, async () => {
+    const res = await api.setConsentText({
+      form: formSel.value === "offline" ? ConsentForm.OFFLINE : ConsentForm.PRECHAT,
+      locale: locale.value.trim(),
+      text: text.value.trim(),
+      required: required.checked,
+    });
+    ok.textContent = `Saved as version ${res.text?.version ?? "?"}.`;
+    await load();
   });
 
   void load();

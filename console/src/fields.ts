@@ -3,7 +3,8 @@
  * hint the control points at (aria-describedby), a checkbox with a hint, and
  * the error box. Every text is set as text.
  */
-import { h } from "../../ui/dom";
+import { h, show } from "../../ui/dom";
+import type { PageContext } from "./context";
 
 /** errorBox is where a failed call's message goes; screen readers announce it. */
 export function errorBox(): HTMLElement {
@@ -43,4 +44,34 @@ export function checkField(input: HTMLInputElement, text: string, hint: string):
 /** lines splits a one-entry-per-line textarea, dropping blank lines. */
 export function lines(text: string): string[] {
   return text.split("\n").map((l) => l.trim()).filter(Boolean);
+}
+
+/**
+ * onSave runs a settings form's save cycle: validate, disable the button,
+ * hide the "saved" note, run save, then show the note (save may set its
+ * text first) or the error, and enable the button again.
+ */
+export function onSave(
+  form: HTMLFormElement,
+  button: HTMLButtonElement,
+  ok: HTMLElement,
+  ctx: Pick<PageContext, "fail" | "clearError">,
+  save: () => Promise<void>,
+): void {
+  form.addEventListener("input", () => show(ok, false));
+  form.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!form.reportValidity()) return;
+    button.disabled = true;
+    show(ok, false);
+    try {
+      await save();
+      ctx.clearError();
+      show(ok, true);
+    } catch (err) {
+      ctx.fail(err);
+    } finally {
+      button.disabled = false;
+    }
+  });
 }

@@ -8,7 +8,7 @@ import { h, show } from "../../ui/dom";
 import { apiKeysCard } from "./apikeys";
 import { consentCard } from "./consent";
 import type { PageContext } from "./context";
-import { checkField, hinted, lines } from "./fields";
+import { checkField, hinted, lines, onSave } from "./fields";
 
 /** settingsPage builds the page; each card loads its own data. */
 export function settingsPage(ctx: PageContext): HTMLElement {
@@ -74,31 +74,18 @@ function settingsCard(ctx: PageContext): HTMLElement {
   };
 
   idleUnit.addEventListener("change", setUnitLimits);
-  form.addEventListener("input", () => show(ok, false));
-  form.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    if (!form.reportValidity()) return;
-    save.disabled = true;
-    show(ok, false);
-    try {
-      const res = await api.updateSettings({
-        settings: {
-          transcriptsEnabled: transcripts.checked,
-          recipients: lines(recipients.value),
-          hideVisitorIp: hideIp.checked,
-          mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
-          idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
-          allowedOrigins: lines(origins.value),
-        },
-      });
-      ctx.clearError();
-      if (res.settings) fill(res.settings);
-      show(ok, true);
-    } catch (err) {
-      ctx.fail(err);
-    } finally {
-      save.disabled = false;
-    }
+  onSave(form, save, ok, ctx, async () => {
+    const res = await api.updateSettings({
+      settings: {
+        transcriptsEnabled: transcripts.checked,
+        recipients: lines(recipients.value),
+        hideVisitorIp: hideIp.checked,
+        mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
+        idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
+        allowedOrigins: lines(origins.value),
+      },
+    });
+    if (res.settings) fill(res.settings);
   });
 
   void (async () => {
