@@ -12,15 +12,21 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"time"
 
 	"connectrpc.com/connect"
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/protobuf/types/known/durationpb"
 )
 
 // Error is an application error: a code and a message safe for clients.
 type Error struct {
 	Code connect.Code
 	Msg  string
+	// Retry, when set, is how long the client should wait before trying
+	// again: sent as a google.rpc.RetryInfo detail and a Retry-After header.
+	Retry time.Duration
 }
 
 func (e *Error) Error() string { return e.Code.String() + ": " + e.Msg }
@@ -49,6 +55,32 @@ func Exhausted(format string, args ...any) error {
 	return E(connect.CodeResourceExhausted, format, args...)
 }
 
+// Throttled is ResourceExhausted with a retry hint: the message names the
+// limit (format) and ends with "retry in Ns", and the wait travels as
+// RetryInfo and Retry-After too.
+func Throttled(retry time.Duration, format string, args ...any) error {
+	retry = max(retry, time.Second).Round(time.Second)
+	return &Error{Code: connect.CodeResourceExhausted, Retry: retry,
+		Msg: fmt.Sprintf(format, args...) + fmt.Sprintf("; retry in %s", retry)}
+}
+
+// RetryOf returns the retry hint of a Throttled error read by a client (0
+// when there is none).
+func RetryOf(err error) time.Duration {
+	var ce *connect.Error
+	if !errors.As(err, &ce) {
+		return 0
+	}
+	for _, d := range ce.Details() {
+		if v, err := d.Value(); err == nil {
+			if ri, ok := v.(*errdetails.RetryInfo); ok {
+				return ri.GetRetryDelay().AsDuration()
+			}
+		}
+	}
+	return 0
+}
+
 // CodeOf returns the Connect code of err (CodeUnknown for plain errors).
 func CodeOf(err error) connect.Code {
 	var ae *Error
@@ -67,7 +99,14 @@ func ToConnect(err error) (out error, internal bool) {
 	}
 	var ae *Error
 	if errors.As(err, &ae) {
-		return connect.NewError(ae.Code, errors.New(ae.Msg)), false
+		ce := connect.NewError(ae.Code, errors.New(ae.Msg))
+		if ae.Retry > 0 {
+			if d, err := connect.NewErrorDetail(&errdetails.RetryInfo{RetryDelay: durationpb.New(ae.Retry)}); err == nil {
+				ce.AddDetail(d)
+			}
+			ce.Meta().Set("Retry-After", strconv.Itoa(int(ae.Retry.Seconds())))
+		}
+		return ce, false
 	}
 	var ce *connect.Error
 	if errors.As(err, &ce) {

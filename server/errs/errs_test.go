@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 )
@@ -71,5 +72,27 @@ func TestInterceptor_LogsProcedureAndCodeNeverTheRequest(t *testing.T) {
 	}
 	if strings.Contains(logs, "request-canary") || strings.Contains(logs, "not yours") {
 		t.Fatalf("the log holds the request or the client's message:\n%s", logs)
+	}
+}
+
+func TestThrottled_CarriesTheWaitInMessageDetailAndHeader(t *testing.T) {
+	t.Parallel()
+	err := Throttled(11400*time.Millisecond, "at most %d chats per address per %s", 5, "10m")
+	out, internal := ToConnect(err)
+	var ce *connect.Error
+	if internal || !errors.As(out, &ce) || ce.Code() != connect.CodeResourceExhausted {
+		t.Fatalf("ToConnect = %v (internal %v), want ResourceExhausted", out, internal)
+	}
+	if want := "at most 5 chats per address per 10m; retry in 11s"; ce.Message() != want {
+		t.Fatalf("message %q, want %q", ce.Message(), want)
+	}
+	if got := RetryOf(out); got != 11*time.Second {
+		t.Fatalf("RetryInfo = %v, want 11s", got)
+	}
+	if got := ce.Meta().Get("Retry-After"); got != "11" {
+		t.Fatalf("Retry-After = %q, want 11", got)
+	}
+	if RetryOf(Exhausted("no hint")) != 0 {
+		t.Fatal("a plain error has a retry hint")
 	}
 }

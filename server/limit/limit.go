@@ -47,6 +47,17 @@ func (k *Keyed) WithMaxKeys(n int) *Keyed {
 
 // Allow reports whether an event for key may happen now, and counts it.
 func (k *Keyed) Allow(key string) bool {
+	ok, _ := k.Take(key)
+	return ok
+}
+
+// Take counts an event for key if one may happen now. When it may not, it
+// says how long until one may: the retry hint for the client. A limiter
+// with a burst below 1 is off and allows everything.
+func (k *Keyed) Take(key string) (ok bool, retry time.Duration) {
+	if k.burst < 1 {
+		return true, 0
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
@@ -57,7 +68,12 @@ func (k *Keyed) Allow(key string) bool {
 		k.m[key] = e
 	}
 	e.seen = now
-	return e.l.AllowN(now, 1)
+	r := e.l.ReserveN(now, 1)
+	if d := r.DelayFrom(now); d > 0 {
+		r.CancelAt(now)
+		return false, d
+	}
+	return true, 0
 }
 
 // Forget drops key's bucket (its owner is gone: a destroyed chat).
