@@ -12,6 +12,14 @@
 // interval), and measures what one operator's WatchVisitors stream receives
 // and, with -pid, the server's resident memory.
 //
+// Scenario "abuse" runs the attacks of issue 9 in turn against one server
+// (a sign-in flood from -logins addresses, -starts chat starts from one
+// address, -streams streams on one visitor token, -slow slow request bodies),
+// each from its own loopback source addresses, while a normal visitor keeps
+// chatting; it reports the server's RSS (-pid) and the normal visitor's p95
+// beside the unloaded one, whether the real admin signs in on the first try
+// during the flood, and how much the operator's queue grew.
+//
 // Scenario "messages" measures visitor → operator message latency (send
 // call to arrival on the operator's inbox stream) over many concurrent chats.
 //
@@ -51,14 +59,21 @@ func main() {
 	email := flag.String("email", "admin@lethe.local", "operator e-mail")
 	password := flag.String("password", os.Getenv("LETHE_ADMIN_PASSWORD"), "operator password")
 	account := flag.String("account", "demo", "account id")
-	scenario := flag.String("scenario", "destroy", "destroy or messages")
+	scenario := flag.String("scenario", "destroy", "destroy, messages, visitors or abuse")
 	chats := flag.Int("chats", 100, "number of chats")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
 	visitors := flag.Int("visitors", 5000, "visitors on site (scenario visitors)")
 	view := flag.Duration("view", 30*time.Second, "page view interval per visitor (scenario visitors)")
 	window := flag.Duration("window", 30*time.Second, "measurement window (scenario visitors)")
-	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenario visitors)")
+	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenarios visitors, abuse)")
+	logins := flag.Int("logins", 200, "concurrent sign-in attackers, one address each (scenario abuse)")
+	loginFor := flag.Duration("login-for", 20*time.Second, "how long the sign-in flood lasts (scenario abuse)")
+	starts := flag.Int("starts", 1000, "chat starts from one address (scenario abuse)")
+	streams := flag.Int("streams", 2000, "WatchChat streams on one visitor token (scenario abuse)")
+	slow := flag.Int("slow", 500, "slow-body connections (scenario abuse)")
+	slowWait := flag.Duration("slow-wait", 45*time.Second, "how long the slow bodies are given (scenario abuse)")
+	quiet := flag.Duration("quiet", 10*time.Second, "unloaded measurement before the attacks (scenario abuse)")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -67,6 +82,9 @@ func main() {
 		err = destroy(ctx, *url, *data, *email, *password, *account, *chats, *messages)
 	case "visitors":
 		err = visitorLoad(ctx, *url, *email, *password, *account, *visitors, *view, *window, *pid)
+	case "abuse":
+		err = abuse(ctx, abuseConfig{url: *url, email: *email, password: *password, account: *account, pid: *pid,
+			logins: *logins, loginFor: *loginFor, starts: *starts, streams: *streams, slow: *slow, slowWait: *slowWait, quiet: *quiet})
 	case "messages":
 		err = messageLatency(ctx, *url, *email, *password, *account, *chats, *messages, *concurrency)
 	default:
