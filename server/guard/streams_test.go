@@ -30,10 +30,9 @@ const (
 )
 
 type env struct {
-	t      *testing.T
-	srv    *httptest.Server
-	guard  *Streams
-	served chan struct{}
+	t     *testing.T
+	srv   *httptest.Server
+	guard *Streams
 }
 
 func newEnv(t *testing.T, l Limits) *env {
