@@ -242,6 +242,7 @@ func (s *Service) destroy(chatID string) {
 		s.checkpointOwed.Store(true)
 		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
 	}
+	s.open.release(chatID)
 	s.messages.Forget(c.VisitorID)
 	s.typings.Forget(c.VisitorID)
 	s.watchers.forget(chatID)

@@ -18,8 +18,10 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/mail"
 	"github.com/lethehq/lethe/server/mail/mailtest"
 	"github.com/lethehq/lethe/server/netinfo"
@@ -119,6 +121,8 @@ func transcriptsTo(s *AccountSettings) {
 
 type config struct {
 	opts      Options
+	limits    Limits
+	streams   guard.Limits
 	hubBuffer int
 	trusted   []netip.Prefix
 	mailPort  int
@@ -130,6 +134,13 @@ type option func(*config)
 func withHubBuffer(n int) option               { return func(c *config) { c.hubBuffer = n } }
 func withPresenceGrace(d time.Duration) option { return func(c *config) { c.opts.PresenceGrace = d } }
 func withJanitor(d time.Duration) option       { return func(c *config) { c.opts.JanitorInterval = d } }
+
+// withLimits changes the limits on anonymous clients from the harness's
+// (see newEnv).
+func withLimits(fn func(*Limits)) option { return func(c *config) { fn(&c.limits) } }
+
+// withStreamLimits sets the ceilings on open visitor streams.
+func withStreamLimits(l guard.Limits) option { return func(c *config) { c.streams = l } }
 
 // behindProxy trusts the test clients' addresses as proxies: their
 // X-Forwarded-For is believed.
@@ -159,15 +170,24 @@ type env struct {
 // newEnv starts a chat service on real SQLite databases in a temp dir, with
 // the real hub, consent checker and store, and (withMail) mail queue, served
 // over HTTP/2 with TLS through the real client-address middleware, session
-// middleware, and error and auth interceptors with chat's own policy. Only
-// the account package is stood in for (accounts), and its login: a request
-// naming an operator in opHeader carries that operator's session cookie.
+// middleware, and error, stream-guard and auth interceptors with chat's own
+// policy. Only the account package is stood in for (accounts), and its
+// login: a request naming an operator in opHeader carries that operator's
+// session cookie.
+//
+// Every test client comes from one address (127.0.0.1, or what it forwards
+// behind a proxy), so the limits per client address are off unless a test
+// sets them (withLimits, withStreamLimits); the per-visitor ones are the
+// defaults.
 func newEnv(t testing.TB, opts ...option) *env {
 	t.Helper()
-	cfg := config{opts: Options{PresenceGrace: 50 * time.Millisecond}}
+	cfg := config{opts: Options{PresenceGrace: 50 * time.Millisecond}, limits: DefaultLimits(),
+		streams: guard.Limits{PerToken: guard.DefaultLimits().PerToken}}
+	cfg.limits.StartsPerAddr, cfg.limits.OpenPerAddr, cfg.limits.MessagesPerAddr = limit.Rate{}, 0, limit.Rate{}
 	for _, o := range opts {
 		o(&cfg)
 	}
+	cfg.opts.Limits = &cfg.limits
 	e := &env{t: t, dir: t.TempDir(), accounts: &accounts{
 		settings: map[string]AccountSettings{acct: {IdleTimeout: 10 * time.Minute}},
 		ops:      map[string]auth.Operator{opAdmin.ID: opAdmin, opBob.ID: opBob},
@@ -236,6 +256,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 	mux := http.NewServeMux()
 	mux.Handle(chatv1connect.NewChatServiceHandler(e.svc, connect.WithInterceptors(
 		errs.Interceptor{Log: log},
+		guard.NewStreams(Policy(), cfg.streams),
 		&auth.Interceptor{Sessions: sessions, Operators: e.accounts, Visitors: e.svc, Policy: Policy()},
 	), connect.WithReadMaxBytes(MaxRequestBytes)))
 	signIn := func(next http.Handler) http.Handler {

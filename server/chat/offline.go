@@ -91,8 +91,8 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	if !s.offline.Allow(netinfo.AddrKey(netinfo.ClientAddr(ctx))) {
-		return nil, errs.Exhausted("too many offline messages; try again in a minute")
+	if ok, retry := s.offline.Take(addrKey(ctx)); !ok {
+		return nil, throttled(retry, "offline messages", s.limits.OfflinePerAddr, "client address")
 	}
 	ip, host := s.clientAddr(ctx, set.HideVisitorIP)
 	r, err := renderOffline(accountName, name, email, ip, host, text, time.Now())
@@ -117,7 +117,7 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 
 // RequestTranscript implements ChatServiceHandler.
 func (s *Service) RequestTranscript(ctx context.Context, req *connect.Request[chatv1.RequestTranscriptRequest]) (*connect.Response[chatv1.RequestTranscriptResponse], error) {
-	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	v, err := s.usedChat(ctx, req.Msg.ChatId)
 	if err != nil {
 		return nil, err
 	}

@@ -83,9 +83,13 @@ type Service struct {
 	// subscribers see each chat's events in sequence order.
 	mu sync.Mutex
 
-	// Per-visitor limits on messages and typing updates; per client address
-	// on offline messages.
-	messages, typings, offline *limit.Keyed
+	// Rate limits (limits.go): per visitor on messages and typing updates;
+	// per client address on chats started, messages and offline messages.
+	messages, typings         *limit.Keyed
+	starts, addrMsgs, offline *limit.Keyed
+	limits                    Limits
+	// open counts each client address's open chats.
+	open *openChats
 
 	tombstones *tombstones
 	watchers   *watchers
@@ -98,15 +102,6 @@ type Service struct {
 	wg             sync.WaitGroup
 	stop           chan struct{}
 }
-
-// Limits on what a visitor may do, per visitor token or client address.
-const (
-	messageBurst, typingBurst = 10, 10
-	messageEvery, typingEvery = 200 * time.Millisecond, 200 * time.Millisecond
-	// Offline messages per client address: 5 at once, then one every 12 s.
-	offlineBurst = 5
-	offlineEvery = 12 * time.Second
-)
 
 var _ chatv1connect.ChatServiceHandler = (*Service)(nil)
 
@@ -126,6 +121,8 @@ type Options struct {
 	// OnDestroyed, if set, is told each destroyed chat and how long the
 	// destruction took (benchmarks).
 	OnDestroyed func(chatID string, took time.Duration)
+	// Limits on anonymous clients (nil: DefaultLimits).
+	Limits *Limits
 }
 
 // NewService returns the chat service and starts its destroyer. Chats found
@@ -138,9 +135,14 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, conse
 	if o.JanitorInterval == 0 {
 		o.JanitorInterval = 15 * time.Second
 	}
-	s := &Service{store: st, hub: h, dir: dir, consent: consent, log: log, opts: o,
-		messages: limit.New(messageEvery, messageBurst), typings: limit.New(typingEvery, typingBurst),
-		offline:    limit.New(offlineEvery, offlineBurst),
+	l := DefaultLimits()
+	if o.Limits != nil {
+		l = *o.Limits
+	}
+	s := &Service{store: st, hub: h, dir: dir, consent: consent, log: log, opts: o, limits: l,
+		messages: limit.NewRate(l.MessagesPerVisitor), typings: limit.NewRate(typingRate),
+		starts: limit.NewRate(l.StartsPerAddr), addrMsgs: limit.NewRate(l.MessagesPerAddr), offline: limit.NewRate(l.OfflinePerAddr),
+		open:       newOpenChats(l.OpenPerAddr),
 		tombstones: newTombstones(), watchers: newWatchers(),
 		destroyQ: make(chan string, 1024), stop: make(chan struct{})}
 	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
@@ -281,6 +283,22 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	if err != nil {
 		return nil, err
 	}
+	// The limits come before the lookups a chat costs: a refused start
+	// costs nothing.
+	addr := addrKey(ctx)
+	release, err := s.open.acquire(addr)
+	if err != nil {
+		return nil, err
+	}
+	held := false
+	defer func() {
+		if !held {
+			release()
+		}
+	}()
+	if ok, retry := s.starts.Take(addr); !ok {
+		return nil, throttled(retry, "chats started", s.limits.StartsPerAddr, "client address")
+	}
 	set, err := s.dir.Settings(ctx, m.AccountId)
 	if err != nil {
 		return nil, err
@@ -293,6 +311,8 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	s.mu.Lock()
 	c, evs, err := s.store.Create(ctx, n)
 	if err == nil {
+		s.open.hold(c.ID, release)
+		held = true
 		s.publish(c, evs)
 	}
 	s.mu.Unlock()
@@ -329,6 +349,7 @@ func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat, tx
 	}
 	s.publish(c, evs)
 	if c.State == StateClosed {
+		s.open.release(c.ID)
 		s.hub.Publish(accountTopic(c.AccountID), chatRemoved{chatID: c.ID})
 	}
 	return c, evs, nil
@@ -352,6 +373,24 @@ func (s *Service) visitorChat(ctx context.Context, chatID string) (*auth.Visitor
 	return v, nil
 }
 
+// usedChat is visitorChat for a call that uses the chat: the chat is
+// counted against its address's open chats if it is not yet (openChats).
+func (s *Service) usedChat(ctx context.Context, chatID string) (*auth.Visitor, error) {
+	v, err := s.visitorChat(ctx, chatID)
+	if err != nil || s.open.counted(v.ChatID) {
+		return v, err
+	}
+	// Decide on the chat as stored, serialised with closes (which release
+	// under s.mu): a chat closed meanwhile is never counted again.
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.store.Chat(ctx, v.ChatID)
+	if err != nil || c.State == StateClosed {
+		return v, nil // the call itself finds out
+	}
+	return v, s.open.adopt(c.ID, addrKey(ctx))
+}
+
 func openCheck(c *Chat) error {
 	if c.State == StateClosed {
 		return errs.Precondition("the chat is closed")
@@ -361,7 +400,7 @@ func openCheck(c *Chat) error {
 
 // SendMessage implements ChatServiceHandler.
 func (s *Service) SendMessage(ctx context.Context, req *connect.Request[chatv1.SendMessageRequest]) (*connect.Response[chatv1.SendMessageResponse], error) {
-	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	v, err := s.usedChat(ctx, req.Msg.ChatId)
 	if err != nil {
 		return nil, err
 	}
@@ -369,8 +408,11 @@ func (s *Service) SendMessage(ctx context.Context, req *connect.Request[chatv1.S
 	if err != nil {
 		return nil, err
 	}
-	if !s.messages.Allow(v.ID) {
-		return nil, errs.Exhausted("too many messages; at most 5 per second")
+	if ok, retry := s.messages.Take(v.ID); !ok {
+		return nil, throttled(retry, "messages", s.limits.MessagesPerVisitor, "visitor")
+	}
+	if ok, retry := s.addrMsgs.Take(addrKey(ctx)); !ok {
+		return nil, throttled(retry, "messages", s.limits.MessagesPerAddr, "client address")
 	}
 	_, evs, err := s.change(ctx, v.ChatID, func(c *Chat, _ *sql.Tx) ([]*chatv1.ChatEvent, error) {
 		if err := openCheck(c); err != nil {
@@ -395,12 +437,12 @@ func (s *Service) typing(c *Chat, kind chatv1.AuthorKind, name string, on bool) 
 
 // SetTyping implements ChatServiceHandler.
 func (s *Service) SetTyping(ctx context.Context, req *connect.Request[chatv1.SetTypingRequest]) (*connect.Response[chatv1.SetTypingResponse], error) {
-	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	v, err := s.usedChat(ctx, req.Msg.ChatId)
 	if err != nil {
 		return nil, err
 	}
-	if !s.typings.Allow(v.ID) {
-		return nil, errs.Exhausted("too many typing updates")
+	if ok, retry := s.typings.Take(v.ID); !ok {
+		return nil, throttled(retry, "typing updates", typingRate, "visitor")
 	}
 	c, err := s.store.Chat(ctx, v.ChatID)
 	if err != nil {

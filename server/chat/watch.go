@@ -32,7 +32,7 @@ func stateAfter(st chatv1.ChatState, ev *chatv1.ChatEvent) chatv1.ChatState {
 // backlog, so nothing published between the two is missed, and drops live
 // events it already sent from the backlog (by sequence number).
 func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.WatchChatRequest], stream *connect.ServerStream[chatv1.WatchChatResponse]) error {
-	v, err := s.visitorChat(ctx, req.Msg.ChatId)
+	v, err := s.usedChat(ctx, req.Msg.ChatId)
 	if errs.CodeOf(err) == connect.CodeFailedPrecondition {
 		return sendEnded(stream, v.ChatID)
 	}

@@ -17,8 +17,10 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 )
@@ -102,8 +104,8 @@ type env struct {
 }
 
 // newEnv starts a monitor service on real SQLite databases in a temp dir,
-// served over HTTP/2 with TLS through the real auth and error interceptors
-// and the real client-address resolver (no trusted proxies).
+// served over HTTP/2 with TLS through the real auth, stream-guard and error
+// interceptors and the real client-address resolver (no trusted proxies).
 func newEnv(t testing.TB, o Options) *env {
 	t.Helper()
 	return newEnvBehind(t, o, nil)
@@ -111,8 +113,16 @@ func newEnv(t testing.TB, o Options) *env {
 
 // newEnvBehind is newEnv with the test client's address range trusted as
 // proxies (their X-Forwarded-For is believed).
+//
+// Unless o sets Limits, the limits are the defaults but for the calls per
+// client address, which is off: every test client comes from one address.
 func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 	t.Helper()
+	if o.Limits == nil {
+		l := DefaultLimits()
+		l.CallsPerAddr = limit.Rate{}
+		o.Limits = &l
+	}
 	e := &env{t: t, dir: t.TempDir(),
 		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}}}
 	var err error
@@ -151,6 +161,7 @@ func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 	mux := http.NewServeMux()
 	mux.Handle(monitorv1connect.NewMonitorServiceHandler(e.svc, connect.WithInterceptors(
 		errs.Interceptor{Log: log},
+		guard.NewStreams(Policy(), guard.Limits{PerToken: guard.DefaultLimits().PerToken}),
 		testOperators{},
 		&auth.Interceptor{Visitors: noChatVisitors{}, APIKeys: e.svc, Policy: policy},
 	), connect.WithReadMaxBytes(MaxRequestBytes)))

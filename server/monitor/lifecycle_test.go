@@ -298,17 +298,18 @@ func TestTrack_NewVisitsPerAddressAreLimited(t *testing.T) {
 	e := newEnv(t, Options{})
 	ctx := context.Background()
 	var err error
-	for i := 0; i <= newVisitBurst && err == nil; i++ {
+	for i := 0; i <= DefaultLimits().NewVisitsPerAddr.N && err == nil; i++ {
 		_, err = e.svc.track(atAddr(ctx, "203.0.113.5:1"), http.Header{}, trackReq("acct-a", "https://shop.example/"))
 	}
 	wantCode(t, "visit beyond the burst", err, connect.CodeResourceExhausted)
-	// Another address is not affected; nor are page views of a visit.
+	// Another address is not affected; nor are page views of a visit
+	// (which have an allowance of their own).
 	res, err := e.svc.track(atAddr(ctx, "203.0.113.6:1"), http.Header{}, trackReq("acct-a", "https://shop.example/"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	h := http.Header{"Authorization": {"Bearer " + res.VisitToken}}
-	for range 100 {
+	for range DefaultLimits().CallsPerVisit.N - 1 {
 		if _, err := e.svc.track(atAddr(ctx, "203.0.113.5:1"), h, trackReq("acct-a", "https://shop.example/next")); err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,6 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
-	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -64,6 +63,8 @@ type Options struct {
 	// OnDestroyed, if set, is told how many visits each purge destroyed and
 	// how long it took, checkpoint included (benchmarks, metrics).
 	OnDestroyed func(visits int, took time.Duration)
+	// Limits on anonymous clients (nil: DefaultLimits).
+	Limits *Limits
 }
 
 // Limits, stated in the proto and enforced here.
@@ -96,8 +97,8 @@ type Service struct {
 	opts     Options
 	enrich   *enricher
 
-	// newVisits limits visit creation per client address.
-	newVisits *limit.Keyed
+	// limits on visitor calls and new visits (limits.go).
+	limits limiters
 
 	// watchers counts each visit's open WatchVisit streams.
 	wmu      sync.Mutex
@@ -144,8 +145,12 @@ func NewService(st *Store, keys *KeyStore, h *hub.Hub, settings Settings, log *s
 	if err != nil {
 		return nil, err
 	}
+	l := DefaultLimits()
+	if o.Limits != nil {
+		l = *o.Limits
+	}
 	s := &Service{store: st, keys: keys, hub: h, settings: settings, log: log, opts: o, enrich: e,
-		watchers: map[string]int{}, leaving: map[string]time.Time{}, newVisits: limit.New(newVisitEvery, newVisitBurst), stop: make(chan struct{})}
+		watchers: map[string]int{}, leaving: map[string]time.Time{}, limits: newLimiters(l), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil

@@ -16,7 +16,6 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/ids"
-	"github.com/lethehq/lethe/server/netinfo"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header.
@@ -33,6 +32,9 @@ func (s *Service) visitFrom(ctx context.Context, h http.Header) (*Visit, error) 
 	tok, ok := bearer(h)
 	if !ok {
 		return nil, errs.Unauthenticated("missing visit token")
+	}
+	if err := s.limits.call(ctx, tok); err != nil {
+		return nil, err
 	}
 	v, err := s.store.VisitByTokenHash(ctx, ids.Hash(tok))
 	if isNotFound(err) {
@@ -108,6 +110,10 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	if err := validPage(m.Page); err != nil {
 		return nil, err
 	}
+	tok, hasToken := bearer(h)
+	if err := s.limits.call(ctx, tok); err != nil {
+		return nil, err
+	}
 	hideIP, err := s.settings.Settings(ctx, m.AccountId)
 	if isNotFound(err) {
 		return nil, errs.NotFound("no such account")
@@ -116,7 +122,7 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 		return nil, err
 	}
 	now := time.Now()
-	if tok, ok := bearer(h); ok {
+	if hasToken {
 		v, err := s.store.VisitByTokenHash(ctx, ids.Hash(tok))
 		switch {
 		case isNotFound(err):
@@ -146,8 +152,8 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 			// Destroyed meanwhile: start a new visit.
 		}
 	}
-	if !s.newVisits.Allow(netinfo.AddrKey(netinfo.ClientAddr(ctx))) {
-		return nil, errs.Exhausted("too many new visits from this address; retry later")
+	if err := s.limits.newVisit(ctx); err != nil {
+		return nil, err
 	}
 	v := &Visit{ID: ids.New(), AccountID: m.AccountId}
 	s.enrich.enrich(ctx, v, h, hideIP)

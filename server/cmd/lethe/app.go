@@ -26,6 +26,7 @@ import (
 	"github.com/lethehq/lethe/server/chat"
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/mail"
 	"github.com/lethehq/lethe/server/monitor"
@@ -116,7 +117,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 
 	// Domains.
-	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts}
+	anon := cfg.anon
+	if anon == nil {
+		anon = defaultAnonLimits()
+	}
+	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts, Limits: &anon.chat}
 	if queue != nil {
 		chatOpts.Mailer = queue
 	}
@@ -132,6 +137,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		Hosts:           hosts,
 		GeoIPCity:       cfg.geoipCity,
 		GeoIPASN:        cfg.geoipASN,
+		Limits:          &anon.monitor,
 	})
 	if err != nil {
 		return nil, err
@@ -181,6 +187,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			errs.Interceptor{Log: log},
+			guard.NewStreams(policy, anon.streams),
 			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, APIKeys: monitorSvc, Policy: policy},
 		),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {

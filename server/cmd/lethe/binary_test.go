@@ -84,6 +84,8 @@ type binOpts struct {
 	// noAdminPassword leaves LETHE_ADMIN_PASSWORD unset (the first run
 	// generates one).
 	noAdminPassword bool
+	// args are more flags.
+	args []string
 }
 
 var listening = regexp.MustCompile(`Lethe is listening on (http://\S+)`)
@@ -97,7 +99,7 @@ func startBinary(t *testing.T, o binOpts) *proc {
 	if o.smtpPort != 0 {
 		args = append(args, "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(o.smtpPort), "--smtp-ca", o.ca.File, "--smtp-from", mailFrom)
 	}
-	cmd := exec.Command(bin, args...)
+	cmd := exec.Command(bin, append(args, o.args...)...)
 	env := cleanEnv()
 	if !o.noAdminPassword {
 		env = append(env, "LETHE_ADMIN_PASSWORD="+adminPassword)

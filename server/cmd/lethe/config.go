@@ -12,6 +12,10 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/guard"
+	"github.com/lethehq/lethe/server/limit"
+	"github.com/lethehq/lethe/server/monitor"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -35,6 +39,8 @@ type config struct {
 	geoipCity, geoipASN string
 	trustedProxies      []netip.Prefix
 	visitorRetention    time.Duration
+	// limits on anonymous clients (nil: the defaults)
+	anon *anonLimits
 
 	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
 	mailRetryMin, mailRetryMax    time.Duration
@@ -88,6 +94,17 @@ func (f *flags) fromEnv() error {
 	return nil
 }
 
+// anonLimits are the limits on anonymous clients.
+type anonLimits struct {
+	chat    chat.Limits
+	monitor monitor.Limits
+	streams guard.Limits
+}
+
+func defaultAnonLimits() *anonLimits {
+	return &anonLimits{chat: chat.DefaultLimits(), monitor: monitor.DefaultLimits(), streams: guard.DefaultLimits()}
+}
+
 // errHelp: --help was asked for and the usage printed.
 var errHelp = errors.New("help requested")
 
@@ -119,6 +136,29 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	f.duration(&c.visitorRetention, "visitor-retention", "LETHE_VISITOR_RETENTION", 3*time.Minute,
 		"how long after a visitor leaves the site their monitoring data is destroyed")
 	f.str(&c.logLevel, "log-level", "LETHE_LOG_LEVEL", "info", "debug, info, warn or error")
+
+	// Limits on anonymous clients (visitors of the widget), per client
+	// address and per token (issue 9).
+	c.anon = defaultAnonLimits()
+	rate := func(p *limit.Rate, name, env, usage string) {
+		f.Var(p, name, usage+": N/period (N at once, refilled over the period) or off (env "+env+")")
+		f.bind(name, env)
+	}
+	ceiling := func(p *int, name, env, usage string) {
+		f.IntVar(p, name, *p, usage+" (0: no limit) (env "+env+")")
+		f.bind(name, env)
+	}
+	rate(&c.anon.chat.StartsPerAddr, "chats-per-addr", "LETHE_CHATS_PER_ADDR", "chats started per client address")
+	ceiling(&c.anon.chat.OpenPerAddr, "open-chats-per-addr", "LETHE_OPEN_CHATS_PER_ADDR", "chats open at once per client address")
+	rate(&c.anon.chat.MessagesPerVisitor, "messages-per-visitor", "LETHE_MESSAGES_PER_VISITOR", "chat messages per visitor")
+	rate(&c.anon.chat.MessagesPerAddr, "messages-per-addr", "LETHE_MESSAGES_PER_ADDR", "chat messages per client address")
+	rate(&c.anon.chat.OfflinePerAddr, "offline-per-addr", "LETHE_OFFLINE_PER_ADDR", "offline messages per client address")
+	rate(&c.anon.monitor.NewVisitsPerAddr, "visits-per-addr", "LETHE_VISITS_PER_ADDR", "new monitored visits per client address")
+	rate(&c.anon.monitor.CallsPerVisit, "visit-calls-per-visit", "LETHE_VISIT_CALLS_PER_VISIT",
+		"monitoring calls (page views, heartbeats, custom data, ...) per visit")
+	rate(&c.anon.monitor.CallsPerAddr, "visit-calls-per-addr", "LETHE_VISIT_CALLS_PER_ADDR", "monitoring calls per client address")
+	ceiling(&c.anon.streams.PerToken, "streams-per-token", "LETHE_STREAMS_PER_TOKEN", "open WatchChat or WatchVisit streams per visitor or visit token")
+	ceiling(&c.anon.streams.PerAddr, "streams-per-addr", "LETHE_STREAMS_PER_ADDR", "open visitor streams per client address")
 
 	err := f.fromEnv()
 	if err == nil {
