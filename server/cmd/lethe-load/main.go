@@ -141,7 +141,7 @@ func destroy(ctx context.Context, url, data, email, password, account string, ch
 	var lat []time.Duration
 	for i := range chats {
 		canary := "canary-" + ids.New()
-		v := lethe.NewVisitor(http.DefaultClient, url)
+		v := lethe.NewVisitor(clientFrom(addr(5, i), true), url) // each chat its own address: the per-address limits are not what is measured
 		if err := v.Start(ctx, lethe.StartChat{AccountID: account, Name: "Load " + canary, FirstMessage: "hello " + canary}); err != nil {
 			return fmt.Errorf("chat %d: start: %w", i, err)
 		}
@@ -230,7 +230,7 @@ func messageLatency(ctx context.Context, url, email, password, account string, c
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			v := lethe.NewVisitor(http.DefaultClient, url)
+			v := lethe.NewVisitor(clientFrom(addr(5, i), true), url)
 			if err := v.Start(ctx, lethe.StartChat{AccountID: account, Name: fmt.Sprintf("Load %d", i), FirstMessage: "hello"}); err != nil {
 				errc <- err
 				return
