@@ -12,6 +12,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -35,6 +36,10 @@ type config struct {
 	geoipCity, geoipASN string
 	trustedProxies      []netip.Prefix
 	visitorRetention    time.Duration
+	// sign-in: password hashing and failed sign-ins
+	hashConcurrency, hashQueue int
+	hashWait                   time.Duration
+	login                      account.LoginLimits
 
 	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
 	mailRetryMin, mailRetryMax    time.Duration
@@ -120,6 +125,25 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		"how long after a visitor leaves the site their monitoring data is destroyed")
 	f.str(&c.logLevel, "log-level", "LETHE_LOG_LEVEL", "info", "debug, info, warn or error")
 
+	// Sign-in (account): argon2id computations at once, and failed sign-ins.
+	f.integer(&c.hashConcurrency, "hash-concurrency", "LETHE_HASH_CONCURRENCY", 0,
+		"argon2id password checks at once, each holding 64 MiB (0: 2 to 4, by the number of processors)")
+	f.integer(&c.hashQueue, "hash-queue", "LETHE_HASH_QUEUE", account.DefaultHashQueue,
+		"sign-ins that may wait for a password check; beyond them sign-in is answered busy")
+	f.duration(&c.hashWait, "hash-wait", "LETHE_HASH_WAIT", account.DefaultHashWait,
+		"how long a sign-in waits for a password check before it is answered busy")
+	c.login = account.DefaultLoginLimits()
+	f.Var(&c.login.PerAddress, "login-address-failures",
+		"failed sign-ins one client address may make, whatever the e-mail address, as N/period (off: unlimited) (env LETHE_LOGIN_ADDRESS_FAILURES)")
+	f.bind("login-address-failures", "LETHE_LOGIN_ADDRESS_FAILURES")
+	f.Var(&c.login.PerAccount, "login-account-failures",
+		"failed sign-ins for one e-mail address from all client addresses, as N/period, beyond which addresses that failed on it back off from their first failure; an address that has not failed still signs in (off: no ceiling) (env LETHE_LOGIN_ACCOUNT_FAILURES)")
+	f.bind("login-account-failures", "LETHE_LOGIN_ACCOUNT_FAILURES")
+	f.integer(&c.login.FreeFailures, "login-free-failures", "LETHE_LOGIN_FREE_FAILURES", c.login.FreeFailures,
+		"failed sign-ins one client address may make for one e-mail address before it must wait")
+	f.duration(&c.login.BackoffMax, "login-backoff-max", "LETHE_LOGIN_BACKOFF_MAX", c.login.BackoffMax,
+		"the longest wait after failed sign-ins (the wait starts at 1s and doubles with each failure)")
+
 	err := f.fromEnv()
 	if err == nil {
 		err = f.Parse(args)
@@ -136,6 +160,12 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.trustedProxies, err = netinfo.ParseTrustedProxies(trusted); err != nil {
 		return c, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.hashConcurrency < 0 || c.hashQueue < 1 || c.hashWait <= 0 {
+		return c, errors.New("--hash-concurrency must be 0 or more, --hash-queue 1 or more, --hash-wait positive")
+	}
+	if c.login.FreeFailures < 0 || c.login.BackoffMax < time.Second {
+		return c, errors.New("--login-free-failures must be 0 or more and --login-backoff-max at least 1s")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
