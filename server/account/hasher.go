@@ -214,10 +214,11 @@ func (h *hasher) maybeIdle() {
 type hasherStats struct {
 	running, waiting, peak, idles int
 	computed                      int64
+	freeing                       bool
 }
 
 func (h *hasher) stats() hasherStats {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return hasherStats{running: h.running, waiting: h.waiting, peak: h.peak, idles: h.idles, computed: h.computed}
+	return hasherStats{running: h.running, waiting: h.waiting, peak: h.peak, idles: h.idles, computed: h.computed, freeing: h.freeing}
 }
