@@ -48,7 +48,7 @@ func Bootstrap(ctx context.Context, st *Store, svc *Service, adminPassword strin
 		password = randomPassword()
 		fr.GeneratedPassword = password
 	}
-	hash, err := svc.HashPassword(password)
+	hash, err := svc.HashPassword(ctx, password)
 	if err != nil {
 		return FirstRun{}, err
 	}

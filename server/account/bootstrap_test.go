@@ -30,7 +30,11 @@ func restart(t *testing.T, path string) (*Store, *Service) {
 		t.Fatal(err)
 	}
 	log, _ := testkit.Logger(t)
-	return st, NewService(st, nil, log, Options{PasswordParams: testkit.CheapPasswords})
+	svc, err := NewService(st, nil, log, Options{PasswordParams: testkit.CheapPasswords})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, svc
 }
 
 func TestBootstrap_FirstRunCreatesAdminWithSuppliedPassword(t *testing.T) {

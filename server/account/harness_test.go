@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -23,6 +24,7 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 )
 
@@ -73,6 +75,8 @@ type env struct {
 	srv      *httptest.Server
 	logs     *testkit.LogBuffer
 	signOuts *signOuts
+	// clock is the sign-in throttle's time, which tests move on.
+	clock *clock
 	// firstRun is what Bootstrap reported.
 	firstRun FirstRun
 	// adminPassword signs the bootstrapped admin in, whether supplied or
@@ -83,7 +87,12 @@ type env struct {
 type envConfig struct {
 	adminPassword  string
 	mailConfigured bool
+	// opts are the service's options beyond those every env sets.
+	opts Options
 }
+
+// withOptions sets the service's hasher, login limits and test hooks.
+func withOptions(fn func(*Options)) envOption { return func(c *envConfig) { fn(&c.opts) } }
 
 type envOption func(*envConfig)
 
@@ -123,11 +132,17 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.sessions = auth.NewSessions(e.db, true)
 	var log *slog.Logger
 	log, e.logs = testkit.Logger(t)
-	e.svc = NewService(e.store, e.sessions, log, Options{
-		PasswordParams: testkit.CheapPasswords,
-		MailConfigured: cfg.mailConfigured,
-		OnSignOut:      e.signOuts.record,
-	})
+	o := cfg.opts
+	o.PasswordParams = testkit.CheapPasswords
+	o.MailConfigured = cfg.mailConfigured
+	o.OnSignOut = e.signOuts.record
+	e.clock = &clock{t: time.Now()}
+	if o.clock == nil {
+		o.clock = e.clock.now
+	}
+	if e.svc, err = NewService(e.store, e.sessions, log, o); err != nil {
+		t.Fatal(err)
+	}
 	if e.firstRun, err = Bootstrap(ctx, e.store, e.svc, cfg.adminPassword); err != nil {
 		t.Fatalf("Bootstrap: %v", err)
 	}
@@ -144,7 +159,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 		),
 		connect.WithRequireConnectProtocolHeader(),
 	))
-	e.srv = httptest.NewUnstartedServer(http.NewCrossOriginProtection().Handler(auth.SessionMiddleware(e.sessions, mux)))
+	// The client's address as app.go resolves it, with the test client
+	// behind a trusted proxy so that each console can say where it is
+	// (newOperatorAt).
+	clients := netinfo.NewClients([]netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")})
+	e.srv = httptest.NewUnstartedServer(clients.Middleware(http.NewCrossOriginProtection().Handler(auth.SessionMiddleware(e.sessions, mux))))
 	e.srv.EnableHTTP2 = true
 	e.srv.StartTLS()
 	t.Cleanup(e.srv.Close)
@@ -165,6 +184,38 @@ func (e *env) newOperator() *operator {
 	c := *e.srv.Client()
 	c.Jar, _ = cookiejar.New(nil)
 	return &operator{e: e, account: accountv1connect.NewAccountServiceClient(&c, e.srv.URL)}
+}
+
+// newOperatorAt returns a console that has not signed in, at client
+// address addr (forwarded by the trusted proxy in front of the server).
+func (e *env) newOperatorAt(addr string) *operator {
+	c := *e.srv.Client()
+	c.Jar, _ = cookiejar.New(nil)
+	fwd := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+			req.Header().Set("X-Forwarded-For", addr)
+			return next(ctx, req)
+		}
+	}))
+	return &operator{e: e, account: accountv1connect.NewAccountServiceClient(&c, e.srv.URL, fwd)}
+}
+
+// clock is a settable time.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
 }
 
 // login signs the console in.
@@ -255,7 +306,7 @@ func (e *env) addAccount(id, adminEmail string) *operator {
 	if err := e.store.CreateAccount(ctx, Account{ID: id, Name: id + " Inc", CreatedAt: time.Now()}); err != nil {
 		e.t.Fatal(err)
 	}
-	hash, err := e.svc.HashPassword(adminPassword)
+	hash, err := e.svc.HashPassword(ctx, adminPassword)
 	if err != nil {
 		e.t.Fatal(err)
 	}

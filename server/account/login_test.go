@@ -125,8 +125,8 @@ func TestLogin_AddressIgnoresCaseAndSpaces(t *testing.T) {
 			email = " BOB@Example.com"
 		}
 		if err = o.login(email, "wrong-password-1"); connect.CodeOf(err) == connect.CodeResourceExhausted {
-			if i < loginBurst {
-				t.Fatalf("limited after %d attempts, want %d", i, loginBurst)
+			if free := DefaultLoginLimits().FreeFailures; i < free {
+				t.Fatalf("limited after %d attempts, want %d", i, free)
 			}
 			break
 		}

@@ -5,6 +5,7 @@ package account
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/mail"
 	"strings"
@@ -22,6 +23,7 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
 	"github.com/lethehq/lethe/server/limit"
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 // Limits on operator fields.
@@ -38,8 +40,12 @@ type Service struct {
 	sessions *scs.SessionManager
 	log      *slog.Logger
 	opts     Options
-	logins   *limit.Keyed
-	dummy    string
+	hasher   *hasher
+	throttle *throttle
+	// quiet keeps refused sign-ins from flooding the log: one line per
+	// client address a minute.
+	quiet *limit.Keyed
+	dummy string
 }
 
 // Options are what the account service needs beyond its store.
@@ -47,32 +53,55 @@ type Options struct {
 	// PasswordParams are the argon2id parameters for new password hashes
 	// (nil: argon2id.DefaultParams, 64 MiB); existing hashes carry their own.
 	PasswordParams *argon2id.Params
+	// HashConcurrency is how many argon2id computations may run at once
+	// (0: DefaultHashConcurrency), HashQueue how many may wait for one (0:
+	// DefaultHashQueue) and HashWait for how long (0: DefaultHashWait).
+	HashConcurrency int
+	HashQueue       int
+	HashWait        time.Duration
+	// Login limits failed sign-ins (zero: DefaultLoginLimits).
+	Login LoginLimits
 	// MailConfigured tells admins whether the server can send mail.
 	MailConfigured bool
 	// OnSignOut is called when an operator logs out or is disabled, so that
 	// presence and streams can follow (nil: nothing to tell).
 	OnSignOut func(operatorID string)
-}
 
-// Sign-in attempts per e-mail address: 5 at once, then one every 12 seconds.
-const (
-	loginBurst = 5
-	loginEvery = 12 * time.Second
-)
+	// Set by tests only: the throttle's clock and table bound, and a hook
+	// run inside each argon2id computation's slot.
+	clock    func() time.Time
+	maxKeys  int
+	hashHook func()
+	hashIdle func()
+}
 
 var _ accountv1connect.AccountServiceHandler = (*Service)(nil)
 
 // NewService returns the account service.
-func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) *Service {
+func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) (*Service, error) {
 	if o.PasswordParams == nil {
 		o.PasswordParams = argon2id.DefaultParams
 	}
 	if o.OnSignOut == nil {
 		o.OnSignOut = func(string) {}
 	}
-	s := &Service{store: st, sessions: sm, log: log, opts: o, logins: limit.New(loginEvery, loginBurst)}
-	s.dummy, _ = argon2id.CreateHash("lethe-dummy-password", o.PasswordParams)
-	return s
+	if o.Login == (LoginLimits{}) {
+		o.Login = DefaultLoginLimits()
+	}
+	s := &Service{store: st, sessions: sm, log: log, opts: o,
+		hasher: newHasher(o.PasswordParams, hasherConfig{concurrency: o.HashConcurrency, queue: o.HashQueue, wait: o.HashWait,
+			idle: o.hashIdle, started: o.hashHook}),
+		throttle: newThrottle(o.Login, o.clock, o.maxKeys),
+		quiet:    limit.New(time.Minute, 1),
+	}
+	// Unknown e-mail addresses are checked against this hash, made with the
+	// same parameters and through the same hasher as every other, so that
+	// they cost what a known address costs (no enumeration by timing).
+	var err error
+	if s.dummy, err = s.hasher.Create(context.Background(), "lethe-dummy-password"); err != nil {
+		return nil, fmt.Errorf("account: hash the dummy password: %w", err)
+	}
+	return s, nil
 }
 
 // Policy says who may call each procedure.
@@ -85,9 +114,10 @@ func Policy() map[string]auth.Kind {
 	}
 }
 
-// HashPassword hashes a password with argon2id.
-func (s *Service) HashPassword(pw string) (string, error) {
-	return argon2id.CreateHash(pw, s.opts.PasswordParams)
+// HashPassword hashes a password with argon2id, in its turn with every
+// other computation (errs.Throttled when too many wait).
+func (s *Service) HashPassword(ctx context.Context, pw string) (string, error) {
+	return s.hasher.Create(ctx, pw)
 }
 
 // SessionOperator implements auth.OperatorSource.
@@ -114,26 +144,37 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 	if len(email) > MaxEmailChars || len(req.Msg.Password) > MaxPasswordChars {
 		return nil, errs.Invalid("e-mail address or password too long")
 	}
-	if !s.logins.Allow(email) {
-		return nil, errs.Exhausted("too many sign-in attempts; wait a minute and try again")
-	}
+	from := netinfo.ClientAddr(ctx)
 	o, err := s.store.OperatorByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	hash := s.dummy
+	// Throttled by operator, or by the e-mail address when it is nobody's:
+	// the two are treated alike, so that the answers do not tell them apart.
+	who, subject, hash := unknownEmail, "email\x00"+email, s.dummy
 	if o != nil {
-		hash = o.PasswordHash
+		who, subject, hash = o.ID, "operator\x00"+o.ID, o.PasswordHash
 	}
-	ok, err := argon2id.ComparePasswordAndHash(req.Msg.Password, hash)
+	at, err := s.throttle.begin(subject, netinfo.AddrKey(from))
 	if err != nil {
+		s.loginRefused(ctx, who, from, "throttled")
+		return nil, err
+	}
+	ok, err := s.hasher.Compare(ctx, req.Msg.Password, hash)
+	if err != nil {
+		s.throttle.aborted(at)
+		if errs.CodeOf(err) == connect.CodeResourceExhausted {
+			s.loginRefused(ctx, who, from, "busy")
+		}
 		return nil, err
 	}
 	if o == nil || !ok {
-		s.log.InfoContext(ctx, "login failed")
+		s.loginFailed(ctx, who, from, "wrong password")
 		return nil, errs.Unauthenticated("wrong e-mail address or password")
 	}
+	s.throttle.succeeded(at)
 	if o.Disabled {
+		s.loginFailed(ctx, who, from, "disabled")
 		return nil, errs.Denied("this operator is disabled")
 	}
 	// A new session token on every login defeats session fixation.
@@ -145,7 +186,7 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 	if err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "login", slog.String("operator", o.ID), slog.String("account", o.AccountID))
+	s.log.InfoContext(ctx, "login", slog.String("operator", o.ID), slog.String("account", o.AccountID), slog.String("from", AddrPrefix(from)))
 	return connect.NewResponse(&accountv1.LoginResponse{Operator: toProtoOperator(o), Account: toProtoAccount(a)}), nil
 }
 
@@ -221,7 +262,7 @@ func (s *Service) CreateOperator(ctx context.Context, req *connect.Request[accou
 	default:
 		return nil, errs.Invalid("unknown role")
 	}
-	hash, err := s.HashPassword(req.Msg.Password)
+	hash, err := s.HashPassword(ctx, req.Msg.Password)
 	if err != nil {
 		return nil, err
 	}

@@ -148,14 +148,21 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 	sessions := auth.NewSessions(durable, cfg.tlsCert != "")
 	a.onClose(func() error { auth.StopSessions(sessions); return nil })
-	accountSvc := account.NewService(accounts, sessions, log, account.Options{
-		PasswordParams: cfg.passwordParams,
-		MailConfigured: queue != nil,
+	accountSvc, err := account.NewService(accounts, sessions, log, account.Options{
+		PasswordParams:  cfg.passwordParams,
+		HashConcurrency: cfg.hashConcurrency,
+		HashQueue:       cfg.hashQueue,
+		HashWait:        cfg.hashWait,
+		Login:           cfg.login,
+		MailConfigured:  queue != nil,
 		OnSignOut: func(operatorID string) {
 			chatSvc.SignOut(operatorID)
 			monitorSvc.SignOut(operatorID)
 		},
 	})
+	if err != nil {
+		return nil, err
+	}
 	consentSvc := consent.NewService(consents, chatSvc)
 
 	// First run and the demo account's websites.

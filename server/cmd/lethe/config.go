@@ -12,6 +12,7 @@ import (
 
 	"github.com/alexedwards/argon2id"
 
+	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/chat"
 	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/limit"
@@ -41,6 +42,10 @@ type config struct {
 	visitorRetention    time.Duration
 	// limits on anonymous clients (nil: the defaults)
 	anon *anonLimits
+	// sign-in: password hashing and failed sign-ins
+	hashConcurrency, hashQueue int
+	hashWait                   time.Duration
+	login                      account.LoginLimits
 
 	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
 	mailRetryMin, mailRetryMax    time.Duration
@@ -160,6 +165,23 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	ceiling(&c.anon.streams.PerToken, "streams-per-token", "LETHE_STREAMS_PER_TOKEN", "open WatchChat or WatchVisit streams per visitor or visit token")
 	ceiling(&c.anon.streams.PerAddr, "streams-per-addr", "LETHE_STREAMS_PER_ADDR", "open visitor streams per client address")
 
+	// Sign-in (account): argon2id computations at once, and failed sign-ins.
+	f.integer(&c.hashConcurrency, "hash-concurrency", "LETHE_HASH_CONCURRENCY", 0,
+		"argon2id password checks at once, each holding 64 MiB (0: 2 to 4, by the number of processors)")
+	f.integer(&c.hashQueue, "hash-queue", "LETHE_HASH_QUEUE", account.DefaultHashQueue,
+		"sign-ins that may wait for a password check; beyond them sign-in is answered busy")
+	f.duration(&c.hashWait, "hash-wait", "LETHE_HASH_WAIT", account.DefaultHashWait,
+		"how long a sign-in waits for a password check before it is answered busy")
+	c.login = account.DefaultLoginLimits()
+	rate(&c.login.PerAddress, "login-address-failures", "LETHE_LOGIN_ADDRESS_FAILURES",
+		"failed sign-ins one client address may make, whatever the e-mail address")
+	rate(&c.login.PerAccount, "login-account-failures", "LETHE_LOGIN_ACCOUNT_FAILURES",
+		"failed sign-ins for one e-mail address from all client addresses, beyond which addresses that failed on it back off from their first failure; an address that has not failed still signs in")
+	f.integer(&c.login.FreeFailures, "login-free-failures", "LETHE_LOGIN_FREE_FAILURES", c.login.FreeFailures,
+		"failed sign-ins one client address may make for one e-mail address before it must wait")
+	f.duration(&c.login.BackoffMax, "login-backoff-max", "LETHE_LOGIN_BACKOFF_MAX", c.login.BackoffMax,
+		"the longest wait after failed sign-ins (the wait starts at 1s and doubles with each failure)")
+
 	err := f.fromEnv()
 	if err == nil {
 		err = f.Parse(args)
@@ -176,6 +198,12 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.trustedProxies, err = netinfo.ParseTrustedProxies(trusted); err != nil {
 		return c, fmt.Errorf("--trusted-proxies: %w", err)
+	}
+	if c.hashConcurrency < 0 || c.hashQueue < 1 || c.hashWait <= 0 {
+		return c, errors.New("--hash-concurrency must be 0 or more, --hash-queue 1 or more, --hash-wait positive")
+	}
+	if c.login.FreeFailures < 0 || c.login.BackoffMax < time.Second {
+		return c, errors.New("--login-free-failures must be 0 or more and --login-backoff-max at least 1s")
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
