@@ -4,6 +4,7 @@ import (
 	"context"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"sync"
 	"time"
 
@@ -21,10 +22,19 @@ const (
 )
 
 // DefaultHashConcurrency is how many argon2id computations run at once
-// unless configured: 2 to 4, following the processors. Each holds the
+// unless configured: half the processors, 1 to 4. Each holds the
 // parameters' memory (64 MiB by default) while it runs, so this bounds what
-// sign-in can take from the machine: 4 × 64 MiB at most.
-func DefaultHashConcurrency() int { return min(4, max(2, runtime.GOMAXPROCS(0))) }
+// sign-in can take from the machine (4 × 64 MiB at most), and with
+// DefaultPasswordParams (one thread per hash) a flood of sign-ins never
+// takes more than half the processors from the chat.
+func DefaultHashConcurrency() int { return min(4, max(1, runtime.GOMAXPROCS(0)/2)) }
+
+// DefaultPasswordParams are the argon2id parameters of new password hashes:
+// 64 MiB, one pass, one thread (above OWASP's 46 MiB/1/1). One thread, so
+// that hashing is bounded by DefaultHashConcurrency in processors too;
+// argon2id.DefaultParams uses every processor for each hash. Hashes made
+// with other parameters are rehashed at the next successful sign-in.
+var DefaultPasswordParams = &argon2id.Params{Memory: 64 * 1024, Iterations: 1, Parallelism: 1, SaltLength: 16, KeyLength: 32}
 
 // hasher runs every argon2id computation of the service (checking a
 // password at sign-in, hashing a new one), at most max at once. A
@@ -32,12 +42,16 @@ func DefaultHashConcurrency() int { return min(4, max(2, runtime.GOMAXPROCS(0)))
 // while; beyond that the caller is told the server is busy, so a flood of
 // sign-ins costs a bounded amount of memory and CPU instead of all of it.
 // When the last computation ends, the memory is handed back to the system.
+//
+// Callers come in two lanes: urgent ones (sign-ins from an address with no
+// failed sign-in on record) are served before all others, each lane in
+// order, so that a flood of guesses from addresses that already failed
+// cannot keep a real operator waiting behind it.
 type hasher struct {
 	params *argon2id.Params
 	max    int
 	queue  int
 	wait   time.Duration
-	slots  chan struct{}
 	// idle runs when no computation runs or waits any more
 	// (debug.FreeOSMemory: argon2id's buffers are large and the runtime
 	// returns freed memory only slowly).
@@ -49,6 +63,7 @@ type hasher struct {
 	mu       sync.Mutex
 	running  int
 	waiting  int
+	lanes    [2][]chan struct{} // waiting callers: [0] urgent, [1] the rest
 	peak     int   // the most computations ever running at once
 	computed int64 // computations run
 	avg      time.Duration
@@ -79,14 +94,13 @@ func newHasher(p *argon2id.Params, c hasherConfig) *hasher {
 	if c.started == nil {
 		c.started = func() {}
 	}
-	return &hasher{params: p, max: c.concurrency, queue: c.queue, wait: c.wait, slots: make(chan struct{}, c.concurrency),
-		idle: c.idle, started: c.started}
+	return &hasher{params: p, max: c.concurrency, queue: c.queue, wait: c.wait, idle: c.idle, started: c.started}
 }
 
 // Create hashes a new password with the service's parameters.
 func (h *hasher) Create(ctx context.Context, password string) (string, error) {
 	var hash string
-	err := h.run(ctx, func() (err error) {
+	err := h.run(ctx, true, func() (err error) {
 		hash, err = argon2id.CreateHash(password, h.params)
 		return err
 	})
@@ -94,10 +108,10 @@ func (h *hasher) Create(ctx context.Context, password string) (string, error) {
 }
 
 // Compare checks password against an encoded hash (whose own parameters
-// apply).
-func (h *hasher) Compare(ctx context.Context, password, hash string) (bool, error) {
+// apply); urgent callers go before the others.
+func (h *hasher) Compare(ctx context.Context, urgent bool, password, hash string) (bool, error) {
 	var ok bool
-	err := h.run(ctx, func() (err error) {
+	err := h.run(ctx, urgent, func() (err error) {
 		ok, err = argon2id.ComparePasswordAndHash(password, hash)
 		return err
 	})
@@ -106,8 +120,8 @@ func (h *hasher) Compare(ctx context.Context, password, hash string) (bool, erro
 
 // run runs compute in a slot: at once when one is free, after a wait in the
 // queue when the queue has room, otherwise not at all (errs.Throttled).
-func (h *hasher) run(ctx context.Context, compute func() error) error {
-	if err := h.acquire(ctx); err != nil {
+func (h *hasher) run(ctx context.Context, urgent bool, compute func() error) error {
+	if err := h.acquire(ctx, urgent); err != nil {
 		return err
 	}
 	start := time.Now()
@@ -117,31 +131,44 @@ func (h *hasher) run(ctx context.Context, compute func() error) error {
 	return err
 }
 
-func (h *hasher) acquire(ctx context.Context) error {
-	select {
-	case h.slots <- struct{}{}:
-		h.begin(false)
-		return nil
-	default:
+func (h *hasher) acquire(ctx context.Context, urgent bool) error {
+	lane := 1
+	if urgent {
+		lane = 0
 	}
 	h.mu.Lock()
-	if h.waiting >= h.queue {
+	// A free slot is taken at once unless someone who goes first waits.
+	if h.running < h.max && len(h.lanes[0]) == 0 && (urgent || len(h.lanes[1]) == 0) {
+		h.running++
+		h.peak = max(h.peak, h.running)
+		h.mu.Unlock()
+		return nil
+	}
+	if len(h.lanes[lane]) >= h.queue {
 		retry := h.retryLocked()
 		h.mu.Unlock()
 		return h.busy(retry)
 	}
+	granted := make(chan struct{})
+	h.lanes[lane] = append(h.lanes[lane], granted)
 	h.waiting++
 	h.mu.Unlock()
 	t := time.NewTimer(h.wait)
 	defer t.Stop()
 	select {
-	case h.slots <- struct{}{}:
-		h.begin(true)
+	case <-granted:
 		return nil
 	case <-t.C:
 	case <-ctx.Done():
 	}
 	h.mu.Lock()
+	i := slices.Index(h.lanes[lane], granted)
+	if i < 0 {
+		// Granted while giving up: the slot is ours after all.
+		h.mu.Unlock()
+		return nil
+	}
+	h.lanes[lane] = slices.Delete(h.lanes[lane], i, i+1)
 	h.waiting--
 	retry := h.retryLocked()
 	h.mu.Unlock()
@@ -164,27 +191,30 @@ func (h *hasher) retryLocked() time.Duration {
 	return min(per*time.Duration(h.waiting/h.max+1), 30*time.Second)
 }
 
-func (h *hasher) begin(queued bool) {
-	h.mu.Lock()
-	if queued {
-		h.waiting--
-	}
-	h.running++
-	h.peak = max(h.peak, h.running)
-	h.mu.Unlock()
-}
-
+// release ends a computation: its slot goes to the first urgent waiter, or
+// the first other one, or back to the free slots.
 func (h *hasher) release(took time.Duration) {
 	h.mu.Lock()
-	h.running--
 	h.computed++
 	if h.avg == 0 {
 		h.avg = took
 	} else {
 		h.avg = (7*h.avg + took) / 8
 	}
+	handed := false
+	for lane := range h.lanes {
+		if len(h.lanes[lane]) > 0 {
+			close(h.lanes[lane][0])
+			h.lanes[lane] = h.lanes[lane][1:]
+			h.waiting--
+			handed = true
+			break
+		}
+	}
+	if !handed {
+		h.running--
+	}
 	h.mu.Unlock()
-	<-h.slots
 	h.maybeIdle()
 }
 

@@ -1,7 +1,9 @@
 package account
 
 import (
+	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -190,5 +192,117 @@ func TestCreateOperator_HashesThroughTheHasher(t *testing.T) {
 	e.createOperator(admin, "bob@example.com", "Bob") // create + sign-in
 	if got := e.svc.hasher.stats().computed - before; got != 2 {
 		t.Fatalf("creating and signing in an operator ran %d computations through the hasher, want 2", got)
+	}
+}
+
+// A sign-in from an address with no failure on record goes before the
+// guesses of addresses that already failed, however many wait: a flood of
+// guesses cannot keep the real operator waiting behind it.
+func TestHasher_CleanAddressesGoFirst(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	g.shut.Store(true)
+	defer func() {
+		if g.shut.Load() {
+			g.release()
+		}
+	}()
+	h := newHasher(testkit.CheapPasswords, hasherConfig{concurrency: 1, queue: 8, wait: testkit.Wait, started: g.hook})
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	run := func(name string, urgent bool) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := h.run(context.Background(), urgent, func() error {
+				mu.Lock()
+				order = append(order, name)
+				mu.Unlock()
+				return nil
+			}); err != nil {
+				t.Errorf("%s: %v", name, err)
+			}
+		}()
+	}
+	waitFor := func(running, waiting int) {
+		testkit.Eventually(t, testkit.Wait, fmt.Sprintf("%d running, %d waiting", running, waiting), func() bool {
+			s := h.stats()
+			return s.running == running && s.waiting == waiting
+		})
+	}
+	run("first", false) // holds the one slot at the gate
+	waitFor(1, 0)
+	run("guess 1", false)
+	waitFor(1, 1)
+	run("guess 2", false)
+	waitFor(1, 2)
+	run("clean", true)
+	waitFor(1, 3)
+	g.release()
+	wg.Wait()
+	if want := []string{"first", "clean", "guess 1", "guess 2"}; !slices.Equal(order, want) {
+		t.Fatalf("order %v, want %v", order, want)
+	}
+	if s := h.stats(); s.running != 0 || s.waiting != 0 || s.peak != 1 {
+		t.Fatalf("after all: %+v, want nothing running or waiting and a peak of 1", s)
+	}
+}
+
+// The throttle tells the hasher which sign-ins come from a clean address:
+// none failed from it (for any e-mail address).
+func TestThrottle_CleanUntilAnAddressFails(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Now()}
+	th := newThrottle(DefaultLoginLimits(), c.now, 100)
+	a, err := th.begin("operator\x00a", "addr-1")
+	if err != nil || !a.clean {
+		t.Fatalf("first attempt from a fresh address: clean=%v err=%v, want clean", a.clean, err)
+	}
+	// a failed (it stays counted); the same address is no longer clean,
+	// for this e-mail address or another.
+	if b, _ := th.begin("operator\x00a", "addr-1"); b.clean {
+		t.Fatal("second attempt after a failure is clean")
+	}
+	if b, _ := th.begin("operator\x00b", "addr-1"); b.clean {
+		t.Fatal("an address that failed on one account is clean for another")
+	}
+	if b, _ := th.begin("operator\x00a", "addr-2"); !b.clean {
+		t.Fatal("another address is not clean")
+	}
+}
+
+// A correct password whose hash was made with other parameters (argon2id's
+// all-processor default of earlier versions) is rehashed with the
+// service's, and still signs in afterwards.
+func TestLogin_RehashesWithTheCurrentParameters(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	old := *testkit.CheapPasswords
+	old.Parallelism = 2
+	hash, err := argon2id.CreateHash("old-params-password", &old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.CreateOperator(context.Background(), Operator{ID: "op-old", AccountID: DemoAccountID, Email: "old@example.com",
+		Name: "Old", PasswordHash: hash, Role: RoleOperator, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.newOperator().login("old@example.com", "old-params-password"); err != nil {
+		t.Fatalf("sign-in with the old hash: %v", err)
+	}
+	o, err := e.store.Operator(context.Background(), "op-old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, _, _, err := argon2id.DecodeHash(o.PasswordHash)
+	if err != nil || *p != *testkit.CheapPasswords {
+		t.Fatalf("stored hash has params %+v (%v), want the service's %+v", p, err, testkit.CheapPasswords)
+	}
+	if err := e.newOperator().login("old@example.com", "old-params-password"); err != nil {
+		t.Fatalf("sign-in with the new hash: %v", err)
+	}
+	if err := e.newOperator().login("old@example.com", "wrong-password-1"); connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Fatalf("wrong password after the rehash: %v", err)
 	}
 }

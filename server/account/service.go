@@ -80,7 +80,7 @@ var _ accountv1connect.AccountServiceHandler = (*Service)(nil)
 // NewService returns the account service.
 func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) (*Service, error) {
 	if o.PasswordParams == nil {
-		o.PasswordParams = argon2id.DefaultParams
+		o.PasswordParams = DefaultPasswordParams
 	}
 	if o.OnSignOut == nil {
 		o.OnSignOut = func(string) {}
@@ -160,7 +160,7 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		s.loginRefused(ctx, who, from, "throttled")
 		return nil, err
 	}
-	ok, err := s.hasher.Compare(ctx, req.Msg.Password, hash)
+	ok, err := s.hasher.Compare(ctx, at.clean, req.Msg.Password, hash)
 	if err != nil {
 		s.throttle.aborted(at)
 		if errs.CodeOf(err) == connect.CodeResourceExhausted {
@@ -182,12 +182,33 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		return nil, err
 	}
 	s.sessions.Put(ctx, auth.SessionKey, o.ID)
+	s.rehash(ctx, o, req.Msg.Password)
 	a, err := s.store.Account(ctx, o.AccountID)
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "login", slog.String("operator", o.ID), slog.String("account", o.AccountID), slog.String("from", AddrPrefix(from)))
 	return connect.NewResponse(&accountv1.LoginResponse{Operator: toProtoOperator(o), Account: toProtoAccount(a)}), nil
+}
+
+// rehash stores a new hash of a correct password made with other
+// parameters than the service's (say, argon2id's all-processor default of
+// earlier versions). Failing is no reason to refuse the sign-in: the old
+// hash still works, and the next sign-in tries again.
+func (s *Service) rehash(ctx context.Context, o *Operator, password string) {
+	p, _, _, err := argon2id.DecodeHash(o.PasswordHash)
+	if err != nil || *p == *s.opts.PasswordParams {
+		return
+	}
+	hash, err := s.hasher.Create(ctx, password)
+	if err == nil {
+		err = s.store.SetPasswordHash(ctx, o.ID, hash)
+	}
+	if err != nil {
+		s.log.WarnContext(ctx, "rehash password", slog.String("operator", o.ID), slog.String("error", err.Error()))
+		return
+	}
+	s.log.InfoContext(ctx, "password rehashed with the current parameters", slog.String("operator", o.ID))
 }
 
 // Logout implements AccountServiceHandler.

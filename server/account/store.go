@@ -160,6 +160,12 @@ func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error
 	return err
 }
 
+// SetPasswordHash replaces an operator's password hash.
+func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
+	_, err := s.db.W.ExecContext(ctx, `UPDATE operators SET password_hash = ? WHERE id = ?`, hash, id)
+	return err
+}
+
 // CountOperators counts all operators (used at first run).
 func (s *Store) CountOperators(ctx context.Context) (int, error) {
 	var n int

@@ -80,7 +80,12 @@ func newThrottle(lim LoginLimits, now func() time.Time, maxKeys int) *throttle {
 // attempt is a sign-in let through: counted as a failure until it is known
 // to be one (so that concurrent guesses cannot slip past the count), and
 // taken back when it turns out not to be.
-type attempt struct{ addr, subject, pair string }
+type attempt struct {
+	addr, subject, pair string
+	// clean: no failed sign-in from this address is on record (its
+	// password check goes first, see hasher).
+	clean bool
+}
 
 // begin lets a sign-in for subject (an operator, or an e-mail address that
 // is none) from addr (netinfo.AddrKey) through, or says how long to wait.
@@ -107,6 +112,7 @@ func (t *throttle) begin(subject, addr string) (attempt, error) {
 				"(%d free, then a wait doubling up to %s)", t.lim.FreeFailures, shortDuration(t.lim.BackoffMax))
 		}
 	}
+	a.clean = t.pairs.get(a.pair) == nil && spentNow(t.addrs.get(a.addr), t.lim.PerAddress, now) == 0
 	if !t.lim.PerAddress.Off() {
 		t.addrs.spend(a.addr, t.lim.PerAddress, now, 1)
 	}
