@@ -64,8 +64,8 @@ type hasher struct {
 	running  int
 	waiting  int
 	lanes    [2][]chan struct{} // waiting callers: [0] urgent, [1] the rest
-	peak     int   // the most computations ever running at once
-	computed int64 // computations run
+	peak     int                // the most computations ever running at once
+	computed int64              // computations run
 	avg      time.Duration
 	freeing  bool
 	idles    int // times memory was handed back
