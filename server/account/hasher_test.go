@@ -267,8 +267,19 @@ func TestThrottle_CleanUntilAnAddressFails(t *testing.T) {
 	if b, _ := th.begin("operator\x00b", "addr-1"); b.clean {
 		t.Fatal("an address that failed on one account is clean for another")
 	}
-	if b, _ := th.begin("operator\x00a", "addr-2"); !b.clean {
+	b, _ := th.begin("operator\x00a", "addr-2")
+	if !b.clean {
 		t.Fatal("another address is not clean")
+	}
+	// Told "busy", an address has had its turn in the first lane, for a
+	// while: a flood retrying after each busy answer cannot hold it.
+	th.aborted(b)
+	if b, _ := th.begin("operator\x00a", "addr-2"); b.clean {
+		t.Fatal("an address told busy is still clean")
+	}
+	c.add(busyMemory)
+	if b, _ := th.begin("operator\x00c", "addr-2"); !b.clean {
+		t.Fatal("an address told busy long ago is not clean again")
 	}
 }
 

@@ -58,7 +58,14 @@ type throttle struct {
 	addrs    *failTable // spent failure budget per client address
 	subjects *failTable // spent failure budget per e-mail address
 	pairs    *failTable // failures per (e-mail, client address)
+	// busy: client addresses told "busy" lately. They lose their place in
+	// the hasher's first lane, so that a flood from many fresh addresses,
+	// retrying after each busy answer, cannot fill it for good.
+	busy *failTable
 }
+
+// busyMemory is how long an address told "busy" stays out of the first lane.
+const busyMemory = 10 * time.Minute
 
 func newThrottle(lim LoginLimits, now func() time.Time, maxKeys int) *throttle {
 	if now == nil {
@@ -74,6 +81,7 @@ func newThrottle(lim LoginLimits, now func() time.Time, maxKeys int) *throttle {
 		addrs:    newFailTable(maxKeys, budgetExpired(lim.PerAddress)),
 		subjects: newFailTable(maxKeys, budgetExpired(lim.PerAccount)),
 		pairs:    newFailTable(maxKeys, func(e *failEntry, now time.Time) bool { return now.Sub(e.last) >= forget }),
+		busy:     newFailTable(maxKeys, func(e *failEntry, now time.Time) bool { return now.Sub(e.last) >= busyMemory }),
 	}
 }
 
@@ -112,7 +120,9 @@ func (t *throttle) begin(subject, addr string) (attempt, error) {
 				"(%d free, then a wait doubling up to %s)", t.lim.FreeFailures, shortDuration(t.lim.BackoffMax))
 		}
 	}
-	a.clean = t.pairs.get(a.pair) == nil && spentNow(t.addrs.get(a.addr), t.lim.PerAddress, now) == 0
+	b := t.busy.get(a.addr)
+	a.clean = t.pairs.get(a.pair) == nil && spentNow(t.addrs.get(a.addr), t.lim.PerAddress, now) == 0 &&
+		(b == nil || now.Sub(b.last) >= busyMemory)
 	if !t.lim.PerAddress.Off() {
 		t.addrs.spend(a.addr, t.lim.PerAddress, now, 1)
 	}
@@ -143,11 +153,12 @@ func (t *throttle) succeeded(a attempt) {
 }
 
 // aborted: the password could not be checked (busy, canceled). The attempt
-// counts for nothing.
+// counts for no failure, but the address has had its turn in the first lane.
 func (t *throttle) aborted(a attempt) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.refund(a)
+	t.busy.put(a.addr, t.now()).last = t.now()
 	if p := t.pairs.get(a.pair); p != nil {
 		if p.n--; p.n <= 0 {
 			t.pairs.remove(a.pair)
