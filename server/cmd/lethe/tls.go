@@ -2,9 +2,25 @@ package main
 
 import "crypto/tls"
 
-// TLSConfig is TLS 1.2+ with AEAD cipher suites only, AES-256-GCM first.
-// (TLS 1.3 suites are all AEAD and not configurable.)
-func TLSConfig() *tls.Config {
+// TLSConfig is TLS 1.2+ with AEAD cipher suites only, AES-256-GCM first in
+// the TLS 1.2 list.
+//
+// TLS 1.3 suites are not configurable in Go (Config.CipherSuites applies to
+// 1.2 and below): a TLS 1.3 handshake negotiates AES-128-GCM, AES-256-GCM or
+// ChaCha20-Poly1305, Go choosing by the hardware of both ends. So the only
+// honest way to require AES-256-GCM (aes256Only) is to stop at TLS 1.2 and
+// offer only its AES-256-GCM suites.
+func TLSConfig(aes256Only bool) *tls.Config {
+	if aes256Only {
+		return &tls.Config{
+			MinVersion: tls.VersionTLS12,
+			MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			},
+		}
+	}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		CipherSuites: []uint16{
