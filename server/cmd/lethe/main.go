@@ -13,6 +13,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -77,8 +78,12 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
 		protocols.SetHTTP2(true)
-		srv.TLSConfig = TLSConfig(cfg.tlsAES256Only)
+		srv.TLSConfig = TLSConfig(cert, cfg.tlsAES256Only)
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
@@ -117,7 +122,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}

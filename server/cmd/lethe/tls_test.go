@@ -55,8 +55,8 @@ func writeCert(t *testing.T) (certFile, keyFile string, pool *x509.CertPool) {
 }
 
 // With --tls-cert/--tls-key the server speaks TLS 1.2+ with AEAD cipher
-// suites only, negotiates HTTP/2, marks the session cookie Secure, and shuts
-// down cleanly when its context ends.
+// suites only, negotiates HTTP/2, sends HSTS, marks the session cookie
+// Secure, and shuts down cleanly when its context ends.
 func TestTLS_AEADOnlyHTTP2SecureCookieGracefulShutdown(t *testing.T) {
 	t.Parallel()
 	certFile, keyFile, pool := writeCert(t)
@@ -109,6 +109,9 @@ func TestTLS_AEADOnlyHTTP2SecureCookieGracefulShutdown(t *testing.T) {
 	if res.ProtoMajor != 2 {
 		t.Errorf("protocol %s, want HTTP/2", res.Proto)
 	}
+	if got := res.Header.Get("Strict-Transport-Security"); got != "max-age=63072000; includeSubDomains" {
+		t.Errorf("Strict-Transport-Security %q, want two years with subdomains", got)
+	}
 
 	var setCookie string
 	acc := accountv1connect.NewAccountServiceClient(client, base)
@@ -134,5 +137,56 @@ func TestTLS_AEADOnlyHTTP2SecureCookieGracefulShutdown(t *testing.T) {
 	}
 	if !strings.Contains(stderr.String(), "shutting down") {
 		t.Error("no shutdown logged")
+	}
+}
+
+// --tls-aes256-only: AES-256-GCM or nothing. Go cannot restrict TLS 1.3
+// suites, so TLS 1.3 is refused too; without the flag, TLS 1.3 is what a
+// modern client gets.
+func TestTLS_AES256OnlyRefusesEveryOtherSuite(t *testing.T) {
+	t.Parallel()
+	certFile, keyFile, pool := writeCert(t)
+	strict, _ := serve(t, config{tlsCert: certFile, tlsKey: keyFile, tlsAES256Only: true})
+	normal, _ := serve(t, config{tlsCert: certFile, tlsKey: keyFile})
+	strictHost, normalHost := strings.TrimPrefix(strict, "https://"), strings.TrimPrefix(normal, "https://")
+
+	for _, c := range []struct {
+		name string
+		cfg  *tls.Config
+	}{
+		{"TLS 1.2 AES-128-GCM", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256}}},
+		{"TLS 1.2 ChaCha20", &tls.Config{MaxVersion: tls.VersionTLS12,
+			CipherSuites: []uint16{tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256}}},
+		{"TLS 1.3 (AES-128-GCM among its suites)", &tls.Config{MinVersion: tls.VersionTLS13}},
+	} {
+		c.cfg.RootCAs = pool
+		if _, err := tlsHandshake(strictHost, c.cfg); err == nil {
+			t.Errorf("%s accepted with --tls-aes256-only", c.name)
+		}
+		if _, err := tlsHandshake(normalHost, c.cfg); err != nil {
+			t.Errorf("%s refused without --tls-aes256-only: %v", c.name, err)
+		}
+	}
+	st, err := tlsHandshake(strictHost, &tls.Config{RootCAs: pool})
+	if err != nil {
+		t.Fatalf("a default client refused with --tls-aes256-only: %v", err)
+	}
+	if st.Version != tls.VersionTLS12 || st.CipherSuite != tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 {
+		t.Errorf("--tls-aes256-only negotiated %s %s, want TLS 1.2 ECDHE-ECDSA-AES256-GCM-SHA384",
+			tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+	}
+	// HTTP/2 works over it (AES-256-GCM is not on HTTP/2's blocklist).
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}}
+	res, err := client.Get(strict + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.ProtoMajor != 2 {
+		t.Errorf("--tls-aes256-only: protocol %s, want HTTP/2", res.Proto)
+	}
+	if st, err := tlsHandshake(normalHost, &tls.Config{RootCAs: pool}); err != nil || st.Version != tls.VersionTLS13 {
+		t.Errorf("without the flag a default client got %s (%v), want TLS 1.3", tls.VersionName(st.Version), err)
 	}
 }

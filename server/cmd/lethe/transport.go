@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	stdlog "log"
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"regexp"
 	"strings"
 	"time"
@@ -27,9 +29,9 @@ import (
 const hsts = "max-age=63072000; includeSubDomains"
 
 // transportHandler wraps next. readTimeout (0: none) bounds how long a
-// request may take to send its body; procedures in streaming are exempt (a
-// client stream's body stays open as long as the stream does), and a body
-// read to its end lifts the deadline, so a slow handler is never cut.
+// request may take to send its body, not how long its handler works;
+// procedures in streaming are exempt (a client stream's body stays open as
+// long as the stream does).
 func transportHandler(next http.Handler, readTimeout time.Duration, streaming map[string]bool) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS != nil {
@@ -40,7 +42,7 @@ func transportHandler(next http.Handler, readTimeout time.Duration, streaming ma
 			// Both HTTP/1.1 (the connection) and HTTP/2 (the stream) support
 			// it; should a wrapped writer not, the request goes on unbounded.
 			if rc.SetReadDeadline(time.Now().Add(readTimeout)) == nil {
-				r.Body = &liftAtEOF{ReadCloser: r.Body, rc: rc}
+				r.Body = &deadlineBody{ReadCloser: r.Body, header: w.Header(), http1: r.ProtoMajor == 1, timeout: readTimeout}
 			}
 		}
 		if framed(r.Header.Get("Content-Type")) && r.Body != nil && r.Body != http.NoBody {
@@ -50,31 +52,43 @@ func transportHandler(next http.Handler, readTimeout time.Duration, streaming ma
 	})
 }
 
-// liftAtEOF clears the read deadline once the whole body has arrived. Over
-// HTTP/1.1 the deadline is the connection's: left in place, it would fire on
-// the server's background read while the handler still works and cancel the
-// request.
-type liftAtEOF struct {
+// deadlineBody is a request body read under a deadline. Once it is read to
+// its end the deadline no longer matters: over HTTP/1.1 the server clears
+// the connection's deadline when it starts its background read at the
+// body's end, and over HTTP/2 the deadline only ever cuts the body. Cut by
+// the deadline, it answers with a code and a message of its own (connect's
+// would quote the connection's addresses) and, over HTTP/1.1, closes the
+// connection, which would otherwise read the rest of the slow body as the
+// next request.
+type deadlineBody struct {
 	io.ReadCloser
-	rc     *http.ResponseController
-	lifted bool
+	header  http.Header
+	http1   bool
+	timeout time.Duration
 }
 
-func (b *liftAtEOF) Read(p []byte) (int, error) {
+func (b *deadlineBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
-	if err == io.EOF && !b.lifted {
-		b.lifted = true
-		b.rc.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if b.http1 {
+			b.header.Set("Connection", "close")
+		}
+		err = connect.NewError(connect.CodeDeadlineExceeded, fmt.Errorf("the request body took longer than %s to arrive", b.timeout))
 	}
 	return n, err
 }
 
 // streamingProcedures lists the paths ("/pkg.Service/Method") of every
 // client- or server-streaming method of the services linked into the
-// binary: ours, gRPC health and reflection. The content type cannot tell:
-// gRPC uses application/grpc for unary calls too.
+// binary, and of gRPC health and reflection (whose connect packages
+// register their descriptors under other names). The content type cannot
+// tell: gRPC uses application/grpc for unary calls too.
 func streamingProcedures() map[string]bool {
-	out := map[string]bool{}
+	out := map[string]bool{
+		"/grpc.health.v1.Health/Watch":                                   true,
+		"/grpc.reflection.v1.ServerReflection/ServerReflectionInfo":      true,
+		"/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo": true,
+	}
 	protoregistry.GlobalFiles.RangeFiles(func(f protoreflect.FileDescriptor) bool {
 		for i := range f.Services().Len() {
 			s := f.Services().Get(i)
