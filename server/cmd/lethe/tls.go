@@ -2,14 +2,15 @@ package main
 
 import "crypto/tls"
 
-// TLSConfig serves cert over TLS 1.2+ with AEAD cipher suites only,
-// AES-256-GCM first in the TLS 1.2 list.
+// TLSConfig serves cert over TLS 1.2+ with AEAD cipher suites only.
 //
-// TLS 1.3 suites are not configurable in Go (Config.CipherSuites applies to
-// 1.2 and below): a TLS 1.3 handshake negotiates AES-128-GCM, AES-256-GCM or
-// ChaCha20-Poly1305, Go choosing by the hardware of both ends. So the only
-// honest way to require AES-256-GCM (aes256Only) is to stop at TLS 1.2 and
-// offer only its AES-256-GCM suites.
+// Go decides the preference, not this list (its order is ignored): of the
+// suites both ends have, AES-128-GCM, then AES-256-GCM, then
+// ChaCha20-Poly1305 (ChaCha20 first when the client lacks AES hardware).
+// TLS 1.3 suites are not configurable at all (Config.CipherSuites applies to
+// 1.2 and below): a TLS 1.3 handshake negotiates one of the same three. So
+// the only honest way to require AES-256-GCM (aes256Only) is to stop at TLS
+// 1.2 and offer only its AES-256-GCM suites.
 func TLSConfig(cert tls.Certificate, aes256Only bool) *tls.Config {
 	if !aes256Only {
 		return &tls.Config{
