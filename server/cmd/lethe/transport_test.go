@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -416,4 +417,37 @@ func tlsHandshake(host string, c *tls.Config) (tls.ConnectionState, error) {
 	}
 	defer conn.Close()
 	return conn.ConnectionState(), nil
+}
+
+// The transport flags: their defaults, their variables, and what they refuse.
+func TestFlags_Transport(t *testing.T) {
+	for _, k := range []string{"LETHE_READ_TIMEOUT", "LETHE_IDLE_TIMEOUT", "LETHE_MAX_HEADER_BYTES", "LETHE_MAX_CONNS_PER_ADDRESS",
+		"LETHE_METRICS_ADDR", "LETHE_TLS_AES256_ONLY", "LETHE_TLS_CERT", "LETHE_TLS_KEY"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	c, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.readTimeout != 30*time.Second || c.idleTimeout != 120*time.Second || c.maxHeaderBytes != 64<<10 ||
+		c.maxConnsPerAddress != 256 || c.metricsAddr != "127.0.0.1:9464" || c.tlsAES256Only {
+		t.Fatalf("defaults: %+v", c)
+	}
+	t.Setenv("LETHE_METRICS_ADDR", "")
+	t.Setenv("LETHE_MAX_CONNS_PER_ADDRESS", "0")
+	t.Setenv("LETHE_TLS_AES256_ONLY", "true")
+	t.Setenv("LETHE_TLS_CERT", "c.pem")
+	t.Setenv("LETHE_TLS_KEY", "k.pem")
+	if c, err = parseFlags([]string{"--read-timeout", "5s"}, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if c.metricsAddr != "" || c.maxConnsPerAddress != 0 || !c.tlsAES256Only || c.readTimeout != 5*time.Second {
+		t.Fatalf("from the environment: %+v", c)
+	}
+	for _, args := range [][]string{{"--read-timeout", "-1s"}, {"--max-conns-per-address", "-1"}, {"--tls-cert=", "--tls-key="}} {
+		if _, err := parseFlags(args, io.Discard); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
 }
