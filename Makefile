@@ -9,7 +9,7 @@ MODULE := github.com/lethehq/lethe
 # Go tools pinned in tools/go.mod, kept out of the server's module graph.
 GOTOOL := $(GO) tool -modfile=tools/go.mod
 
-.PHONY: test deps chromium generate web lint check-generated go-test unit e2e bin run clean
+.PHONY: test deps chromium generate web lint check-generated go-test unit e2e bin run clean fuzz
 
 test: deps lint check-generated go-test unit e2e
 
@@ -54,6 +54,14 @@ go-test:
 # TypeScript unit tests (*.test.ts next to the code) under Node's test runner.
 unit: node_modules/.installed
 	$(NPM) run --silent test:unit
+
+# Fuzzing beyond the seed corpus (not part of `make test`): every Go fuzz
+# target in turn for FUZZTIME each (`make fuzz FUZZTIME=10s`). A crasher found
+# is written by go test to <package>/testdata/fuzz/FuzzX/; commit it and it is
+# a seed that every `go test` replays from then on. Fails if any target fails.
+FUZZTIME ?= 2m
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 bin:
 	$(GO) build -o $(BIN) ./server/cmd/lethe

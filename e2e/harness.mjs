@@ -21,7 +21,8 @@ export async function startLethe(extraArgs = [], extraEnv = {}) {
   const bin = process.env.LETHE_BIN || join(root, "bin", "lethe");
   if (!existsSync(bin)) throw new Error(`lethe binary not found at ${bin}; run 'make bin' (or make e2e)`);
   const dataDir = mkdtempSync(join(tmpdir(), "lethe-e2e-"));
-  const proc = spawn(bin, ["--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "debug", ...extraArgs], {
+  // --metrics-addr= : no metrics listener, whose fixed port another server could hold.
+  const proc = spawn(bin, ["--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "debug", "--metrics-addr=", ...extraArgs], {
     env: { ...process.env, LETHE_ADMIN_PASSWORD: ADMIN_PASSWORD, ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -9,6 +9,7 @@ import (
 	"context"
 	"embed"
 	"html/template"
+	"io"
 	"io/fs"
 	"net/http"
 	"strings"
@@ -38,8 +39,7 @@ type Handler struct {
 // New returns the web handler.
 func New(o Origins) *Handler {
 	h := &Handler{Origins: o, mux: http.NewServeMux()}
-	files := http.FileServerFS(Static())
-	h.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheable(files)))
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheable(staticFiles(Static()))))
 	h.mux.HandleFunc("GET /widget.js", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "public, max-age=300")
 		w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
@@ -61,6 +61,32 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	hd.Set("Referrer-Policy", "strict-origin-when-cross-origin")
 	h.mux.ServeHTTP(w, r)
+}
+
+// staticFiles serves the files of fsys by name and nothing else: no
+// directory listing, and a name that is no file is a 404 whatever it holds
+// (http.FileServer answers 500 to a name that is not valid UTF-8).
+func staticFiles(fsys fs.FS) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.URL.Path
+		if !fs.ValidPath(name) || name == "." {
+			http.NotFound(w, r)
+			return
+		}
+		f, err := fsys.Open(name)
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		defer f.Close()
+		st, err := f.Stat()
+		rs, seekable := f.(io.ReadSeeker)
+		if err != nil || st.IsDir() || !seekable {
+			http.NotFound(w, r)
+			return
+		}
+		http.ServeContent(w, r, name, st.ModTime(), rs)
+	})
 }
 
 func cacheable(next http.Handler) http.Handler {

@@ -312,3 +312,20 @@ func wantJS(t *testing.T, path string, res *http.Response) {
 		t.Fatalf("%s: X-Content-Type-Options %q, want nosniff", path, got)
 	}
 }
+
+// /static/ lists nothing, and no path, however malformed, is a server error
+// or reaches a file outside the bundles.
+func TestStatic_NoListingAndBadPathsAreClientErrors(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	for _, path := range []string{"/static/", "/static/%ff", "/static/%ff.js", "/static/%00", "/static/panel.js%00",
+		"/static/..%2fweb.go", "/static/%2e%2e/web.go", "/static/panel.js/", "/%ff", "/static/%c0%ae%c0%ae/web.go"} {
+		res, body := get(t, srv, path)
+		if res.StatusCode == http.StatusOK || res.StatusCode >= 500 {
+			t.Errorf("%s: HTTP %d, want 400 or 404", path, res.StatusCode)
+		}
+		if strings.Contains(body, "panel.js") || strings.Contains(body, "package web") {
+			t.Errorf("%s: the answer lists or serves files:\n%s", path, body)
+		}
+	}
+}

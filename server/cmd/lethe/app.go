@@ -16,6 +16,7 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"connectrpc.com/grpcreflect"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
@@ -39,6 +40,7 @@ import (
 // app is the wired server: everything but the listener.
 type app struct {
 	handler  http.Handler
+	metrics  *prometheus.Registry // served on its own listener (--metrics-addr)
 	hub      *hub.Hub
 	firstRun account.FirstRun
 	closers  []func() error
@@ -184,7 +186,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	}
 
 	// One handler: the RPC services behind the error and access
-	// interceptors, then pages, health and metrics.
+	// interceptors, then pages and health. Metrics are served elsewhere.
+	a.metrics = metricsRegistry(chatSvc, queue)
 	policy := map[string]auth.Kind{}
 	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy()} {
 		for k, v := range p {
@@ -215,7 +218,6 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
-	mux.Handle("GET /metrics", metricsHandler(chatSvc, queue))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("/", web.New(accounts))
 

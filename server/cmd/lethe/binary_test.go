@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"net/http"
 	"os"
 	"os/exec"
@@ -84,11 +86,16 @@ type binOpts struct {
 	// noAdminPassword leaves LETHE_ADMIN_PASSWORD unset (the first run
 	// generates one).
 	noAdminPassword bool
-	// args are more flags.
+	// args are extra flags.
 	args []string
+	// env is extra environment (after cleanEnv).
+	env []string
+	// roots, when set, are the CAs the client trusts (a run with
+	// --tls-cert in args).
+	roots *x509.CertPool
 }
 
-var listening = regexp.MustCompile(`Lethe is listening on (http://\S+)`)
+var listening = regexp.MustCompile(`Lethe is listening on (https?://\S+)`)
 
 // startBinary runs the binary and waits until it listens. It is killed at
 // the end of the test if still running.
@@ -99,8 +106,9 @@ func startBinary(t *testing.T, o binOpts) *proc {
 	if o.smtpPort != 0 {
 		args = append(args, "--smtp-host", "127.0.0.1", "--smtp-port", strconv.Itoa(o.smtpPort), "--smtp-ca", o.ca.File, "--smtp-from", mailFrom)
 	}
-	cmd := exec.Command(bin, append(args, o.args...)...)
-	env := cleanEnv()
+	args = append(args, o.args...)
+	cmd := exec.Command(bin, args...)
+	env := append(cleanEnv(), o.env...)
 	if !o.noAdminPassword {
 		env = append(env, "LETHE_ADMIN_PASSWORD="+adminPassword)
 	}
@@ -136,16 +144,18 @@ func startBinary(t *testing.T, o binOpts) *proc {
 			t.Fatalf("lethe did not say it listens\nstdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
 		}
 	}
-	tr := &http.Transport{}
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: o.roots}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	p.client = &http.Client{Transport: tr}
 	return p
 }
 
 // cleanEnv is the test's environment without LETHE_* variables and temp
-// directories, so that nothing of the caller's setup leaks into a run.
+// directories, so that nothing of the caller's setup leaks into a run, and
+// with the metrics listener off, so that parallel runs do not compete for
+// its port (a test wanting it passes --metrics-addr 127.0.0.1:0).
 func cleanEnv() []string {
-	var env []string
+	env := []string{"LETHE_METRICS_ADDR="}
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LETHE_") && !strings.HasPrefix(kv, "TMPDIR=") && !strings.HasPrefix(kv, "SQLITE_TMPDIR=") {
 			env = append(env, kv)

@@ -46,6 +46,13 @@ type config struct {
 	hashConcurrency, hashQueue int
 	hashWait                   time.Duration
 	login                      account.LoginLimits
+	// transport: timeouts, connections per address, metrics listener, TLS
+	readTimeout        time.Duration
+	idleTimeout        time.Duration
+	maxHeaderBytes     int
+	maxConnsPerAddress int
+	metricsAddr        string
+	tlsAES256Only      bool
 
 	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
 	mailRetryMin, mailRetryMax    time.Duration
@@ -73,6 +80,11 @@ func (f *flags) str(p *string, name, env, def, usage string) {
 
 func (f *flags) integer(p *int, name, env string, def int, usage string) {
 	f.IntVar(p, name, def, usage+" (env "+env+")")
+	f.bind(name, env)
+}
+
+func (f *flags) boolean(p *bool, name, env string, def bool, usage string) {
+	f.BoolVar(p, name, def, usage+" (env "+env+")")
 	f.bind(name, env)
 }
 
@@ -140,6 +152,18 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		"comma-separated proxy addresses or CIDR prefixes whose X-Forwarded-For is believed (empty: none; the peer address is the client)")
 	f.duration(&c.visitorRetention, "visitor-retention", "LETHE_VISITOR_RETENTION", 3*time.Minute,
 		"how long after a visitor leaves the site their monitoring data is destroyed")
+	// Transport: what one client may hold of the listener, the metrics
+	// listener, TLS suites.
+	f.duration(&c.readTimeout, "read-timeout", "LETHE_READ_TIMEOUT", 30*time.Second,
+		"how long a request may take to send its body, streams excepted (0: no limit)")
+	f.duration(&c.idleTimeout, "idle-timeout", "LETHE_IDLE_TIMEOUT", 120*time.Second, "how long an idle keep-alive connection is kept open")
+	f.integer(&c.maxHeaderBytes, "max-header-bytes", "LETHE_MAX_HEADER_BYTES", 64<<10, "largest request header accepted, in bytes")
+	f.integer(&c.maxConnsPerAddress, "max-conns-per-address", "LETHE_MAX_CONNS_PER_ADDRESS", 256,
+		"open connections allowed per peer address; behind a proxy the peer is the proxy, so raise it or turn it off (0: off)")
+	f.str(&c.metricsAddr, "metrics-addr", "LETHE_METRICS_ADDR", "127.0.0.1:9464",
+		"listen address of the Prometheus /metrics endpoint, kept off the public port (empty: no metrics)")
+	f.boolean(&c.tlsAES256Only, "tls-aes256-only", "LETHE_TLS_AES256_ONLY", false,
+		"with TLS, accept only AES-256-GCM; Go cannot restrict TLS 1.3 suites, so this also limits TLS to 1.2")
 	f.str(&c.logLevel, "log-level", "LETHE_LOG_LEVEL", "info", "debug, info, warn or error")
 
 	// Limits on anonymous clients (visitors of the widget), per client
@@ -167,7 +191,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 
 	// Sign-in (account): argon2id computations at once, and failed sign-ins.
 	f.integer(&c.hashConcurrency, "hash-concurrency", "LETHE_HASH_CONCURRENCY", 0,
-		"argon2id password checks at once, each holding 64 MiB (0: 2 to 4, by the number of processors)")
+		"argon2id password checks at once, each holding 64 MiB and one processor (0: half the processors, 1 to 4)")
 	f.integer(&c.hashQueue, "hash-queue", "LETHE_HASH_QUEUE", account.DefaultHashQueue,
 		"sign-ins that may wait for a password check; beyond them sign-in is answered busy")
 	f.duration(&c.hashWait, "hash-wait", "LETHE_HASH_WAIT", account.DefaultHashWait,
@@ -207,6 +231,12 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if (c.tlsCert == "") != (c.tlsKey == "") {
 		return c, errors.New("--tls-cert and --tls-key go together")
+	}
+	if c.readTimeout < 0 || c.idleTimeout < 0 || c.maxHeaderBytes < 0 || c.maxConnsPerAddress < 0 {
+		return c, errors.New("--read-timeout, --idle-timeout, --max-header-bytes and --max-conns-per-address cannot be negative")
+	}
+	if c.tlsAES256Only && c.tlsCert == "" {
+		return c, errors.New("--tls-aes256-only needs --tls-cert and --tls-key")
 	}
 	c.adminPW = os.Getenv("LETHE_ADMIN_PASSWORD")
 	c.smtpPassword = os.Getenv("LETHE_SMTP_PASSWORD")

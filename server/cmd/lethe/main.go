@@ -7,11 +7,13 @@
 //
 // The files of this package: config.go (flags and environment), app.go (the
 // wiring: stores, services, handler), adapters.go (what one domain asks of
-// another), metrics.go, tls.go, and this file (start, serve, stop).
+// another), metrics.go, tls.go, transport.go (what the HTTP layer adds),
+// and this file (start, serve, stop).
 package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +25,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 func main() {
@@ -63,26 +67,37 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	defer a.Close()
 
+	errLog := serverErrorLog(log)
 	srv := &http.Server{
-		Handler:           a.handler,
+		Handler:           transportHandler(a.handler, cfg.readTimeout, streamingProcedures()),
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		IdleTimeout:       cfg.idleTimeout,
+		MaxHeaderBytes:    cfg.maxHeaderBytes,
+		ErrorLog:          errLog,
 	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	if cfg.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+		if err != nil {
+			return fmt.Errorf("--tls-cert, --tls-key: %w", err)
+		}
 		protocols.SetHTTP2(true)
-		srv.TLSConfig = TLSConfig()
+		srv.TLSConfig = TLSConfig(cert, cfg.tlsAES256Only)
 	} else {
 		protocols.SetUnencryptedHTTP2(true)
 	}
 	srv.Protocols = &protocols
 
-	ln, err := net.Listen("tcp", cfg.addr)
+	raw, err := net.Listen("tcp", cfg.addr)
 	if err != nil {
 		return err
+	}
+	ln := netinfo.LimitConns(raw, cfg.maxConnsPerAddress)
+	defer ln.Close()
+	msrv, maddr, err := serveMetrics(cfg.metricsAddr, a.metrics, ln, errLog)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr: %w", err)
 	}
 	scheme := "http"
 	if cfg.tlsCert != "" {
@@ -92,18 +107,22 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "Lethe is listening on %s\n", base)
 	fmt.Fprintf(stdout, "  Demo page (visitor): %s/demo\n", base)
 	fmt.Fprintf(stdout, "  Console (operator):  %s/console/\n", base)
+	if msrv != nil {
+		fmt.Fprintf(stdout, "  Metrics (loopback):  http://%s/metrics\n", maddr)
+	}
 	switch fr := a.firstRun; {
 	case fr.Created && fr.GeneratedPassword != "":
 		fmt.Fprintf(stdout, "  First run: admin %s, password %s (shown once; set LETHE_ADMIN_PASSWORD to choose it)\n", fr.Email, fr.GeneratedPassword)
 	case fr.Created:
 		fmt.Fprintf(stdout, "  First run: admin %s, password from LETHE_ADMIN_PASSWORD\n", fr.Email)
 	}
-	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.dataDir), slog.Bool("tls", cfg.tlsCert != ""))
+	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.dataDir), slog.Bool("tls", cfg.tlsCert != ""),
+		slog.String("metrics", maddr))
 
 	errc := make(chan error, 1)
 	go func() {
 		if cfg.tlsCert != "" {
-			errc <- srv.ServeTLS(ln, cfg.tlsCert, cfg.tlsKey)
+			errc <- srv.ServeTLS(ln, "", "")
 		} else {
 			errc <- srv.Serve(ln)
 		}
@@ -121,6 +140,9 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		log.Warn("shutdown", slog.String("error", err.Error()))
+	}
+	if msrv != nil {
+		msrv.Close()
 	}
 	return nil
 }

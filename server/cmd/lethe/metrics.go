@@ -1,7 +1,10 @@
 package main
 
 import (
+	stdlog "log"
+	"net"
 	"net/http"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -9,11 +12,12 @@ import (
 
 	"github.com/lethehq/lethe/server/chat"
 	"github.com/lethehq/lethe/server/mail"
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
-// metricsHandler serves Prometheus metrics: counts only, never content (P9).
-// queue is nil when no mail relay is configured.
-func metricsHandler(chats *chat.Service, queue *mail.Queue) http.Handler {
+// metricsRegistry holds the Prometheus metrics: counts only, never content
+// (P9). queue is nil when no mail relay is configured.
+func metricsRegistry(chats *chat.Service, queue *mail.Queue) *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_chats_destroyed_total",
@@ -31,5 +35,32 @@ func metricsHandler(chats *chat.Service, queue *mail.Queue) http.Handler {
 				Help: "Mails destroyed undelivered after the maximum hold since start."}, mailStat(func(s mail.Stats) int64 { return s.Dropped })),
 		)
 	}
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	return reg
+}
+
+// metricsHandler serves reg at /metrics and nothing else.
+func metricsHandler(reg prometheus.Gatherer) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// serveMetrics serves reg, with the count of connections conns refused, on
+// a listener of its own at addr, so that the public port never shows them
+// (empty addr: no metrics, a nil server). It returns the address it listens
+// on.
+func serveMetrics(addr string, reg *prometheus.Registry, conns *netinfo.ConnLimiter, errLog *stdlog.Logger) (*http.Server, string, error) {
+	if addr == "" {
+		return nil, "", nil
+	}
+	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "lethe_connections_refused_total",
+		Help: "Connections closed at accept because their address held --max-conns-per-address already."},
+		func() float64 { return float64(conns.Refused()) }))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, "", err
+	}
+	srv := &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	go srv.Serve(ln)
+	return srv, ln.Addr().String(), nil
 }

@@ -2,6 +2,8 @@ package main
 
 import (
 	"io"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
@@ -22,7 +24,9 @@ func TestMetrics_CountDestroyedChatsAndSentMailWithoutContent(t *testing.T) {
 	closeChat(t, admin, v, vs)
 	ts.waitDestroyed(v.ChatID)
 
-	res, err := ts.client().Get(ts.srv.URL + "/metrics")
+	ms := httptest.NewServer(metricsHandler(ts.app.metrics))
+	defer ms.Close()
+	res, err := ms.Client().Get(ms.URL + "/metrics")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,5 +41,50 @@ func TestMetrics_CountDestroyedChatsAndSentMailWithoutContent(t *testing.T) {
 	}
 	if strings.Contains(metrics, tag) || strings.Contains(metrics, "@example") {
 		t.Error("metrics carry content")
+	}
+}
+
+// /metrics is not served on the public port: only on --metrics-addr.
+func TestMetrics_NotOnThePublicPort(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	res, err := ts.client().Get(ts.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /metrics on the public port: HTTP %d, want 404", res.StatusCode)
+	}
+}
+
+// The binary serves /metrics on --metrics-addr, says where at start, and
+// counts the connections refused by --max-conns-per-address there.
+func TestMetrics_OwnListenerPrintedAtStart(t *testing.T) {
+	t.Parallel()
+	p := startBinary(t, binOpts{dataDir: t.TempDir(), args: []string{"--metrics-addr", "127.0.0.1:0"}})
+	m := regexp.MustCompile(`Metrics \(loopback\):\s+(http://\S+/metrics)`).FindStringSubmatch(p.stdout.String())
+	if m == nil {
+		t.Fatalf("start output names no metrics address:\n%s", p.stdout.String())
+	}
+	if m[1] == p.URL+"/metrics" {
+		t.Fatal("metrics share the public port")
+	}
+	res, err := p.client.Get(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK || !strings.Contains(string(body), "lethe_connections_refused_total 0") {
+		t.Fatalf("GET %s: HTTP %d\n%s", m[1], res.StatusCode, body)
+	}
+	res, err = p.client.Get(p.URL + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("GET /metrics on the public port: HTTP %d, want 404", res.StatusCode)
 	}
 }

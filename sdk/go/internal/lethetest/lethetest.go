@@ -72,7 +72,8 @@ func binary(t testing.TB) string {
 func Start(t testing.TB, flags ...string) string {
 	t.Helper()
 	bin := binary(t)
-	args := append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir()}, flags...)
+	// No metrics listener: parallel servers would compete for its port.
+	args := append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--metrics-addr="}, flags...)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "LETHE_ADMIN_PASSWORD="+AdminPassword)
 	stdout, err := cmd.StdoutPipe()
