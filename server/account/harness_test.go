@@ -24,6 +24,7 @@ import (
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/store"
 )
@@ -134,6 +135,11 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	log, e.logs = testkit.Logger(t)
 	o := cfg.opts
 	o.PasswordParams = testkit.CheapPasswords
+	if o.HashFailedRate == nil {
+		// Off unless a test sets it: it runs on real time, and the
+		// throttle's tests move a clock.
+		o.HashFailedRate = &limit.Rate{}
+	}
 	o.MailConfigured = cfg.mailConfigured
 	o.OnSignOut = e.signOuts.record
 	e.clock = &clock{t: time.Now()}

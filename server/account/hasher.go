@@ -11,6 +11,7 @@ import (
 	"github.com/alexedwards/argon2id"
 
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/limit"
 )
 
 // Defaults of the hasher.
@@ -20,6 +21,11 @@ const (
 	// DefaultHashWait is how long a sign-in waits for a slot at most.
 	DefaultHashWait = 5 * time.Second
 )
+
+// DefaultHashFailedRate is how many password checks a second sign-ins from
+// addresses that already failed get, all together: about a quarter of one
+// processor at the default parameters.
+var DefaultHashFailedRate = limit.Rate{N: 5, Per: time.Second}
 
 // DefaultHashConcurrency is how many argon2id computations run at once
 // unless configured: half the processors, 1 to 4. Each holds the
@@ -59,6 +65,10 @@ type hasher struct {
 	// started, when set, runs inside each computation's slot (tests hold
 	// computations there to fill the slots).
 	started func()
+	// failed limits the computations of the second lane (addresses that
+	// already failed), all together.
+	failed     *limit.Keyed
+	failedRate limit.Rate
 
 	mu       sync.Mutex
 	running  int
@@ -75,6 +85,7 @@ type hasher struct {
 type hasherConfig struct {
 	concurrency, queue int
 	wait               time.Duration
+	failedRate         *limit.Rate
 	idle, started      func()
 }
 
@@ -94,7 +105,11 @@ func newHasher(p *argon2id.Params, c hasherConfig) *hasher {
 	if c.started == nil {
 		c.started = func() {}
 	}
-	return &hasher{params: p, max: c.concurrency, queue: c.queue, wait: c.wait, idle: c.idle, started: c.started}
+	if c.failedRate == nil {
+		c.failedRate = &DefaultHashFailedRate
+	}
+	return &hasher{params: p, max: c.concurrency, queue: c.queue, wait: c.wait, idle: c.idle, started: c.started,
+		failed: limit.NewRate(*c.failedRate), failedRate: *c.failedRate}
 }
 
 // Create hashes a new password with the service's parameters.
@@ -135,6 +150,9 @@ func (h *hasher) acquire(ctx context.Context, urgent bool) error {
 	lane := 1
 	if urgent {
 		lane = 0
+	} else if ok, retry := h.failed.Take(""); !ok {
+		return errs.Throttled(retry, "sign-in is busy: too many failed sign-ins lately (at most %s password checks for them)",
+			h.failedRate.Describe())
 	}
 	h.mu.Lock()
 	// A free slot is taken at once unless someone who goes first waits.

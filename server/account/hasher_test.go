@@ -15,6 +15,7 @@ import (
 
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
+	"github.com/lethehq/lethe/server/limit"
 )
 
 // gate holds argon2id computations inside their slots once shut, so that a
@@ -315,5 +316,32 @@ func TestLogin_RehashesWithTheCurrentParameters(t *testing.T) {
 	}
 	if err := e.newOperator().login("old@example.com", "wrong-password-1"); connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Fatalf("wrong password after the rehash: %v", err)
+	}
+}
+
+// Guesses from addresses that already failed share a small budget of
+// password checks, so that a flood of them takes a bounded part of the
+// processors; a sign-in from a clean address is not counted against it.
+func TestLogin_FailedAddressesShareABudgetOfChecks(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, withOptions(func(o *Options) { o.HashFailedRate = &limit.Rate{N: 2, Per: time.Hour} }))
+	// Three attackers fail once each (clean then: not counted).
+	var attackers []*operator
+	for i := range 3 {
+		a := e.newOperatorAt(fmt.Sprintf("198.51.100.%d", i+1))
+		wantCode(t, "first guess", a.login(DefaultAdminEmail, "wrong-password-1"), connect.CodeUnauthenticated)
+		attackers = append(attackers, a)
+	}
+	// Their second guesses: two are checked, the third is busy at once.
+	wantCode(t, "second guess 1", attackers[0].login(DefaultAdminEmail, "wrong-password-2"), connect.CodeUnauthenticated)
+	wantCode(t, "second guess 2", attackers[1].login(DefaultAdminEmail, "wrong-password-2"), connect.CodeUnauthenticated)
+	err := attackers[2].login(DefaultAdminEmail, "wrong-password-2")
+	wantCode(t, "second guess 3", err, connect.CodeResourceExhausted)
+	if !strings.Contains(messageOf(err), "at most 2 per 1h password checks") || errs.RetryOf(err) <= 0 {
+		t.Fatalf("busy answer %q (retry %v) does not name the budget or say when", messageOf(err), errs.RetryOf(err))
+	}
+	// The real admin, from an address that has not failed, is checked.
+	if err := e.newOperatorAt("203.0.113.77").login(DefaultAdminEmail, e.adminPassword); err != nil {
+		t.Fatalf("admin from a clean address: %v", err)
 	}
 }

@@ -40,8 +40,17 @@ func (s *Service) loginFailed(ctx context.Context, who string, from netip.Addr, 
 // loginRefused logs a sign-in refused before its password was checked
 // (throttled, busy): a flood of them is one line per client address a
 // minute, so that the log cannot be used to fill the disk.
-func (s *Service) loginRefused(ctx context.Context, who string, from netip.Addr, reason string) {
+// who is asked only for a line that is written.
+func (s *Service) loginRefused(ctx context.Context, who func() string, from netip.Addr, reason string) {
 	if s.quiet.Allow(reason + "\x00" + netinfo.AddrKey(from)) {
-		s.loginFailed(ctx, who, from, reason)
+		s.loginFailed(ctx, who(), from, reason)
 	}
+}
+
+// whoIs names the operator whose e-mail address this is, for the log.
+func (s *Service) whoIs(ctx context.Context, email string) string {
+	if o, err := s.store.OperatorByEmail(ctx, email); err == nil {
+		return o.ID
+	}
+	return unknownEmail
 }

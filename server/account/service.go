@@ -59,6 +59,12 @@ type Options struct {
 	HashConcurrency int
 	HashQueue       int
 	HashWait        time.Duration
+	// HashFailedRate bounds the password checks of sign-ins from addresses
+	// that already failed, all together; a
+	// sign-in beyond it is answered busy at once. Clean addresses are not
+	// counted: this is what a guessing flood can take from the processors.
+	// nil: DefaultHashFailedRate; an off rate: no bound.
+	HashFailedRate *limit.Rate
 	// Login limits failed sign-ins (zero: DefaultLoginLimits).
 	Login LoginLimits
 	// MailConfigured tells admins whether the server can send mail.
@@ -89,7 +95,7 @@ func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) 
 		o.Login = DefaultLoginLimits()
 	}
 	s := &Service{store: st, sessions: sm, log: log, opts: o,
-		hasher: newHasher(o.PasswordParams, hasherConfig{concurrency: o.HashConcurrency, queue: o.HashQueue, wait: o.HashWait,
+		hasher: newHasher(o.PasswordParams, hasherConfig{concurrency: o.HashConcurrency, queue: o.HashQueue, wait: o.HashWait, failedRate: o.HashFailedRate,
 			idle: o.hashIdle, started: o.hashHook}),
 		throttle: newThrottle(o.Login, o.clock, o.maxKeys),
 		quiet:    limit.New(time.Minute, 1),
@@ -145,26 +151,28 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		return nil, errs.Invalid("e-mail address or password too long")
 	}
 	from := netinfo.ClientAddr(ctx)
+	// Throttled by the e-mail address typed, whether it is an operator's or
+	// nobody's: the two are treated alike, so that the answers do not tell
+	// them apart, and a refused guess costs no database read.
+	at, err := s.throttle.begin("email\x00"+email, netinfo.AddrKey(from))
+	if err != nil {
+		s.loginRefused(ctx, func() string { return s.whoIs(ctx, email) }, from, "throttled")
+		return nil, err
+	}
 	o, err := s.store.OperatorByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
+		s.throttle.aborted(at)
 		return nil, err
 	}
-	// Throttled by operator, or by the e-mail address when it is nobody's:
-	// the two are treated alike, so that the answers do not tell them apart.
-	who, subject, hash := unknownEmail, "email\x00"+email, s.dummy
+	who, hash := unknownEmail, s.dummy
 	if o != nil {
-		who, subject, hash = o.ID, "operator\x00"+o.ID, o.PasswordHash
-	}
-	at, err := s.throttle.begin(subject, netinfo.AddrKey(from))
-	if err != nil {
-		s.loginRefused(ctx, who, from, "throttled")
-		return nil, err
+		who, hash = o.ID, o.PasswordHash
 	}
 	ok, err := s.hasher.Compare(ctx, at.clean, req.Msg.Password, hash)
 	if err != nil {
 		s.throttle.aborted(at)
 		if errs.CodeOf(err) == connect.CodeResourceExhausted {
-			s.loginRefused(ctx, who, from, "busy")
+			s.loginRefused(ctx, func() string { return who }, from, "busy")
 		}
 		return nil, err
 	}

@@ -37,6 +37,11 @@ type abuseConfig struct {
 	slow                          int           // slow-body connections
 	slowWait                      time.Duration // how long the slow bodies are given
 	quiet                         time.Duration // the unloaded measurement
+	phases                        string        // which attacks: login,starts,streams,slow
+}
+
+func (c abuseConfig) runs(phase string) bool {
+	return c.phases == "" || slices.Contains(strings.Split(c.phases, ","), phase)
 }
 
 // clientFrom is an HTTP client whose connections leave from ip; h2 says
@@ -208,18 +213,22 @@ func abuse(ctx context.Context, c abuseConfig) error {
 	if err := phase("unloaded", func() error { time.Sleep(c.quiet); return nil }); err != nil {
 		return err
 	}
-	if err := phase(fmt.Sprintf("login flood: %d addresses, wrong passwords for %s, %v", c.logins, c.email, c.loginFor),
-		func() error { return loginFlood(ctx, c) }); err != nil {
-		return err
+	attacks := []struct {
+		key, name string
+		run       func() error
+	}{
+		{"login", fmt.Sprintf("login flood: %d addresses, wrong passwords for %s, %v", c.logins, c.email, c.loginFor),
+			func() error { return loginFlood(ctx, c) }},
+		{"starts", fmt.Sprintf("%d chat starts from one address", c.starts), func() error { return startFlood(ctx, c, op) }},
+		{"streams", fmt.Sprintf("%d WatchChat streams on one visitor token", c.streams), func() error { return streamFlood(ctx, c) }},
+		{"slow", fmt.Sprintf("%d slow request bodies (1 byte every 5 s)", c.slow), func() error { return slowBodies(ctx, c) }},
 	}
-	if err := phase(fmt.Sprintf("%d chat starts from one address", c.starts), func() error { return startFlood(ctx, c, op) }); err != nil {
-		return err
-	}
-	if err := phase(fmt.Sprintf("%d WatchChat streams on one visitor token", c.streams), func() error { return streamFlood(ctx, c) }); err != nil {
-		return err
-	}
-	if err := phase(fmt.Sprintf("%d slow request bodies (1 byte every 5 s)", c.slow), func() error { return slowBodies(ctx, c) }); err != nil {
-		return err
+	for _, a := range attacks {
+		if c.runs(a.key) {
+			if err := phase(a.name, a.run); err != nil {
+				return err
+			}
+		}
 	}
 	stopProbe()
 	time.Sleep(time.Second)

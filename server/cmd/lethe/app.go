@@ -155,6 +155,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		HashConcurrency: cfg.hashConcurrency,
 		HashQueue:       cfg.hashQueue,
 		HashWait:        cfg.hashWait,
+		HashFailedRate:  cfg.hashFailedRate,
 		Login:           cfg.login,
 		MailConfigured:  queue != nil,
 		OnSignOut: func(operatorID string) {

@@ -45,6 +45,7 @@ type config struct {
 	// sign-in: password hashing and failed sign-ins
 	hashConcurrency, hashQueue int
 	hashWait                   time.Duration
+	hashFailedRate             *limit.Rate // nil: the default
 	login                      account.LoginLimits
 	// transport: timeouts, connections per address, metrics listener, TLS
 	readTimeout        time.Duration
@@ -196,6 +197,10 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		"sign-ins that may wait for a password check; beyond them sign-in is answered busy")
 	f.duration(&c.hashWait, "hash-wait", "LETHE_HASH_WAIT", account.DefaultHashWait,
 		"how long a sign-in waits for a password check before it is answered busy")
+	failedRate := account.DefaultHashFailedRate
+	c.hashFailedRate = &failedRate
+	rate(c.hashFailedRate, "hash-failed-rate", "LETHE_HASH_FAILED_RATE",
+		"password checks for sign-ins from addresses that already failed, all together (clean addresses are not counted)")
 	c.login = account.DefaultLoginLimits()
 	rate(&c.login.PerAddress, "login-address-failures", "LETHE_LOGIN_ADDRESS_FAILURES",
 		"failed sign-ins one client address may make, whatever the e-mail address")

@@ -26,19 +26,19 @@ func TestConfig_SignInFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.hashConcurrency != 0 || c.hashQueue != account.DefaultHashQueue || c.hashWait != account.DefaultHashWait ||
-		c.login != account.DefaultLoginLimits() {
+		c.login != account.DefaultLoginLimits() || *c.hashFailedRate != account.DefaultHashFailedRate {
 		t.Fatalf("defaults: concurrency %d queue %d wait %v login %+v", c.hashConcurrency, c.hashQueue, c.hashWait, c.login)
 	}
 	t.Setenv("LETHE_HASH_CONCURRENCY", "3")
 	t.Setenv("LETHE_LOGIN_ADDRESS_FAILURES", "off")
 	t.Setenv("LETHE_LOGIN_ACCOUNT_FAILURES", "50/1h")
 	c, err = parseFlags([]string{"--hash-queue", "8", "--hash-wait", "2s", "--login-free-failures", "3", "--login-backoff-max", "1m",
-		"--login-account-failures", "40/1h"}, nil)
+		"--login-account-failures", "40/1h", "--hash-failed-rate", "off"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := account.LoginLimits{PerAccount: limit.Rate{N: 40, Per: time.Hour}, FreeFailures: 3, BackoffMax: time.Minute}
-	if c.hashConcurrency != 3 || c.hashQueue != 8 || c.hashWait != 2*time.Second || c.login != want {
+	if c.hashConcurrency != 3 || c.hashQueue != 8 || c.hashWait != 2*time.Second || c.login != want || !c.hashFailedRate.Off() {
 		t.Fatalf("set: concurrency %d queue %d wait %v login %+v", c.hashConcurrency, c.hashQueue, c.hashWait, c.login)
 	}
 	for _, bad := range [][]string{{"--hash-queue", "0"}, {"--hash-concurrency", "-1"}, {"--login-backoff-max", "0s"},
