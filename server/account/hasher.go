@@ -66,7 +66,7 @@ type hasher struct {
 	// computations there to fill the slots).
 	started func()
 	// failed limits the computations of the second lane (addresses that
-	// already failed), all together.
+	// already failed), all together (see admit).
 	failed     *limit.Keyed
 	failedRate limit.Rate
 
@@ -146,13 +146,25 @@ func (h *hasher) run(ctx context.Context, urgent bool, compute func() error) err
 	return err
 }
 
+// admit counts a password check from an address that already failed
+// (urgent: from a clean one, not counted) against the budget of such checks
+// shared by all: call it before any other work for the sign-in, so that a
+// flood of guesses is refused as cheaply as possible.
+func (h *hasher) admit(urgent bool) error {
+	if urgent {
+		return nil
+	}
+	if ok, retry := h.failed.Take(""); !ok {
+		return errs.Throttled(retry, "sign-in is busy: too many failed sign-ins lately (at most %s password checks for them)",
+			h.failedRate.Describe())
+	}
+	return nil
+}
+
 func (h *hasher) acquire(ctx context.Context, urgent bool) error {
 	lane := 1
 	if urgent {
 		lane = 0
-	} else if ok, retry := h.failed.Take(""); !ok {
-		return errs.Throttled(retry, "sign-in is busy: too many failed sign-ins lately (at most %s password checks for them)",
-			h.failedRate.Describe())
 	}
 	h.mu.Lock()
 	// A free slot is taken at once unless someone who goes first waits.

@@ -159,6 +159,11 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		s.loginRefused(ctx, func() string { return s.whoIs(ctx, email) }, from, "throttled")
 		return nil, err
 	}
+	if err := s.hasher.admit(at.clean); err != nil {
+		s.throttle.aborted(at)
+		s.loginRefused(ctx, func() string { return s.whoIs(ctx, email) }, from, "busy")
+		return nil, err
+	}
 	o, err := s.store.OperatorByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		s.throttle.aborted(at)
