@@ -22,10 +22,12 @@ const (
 	DefaultHashWait = 5 * time.Second
 )
 
-// DefaultHashFailedRate is how many password checks a second sign-ins from
-// addresses that already failed get, all together: about a quarter of one
-// processor at the default parameters.
-var DefaultHashFailedRate = limit.Rate{N: 5, Per: time.Second}
+// DefaultHashFailedRate is how many password checks sign-ins from
+// addresses that already failed get, all together: 4 at once, then 2 a
+// second. A check is about 60 ms of one processor alone, and more when the
+// machine is busy (argon2id is bound by memory bandwidth), so this keeps a
+// guessing flood to about a fifth of a processor, whatever its size.
+var DefaultHashFailedRate = limit.Rate{N: 4, Per: 2 * time.Second}
 
 // DefaultHashConcurrency is how many argon2id computations run at once
 // unless configured: half the processors, 1 to 4. Each holds the

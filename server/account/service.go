@@ -44,8 +44,9 @@ type Service struct {
 	throttle *throttle
 	// quiet keeps refused sign-ins from flooding the log: one line per
 	// client address a minute.
-	quiet *limit.Keyed
-	dummy string
+	quiet  *limit.Keyed
+	tarpit *tarpit
+	dummy  string
 }
 
 // Options are what the account service needs beyond its store.
@@ -65,6 +66,10 @@ type Options struct {
 	// counted: this is what a guessing flood can take from the processors.
 	// nil: DefaultHashFailedRate; an off rate: no bound.
 	HashFailedRate *limit.Rate
+	// Tarpit is how long a refused sign-in (throttled, busy) is held before
+	// it is answered, at most its retry hint (0: answered at once; the
+	// server's default is DefaultTarpit).
+	Tarpit time.Duration
 	// Login limits failed sign-ins (zero: DefaultLoginLimits).
 	Login LoginLimits
 	// MailConfigured tells admins whether the server can send mail.
@@ -99,6 +104,7 @@ func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) 
 			idle: o.hashIdle, started: o.hashHook}),
 		throttle: newThrottle(o.Login, o.clock, o.maxKeys),
 		quiet:    limit.New(time.Minute, 1),
+		tarpit:   &tarpit{max: o.Tarpit},
 	}
 	// Unknown e-mail addresses are checked against this hash, made with the
 	// same parameters and through the same hasher as every other, so that
@@ -157,12 +163,12 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 	at, err := s.throttle.begin("email\x00"+email, netinfo.AddrKey(from))
 	if err != nil {
 		s.loginRefused(ctx, func() string { return s.whoIs(ctx, email) }, from, "throttled")
-		return nil, err
+		return nil, s.tarpit.hold(ctx, err)
 	}
 	if err := s.hasher.admit(at.clean); err != nil {
 		s.throttle.aborted(at)
 		s.loginRefused(ctx, func() string { return s.whoIs(ctx, email) }, from, "busy")
-		return nil, err
+		return nil, s.tarpit.hold(ctx, err)
 	}
 	o, err := s.store.OperatorByEmail(ctx, email)
 	if err != nil && !errors.Is(err, ErrNotFound) {
@@ -178,6 +184,7 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		s.throttle.aborted(at)
 		if errs.CodeOf(err) == connect.CodeResourceExhausted {
 			s.loginRefused(ctx, func() string { return who }, from, "busy")
+			err = s.tarpit.hold(ctx, err)
 		}
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/internal/testkit"
 )
 
 // wantThrottled fails unless err is ResourceExhausted with a retry hint.
@@ -214,5 +216,55 @@ func TestLogin_ThrottlingDoesNotTellKnownFromUnknownEmail(t *testing.T) {
 	}
 	if answers[DefaultAdminEmail] != answers["nobody@example.com"] {
 		t.Fatalf("throttled answers differ: %q", answers)
+	}
+}
+
+// A refused sign-in is held for its retry hint (at most the tarpit) before
+// it is answered, so that a guesser asking again the moment it is answered
+// is slowed to one guess per hold; an accepted one is answered at once.
+func TestLogin_RefusalsAreHeldInTheTarpit(t *testing.T) {
+	t.Parallel()
+	const hold = 400 * time.Millisecond
+	e := newEnv(t, withOptions(func(o *Options) { o.Tarpit = hold }))
+	attacker := e.newOperatorAt("203.0.113.67")
+	for range DefaultLoginLimits().FreeFailures {
+		wantCode(t, "free guess", attacker.login(DefaultAdminEmail, "wrong-password-1"), connect.CodeUnauthenticated)
+	}
+	start := time.Now()
+	err := attacker.login(DefaultAdminEmail, "wrong-password-1")
+	held := time.Since(start)
+	wantThrottled(t, "guess past the free ones", err)
+	if held < hold {
+		t.Fatalf("the refusal was answered after %v, want it held for %v", held, hold)
+	}
+	// Nothing stays held once answered.
+	if e.svc.tarpit.held.Load() != 0 {
+		t.Fatalf("%d sign-ins still held after their answers", e.svc.tarpit.held.Load())
+	}
+	if err := e.newOperatorAt("198.51.100.21").login(DefaultAdminEmail, adminPassword); err != nil {
+		t.Fatalf("admin from a clean address: %v", err)
+	}
+}
+
+// A held refusal ends when the caller gives up, and no more are held than
+// the bound.
+func TestTarpit_EndsWithTheCallerAndIsBounded(t *testing.T) {
+	t.Parallel()
+	tp := &tarpit{max: time.Hour}
+	refusal := errs.Throttled(time.Hour, "throttled")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- tp.hold(ctx, refusal) }()
+	testkit.Eventually(t, testkit.Wait, "one held", func() bool { return tp.held.Load() == 1 })
+	cancel()
+	if err := <-done; err != refusal {
+		t.Fatalf("hold returned %v, want the refusal", err)
+	}
+	tp.held.Store(maxHeld)
+	if err := tp.hold(context.Background(), refusal); err != refusal {
+		t.Fatalf("over the bound: %v", err)
+	}
+	if plain := errs.Invalid("bad"); tp.hold(context.Background(), plain) != plain {
+		t.Fatal("an error without a retry hint was not answered at once")
 	}
 }

@@ -38,6 +38,7 @@ type abuseConfig struct {
 	slowWait                      time.Duration // how long the slow bodies are given
 	quiet                         time.Duration // the unloaded measurement
 	phases                        string        // which attacks: login,starts,streams,slow
+	pause                         time.Duration // an attacker's pause after a refusal
 }
 
 func (c abuseConfig) runs(phase string) bool {
@@ -327,7 +328,7 @@ func loginFlood(ctx context.Context, c abuseConfig) error {
 				if connect.CodeOf(err) == connect.CodeResourceExhausted {
 					// A polite attacker would wait the hint; a real one does
 					// not: keep hammering, a little slower.
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(c.pause)
 				}
 			}
 		}()

@@ -74,6 +74,7 @@ func main() {
 	slow := flag.Int("slow", 500, "slow-body connections (scenario abuse)")
 	slowWait := flag.Duration("slow-wait", 45*time.Second, "how long the slow bodies are given (scenario abuse)")
 	quiet := flag.Duration("quiet", 10*time.Second, "unloaded measurement before the attacks (scenario abuse)")
+	pause := flag.Duration("pause", 100*time.Millisecond, "an attacker's pause after a refusal, ignoring the retry hint (scenario abuse)")
 	phases := flag.String("phases", "", "comma-separated attacks to run: login,starts,streams,slow (scenario abuse; default all)")
 	flag.Parse()
 	ctx := context.Background()
@@ -85,7 +86,7 @@ func main() {
 		err = visitorLoad(ctx, *url, *email, *password, *account, *visitors, *view, *window, *pid)
 	case "abuse":
 		err = abuse(ctx, abuseConfig{url: *url, email: *email, password: *password, account: *account, pid: *pid,
-			logins: *logins, loginFor: *loginFor, starts: *starts, streams: *streams, slow: *slow, slowWait: *slowWait, quiet: *quiet, phases: *phases})
+			logins: *logins, loginFor: *loginFor, starts: *starts, streams: *streams, slow: *slow, slowWait: *slowWait, quiet: *quiet, phases: *phases, pause: *pause})
 	case "messages":
 		err = messageLatency(ctx, *url, *email, *password, *account, *chats, *messages, *concurrency)
 	default:

@@ -156,6 +156,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		HashQueue:       cfg.hashQueue,
 		HashWait:        cfg.hashWait,
 		HashFailedRate:  cfg.hashFailedRate,
+		Tarpit:          cfg.loginTarpit,
 		Login:           cfg.login,
 		MailConfigured:  queue != nil,
 		OnSignOut: func(operatorID string) {

@@ -46,6 +46,7 @@ type config struct {
 	hashConcurrency, hashQueue int
 	hashWait                   time.Duration
 	hashFailedRate             *limit.Rate // nil: the default
+	loginTarpit                time.Duration
 	login                      account.LoginLimits
 	// transport: timeouts, connections per address, metrics listener, TLS
 	readTimeout        time.Duration
@@ -201,6 +202,8 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	c.hashFailedRate = &failedRate
 	rate(c.hashFailedRate, "hash-failed-rate", "LETHE_HASH_FAILED_RATE",
 		"password checks for sign-ins from addresses that already failed, all together (clean addresses are not counted)")
+	f.duration(&c.loginTarpit, "login-tarpit", "LETHE_LOGIN_TARPIT", account.DefaultTarpit,
+		"how long a refused sign-in (throttled or busy) is held before it is answered, at most its retry hint (0: at once)")
 	c.login = account.DefaultLoginLimits()
 	rate(&c.login.PerAddress, "login-address-failures", "LETHE_LOGIN_ADDRESS_FAILURES",
 		"failed sign-ins one client address may make, whatever the e-mail address")

@@ -26,7 +26,8 @@ func TestConfig_SignInFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.hashConcurrency != 0 || c.hashQueue != account.DefaultHashQueue || c.hashWait != account.DefaultHashWait ||
-		c.login != account.DefaultLoginLimits() || *c.hashFailedRate != account.DefaultHashFailedRate {
+		c.login != account.DefaultLoginLimits() || *c.hashFailedRate != account.DefaultHashFailedRate ||
+		c.loginTarpit != account.DefaultTarpit {
 		t.Fatalf("defaults: concurrency %d queue %d wait %v login %+v", c.hashConcurrency, c.hashQueue, c.hashWait, c.login)
 	}
 	t.Setenv("LETHE_HASH_CONCURRENCY", "3")
