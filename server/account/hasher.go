@@ -80,7 +80,9 @@ type hasher struct {
 	computed int64              // computations run
 	avg      time.Duration
 	freeing  bool
-	idles    int // times memory was handed back
+	// collecting: a collection after a computation is under way
+	collecting bool
+	idles      int // times memory was handed back
 }
 
 // hasherConfig configures a hasher; zero fields take the defaults.
@@ -252,14 +254,30 @@ func (h *hasher) release(took time.Duration) {
 
 // maybeIdle hands memory back when nothing runs or waits: in the
 // background (a full collection should not delay the answer), once at a
-// time.
+// time. While others run or wait, it collects the finished computation's
+// buffer at once instead (a collection, without handing memory to the
+// system), so that the next computation reuses it rather than growing the
+// heap by another 64 MiB until the collector's own pace gets to it.
 func (h *hasher) maybeIdle() {
 	h.mu.Lock()
-	idle := h.running == 0 && h.waiting == 0 && !h.freeing
+	busy := h.running > 0 || h.waiting > 0
+	idle := !busy && !h.freeing
+	collect := busy && !h.collecting
 	if idle {
 		h.freeing = true
 	}
+	if collect {
+		h.collecting = true
+	}
 	h.mu.Unlock()
+	if collect {
+		go func() {
+			runtime.GC()
+			h.mu.Lock()
+			h.collecting = false
+			h.mu.Unlock()
+		}()
+	}
 	if !idle {
 		return
 	}
