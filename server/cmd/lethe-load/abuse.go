@@ -87,8 +87,9 @@ func (r *rssWatch) run(ctx context.Context) {
 // reset starts a new peak at the current value and returns it.
 func (r *rssWatch) reset() int64 { v := rssKiB(r.pid); r.peak.Store(v); return v }
 
-// prober is the normal visitor: GetWidgetConfig four times a second and a
-// message every second, timed, into the current phase's buckets.
+// prober is the normal visitor: GetWidgetConfig ten times a second and a
+// message twice a second (the per-address message rate allows 2 a second),
+// timed, into the current phase's buckets.
 type prober struct {
 	mu           sync.Mutex
 	config, send []time.Duration
@@ -108,14 +109,14 @@ func (p *prober) run(ctx context.Context, v *lethe.Visitor, account string) {
 		t := time.Now()
 		_, err := v.Chat.GetWidgetConfig(ctx, connect.NewRequest(&chatv1.GetWidgetConfigRequest{AccountId: account}))
 		p.record(&p.config, time.Since(t), "GetWidgetConfig", err, ctx)
-		if i%4 == 0 {
+		if i%5 == 0 {
 			t = time.Now()
 			_, err = v.Send(ctx, fmt.Sprintf("probe %d", i))
 			p.record(&p.send, time.Since(t), "SendMessage", err, ctx)
 		}
 		select {
 		case <-ctx.Done():
-		case <-time.After(250 * time.Millisecond):
+		case <-time.After(100 * time.Millisecond):
 		}
 	}
 }
@@ -133,14 +134,16 @@ func (p *prober) record(into *[]time.Duration, d time.Duration, what string, err
 	*into = append(*into, d)
 }
 
-func p95(d []time.Duration) time.Duration {
+func pct(d []time.Duration, q float64) time.Duration {
 	if len(d) == 0 {
 		return 0
 	}
 	d = slices.Clone(d)
 	slices.Sort(d)
-	return d[min(len(d)-1, int(0.95*float64(len(d))))]
+	return d[min(len(d)-1, int(q*float64(len(d))))]
 }
+
+func p95(d []time.Duration) time.Duration { return pct(d, 0.95) }
 
 // phaseResult is what one attack did to the server and to the normal visitor.
 type phaseResult struct {
@@ -204,9 +207,9 @@ func abuse(ctx context.Context, c abuseConfig) error {
 		config, send, failures := pr.take()
 		r := phaseResult{name: name, rssPeak: rss.peak.Load(), configP95: p95(config), sendP95: p95(send),
 			probeN: len(config) + len(send), failures: failures}
-		fmt.Printf("   server RSS peak %.0f MiB (idle %.0f MiB, +%.0f MiB); normal visitor: GetWidgetConfig p95 %v, SendMessage p95 %v over %d calls, %d failed %v\n",
-			mib(r.rssPeak), mib(idle), mib(r.rssPeak-idle), r.configP95.Round(10*time.Microsecond),
-			r.sendP95.Round(10*time.Microsecond), r.probeN, len(failures), summarize(failures))
+		fmt.Printf("   server RSS peak %.0f MiB (idle %.0f MiB, +%.0f MiB); normal visitor: GetWidgetConfig p50 %v p95 %v, SendMessage p50 %v p95 %v over %d calls, %d failed %v\n",
+			mib(r.rssPeak), mib(idle), mib(r.rssPeak-idle), pct(config, 0.5).Round(10*time.Microsecond), r.configP95.Round(10*time.Microsecond),
+			pct(send, 0.5).Round(10*time.Microsecond), r.sendP95.Round(10*time.Microsecond), r.probeN, len(failures), summarize(failures))
 		results = append(results, r)
 		return nil
 	}
