@@ -282,14 +282,7 @@ func TestWatchChat_StreamsPerTokenAreCappedAndFreedWhenOneEnds(t *testing.T) {
 // tryWatch opens a stream of the visitor's chat and waits for its first
 // message (or its refusal); end closes it.
 func tryWatch(v *visitor) (end func(), err error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	st, err := v.watch(ctx, 0)
-	if err == nil && !st.Receive() {
-		err = st.Err()
-	}
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return func() { cancel(); st.Close() }, nil
+	return testkit.Held(func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+		return v.watch(ctx, 0)
+	})
 }

@@ -64,22 +64,15 @@ func newEnv(t *testing.T, l Limits) *env {
 // open opens a stream of procedure with token from addr and waits for its
 // first message; cancel ends it.
 func (e *env) open(procedure, token, addr string) (end func(), err error) {
-	ctx, cancel := context.WithCancel(context.Background())
 	c := connect.NewClient[chatv1.WatchChatRequest, chatv1.WatchChatResponse](e.srv.Client(), e.srv.URL+procedure)
 	req := connect.NewRequest(&chatv1.WatchChatRequest{})
 	if token != "" {
 		req.Header().Set("Authorization", "Bearer "+token)
 	}
 	req.Header().Set("X-Forwarded-For", addr)
-	st, err := c.CallServerStream(ctx, req)
-	if err == nil && !st.Receive() {
-		err = st.Err()
-	}
-	if err != nil {
-		cancel()
-		return nil, err
-	}
-	return func() { cancel(); st.Close() }, nil
+	return testkit.Held(func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+		return c.CallServerStream(ctx, req)
+	})
 }
 
 func (e *env) mustOpen(procedure, token, addr string) func() {

@@ -111,18 +111,11 @@ func TestWatchVisit_StreamsPerTokenAreCappedAndFreedWhenOneEnds(t *testing.T) {
 	v := &visitor{e: e}
 	v.mustTrack("acct-a", "https://shop.example/")
 	open := func() (end func(), err error) {
-		ctx, cancel := context.WithCancel(context.Background())
 		req := connect.NewRequest(&monitorv1.WatchVisitRequest{})
 		v.header(req.Header())
-		st, err := e.client.WatchVisit(ctx, req)
-		if err == nil && !st.Receive() {
-			err = st.Err()
-		}
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		return func() { cancel(); st.Close() }, nil
+		return testkit.Held(func(ctx context.Context) (*connect.ServerStreamForClient[monitorv1.WatchVisitResponse], error) {
+			return e.client.WatchVisit(ctx, req)
+		})
 	}
 	var ends []func()
 	for range 4 {

@@ -91,16 +91,9 @@ func TestAbuse_StreamsOnOneTokenAreCapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	open := func() (end func(), err error) {
-		sctx, cancel := context.WithCancel(ctx)
-		st, err := v.Chat.WatchChat(sctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
-		if err == nil && !st.Receive() {
-			err = st.Err()
-		}
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		return func() { cancel(); st.Close() }, nil
+		return testkit.Held(func(ctx context.Context) (*connect.ServerStreamForClient[chatv1.WatchChatResponse], error) {
+			return v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
+		})
 	}
 	var ends []func()
 	for i := range 4 {

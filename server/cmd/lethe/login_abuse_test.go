@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -50,36 +48,6 @@ func TestConfig_SignInFlags(t *testing.T) {
 	}
 }
 
-// startBinaryWith runs the binary like startBinary, with extra flags.
-func startBinaryWith(t *testing.T, args ...string) *proc {
-	t.Helper()
-	cmd := exec.Command(letheBinary(t), append([]string{"--addr", "127.0.0.1:0", "--data", t.TempDir(), "--log-level", "debug"}, args...)...)
-	cmd.Env = append(cleanEnv(), "LETHE_ADMIN_PASSWORD="+adminPassword)
-	p := &proc{t: t, cmd: cmd, stdout: &testkit.LogBuffer{}, stderr: &testkit.LogBuffer{}, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = p.stdout, p.stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { defer close(p.done); cmd.Wait() }()
-	t.Cleanup(func() {
-		p.kill()
-		if t.Failed() {
-			t.Logf("stdout:\n%s\nstderr:\n%s", p.stdout.String(), p.stderr.String())
-		}
-	})
-	testkit.Eventually(t, waitTimeout, "lethe listening", func() bool {
-		m := listening.FindStringSubmatch(p.stdout.String())
-		if m != nil {
-			p.URL = strings.Replace(m[1], "localhost", "127.0.0.1", 1)
-		}
-		return m != nil
-	})
-	tr := &http.Transport{}
-	t.Cleanup(tr.CloseIdleConnections)
-	p.client = &http.Client{Transport: tr}
-	return p
-}
-
 // procKiB reads a field of /proc/<pid>/status ("VmRSS", "VmHWM") in KiB.
 func procKiB(t *testing.T, pid int, field string) int {
 	t.Helper()
@@ -107,7 +75,8 @@ func TestBinary_LoginFloodMemoryIsBoundedAndReturned(t *testing.T) {
 	}
 	// Each sign-in from its own address (forwarded by a trusted proxy), so
 	// that only the hasher stands between the flood and the memory.
-	p := startBinaryWith(t, "--hash-concurrency", "2", "--hash-queue", "64", "--hash-wait", "60s", "--trusted-proxies", "127.0.0.1")
+	p := startBinary(t, binOpts{dataDir: t.TempDir(),
+		args: []string{"--hash-concurrency", "2", "--hash-queue", "64", "--hash-wait", "60s", "--trusted-proxies", "127.0.0.1"}})
 	pid := p.cmd.Process.Pid
 	p.admin() // warm: the first sign-in's allocations are not the flood's
 	const mib = 1024

@@ -127,3 +127,19 @@ func (s *Stream[T]) Rest() []T {
 		}
 	}
 }
+
+// Held opens a server stream with open and waits for its first message or
+// its refusal: a stream the server accepted is held open until end is
+// called (tests of limits on open streams).
+func Held[T any](open func(ctx context.Context) (*connect.ServerStreamForClient[T], error)) (end func(), err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	st, err := open(ctx)
+	if err == nil && !st.Receive() {
+		err = st.Err()
+	}
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	return func() { cancel(); st.Close() }, nil
+}
