@@ -117,26 +117,5 @@ func TestWatchVisit_StreamsPerTokenAreCappedAndFreedWhenOneEnds(t *testing.T) {
 			return e.client.WatchVisit(ctx, req)
 		})
 	}
-	var ends []func()
-	for range 4 {
-		end, err := open()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(end)
-		ends = append(ends, end)
-	}
-	_, err := open()
-	wantCode(t, "fifth stream on one visit token", err, connect.CodeResourceExhausted)
-	if !strings.Contains(err.Error(), "at most 4 open WatchVisit streams per token") {
-		t.Fatalf("the refusal does not name the limit: %v", err)
-	}
-	ends[0]()
-	testkit.Eventually(t, testkit.Wait, "a slot freed by the stream's end", func() bool {
-		end, err := open()
-		if err == nil {
-			t.Cleanup(end)
-		}
-		return err == nil
-	})
+	testkit.StreamCeiling(t, 4, "at most 4 open WatchVisit streams per token", open)
 }

@@ -95,28 +95,7 @@ func TestAbuse_StreamsOnOneTokenAreCapped(t *testing.T) {
 			return v.Chat.WatchChat(ctx, connect.NewRequest(&chatv1.WatchChatRequest{ChatId: v.ChatID}))
 		})
 	}
-	var ends []func()
-	for i := range 4 {
-		end, err := open()
-		if err != nil {
-			t.Fatalf("stream %d of 4: %v", i+1, err)
-		}
-		t.Cleanup(end)
-		ends = append(ends, end)
-	}
-	_, err := open()
-	testkit.WantCode(t, "fifth stream on one token", err, connect.CodeResourceExhausted)
-	if !strings.Contains(err.Error(), "at most 4 open WatchChat streams per token") {
-		t.Fatalf("the refusal does not name the limit: %v", err)
-	}
-	ends[0]()
-	testkit.Eventually(t, testkit.Wait, "a slot freed by the stream's end", func() bool {
-		end, err := open()
-		if err == nil {
-			t.Cleanup(end)
-		}
-		return err == nil
-	})
+	testkit.StreamCeiling(t, 4, "at most 4 open WatchChat streams per token", open)
 }
 
 // The open chats of an address are counted in memory only (no address is

@@ -2,6 +2,8 @@ package testkit
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -142,4 +144,33 @@ func Held[T any](open func(ctx context.Context) (*connect.ServerStreamForClient[
 		return nil, err
 	}
 	return func() { cancel(); st.Close() }, nil
+}
+
+// StreamCeiling checks a ceiling of n open streams: n streams opened with
+// open are held, the next is refused ResourceExhausted with want in its
+// message, and ending one of the n frees a slot for another.
+func StreamCeiling(t testing.TB, n int, want string, open func() (end func(), err error)) {
+	t.Helper()
+	var ends []func()
+	for i := range n {
+		end, err := open()
+		if err != nil {
+			t.Fatalf("stream %d of %d: %v", i+1, n, err)
+		}
+		t.Cleanup(end)
+		ends = append(ends, end)
+	}
+	_, err := open()
+	WantCode(t, fmt.Sprintf("stream %d", n+1), err, connect.CodeResourceExhausted)
+	if !strings.Contains(err.Error(), want) {
+		t.Fatalf("the refusal %q does not say %q", err, want)
+	}
+	ends[0]()
+	Eventually(t, Wait, "a slot freed by a stream's end", func() bool {
+		end, err := open()
+		if err == nil {
+			t.Cleanup(end)
+		}
+		return err == nil
+	})
 }
