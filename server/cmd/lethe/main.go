@@ -104,18 +104,21 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 		scheme = "https"
 	}
 	base := scheme + "://" + displayAddr(ln.Addr().String())
-	fmt.Fprintf(stdout, "Lethe is listening on %s\n", base)
-	fmt.Fprintf(stdout, "  Demo page (visitor): %s/demo\n", base)
-	fmt.Fprintf(stdout, "  Console (operator):  %s/console/\n", base)
+	// The banner in one write: whoever reads up to "listening" has it all.
+	var banner strings.Builder
+	fmt.Fprintf(&banner, "Lethe is listening on %s\n", base)
+	fmt.Fprintf(&banner, "  Demo page (visitor): %s/demo\n", base)
+	fmt.Fprintf(&banner, "  Console (operator):  %s/console/\n", base)
 	if msrv != nil {
-		fmt.Fprintf(stdout, "  Metrics (loopback):  http://%s/metrics\n", maddr)
+		fmt.Fprintf(&banner, "  Metrics:             http://%s/metrics\n", maddr)
 	}
 	switch fr := a.firstRun; {
 	case fr.Created && fr.GeneratedPassword != "":
-		fmt.Fprintf(stdout, "  First run: admin %s, password %s (shown once; set LETHE_ADMIN_PASSWORD to choose it)\n", fr.Email, fr.GeneratedPassword)
+		fmt.Fprintf(&banner, "  First run: admin %s, password %s (shown once; set LETHE_ADMIN_PASSWORD to choose it)\n", fr.Email, fr.GeneratedPassword)
 	case fr.Created:
-		fmt.Fprintf(stdout, "  First run: admin %s, password from LETHE_ADMIN_PASSWORD\n", fr.Email)
+		fmt.Fprintf(&banner, "  First run: admin %s, password from LETHE_ADMIN_PASSWORD\n", fr.Email)
 	}
+	io.WriteString(stdout, banner.String())
 	log.Info("listening", slog.String("addr", ln.Addr().String()), slog.String("data", cfg.dataDir), slog.Bool("tls", cfg.tlsCert != ""),
 		slog.String("metrics", maddr))
 

@@ -63,7 +63,7 @@ func TestMetrics_NotOnThePublicPort(t *testing.T) {
 func TestMetrics_OwnListenerPrintedAtStart(t *testing.T) {
 	t.Parallel()
 	p := startBinary(t, binOpts{dataDir: t.TempDir(), args: []string{"--metrics-addr", "127.0.0.1:0"}})
-	m := regexp.MustCompile(`Metrics \(loopback\):\s+(http://\S+/metrics)`).FindStringSubmatch(p.stdout.String())
+	m := regexp.MustCompile(`Metrics:\s+(http://\S+/metrics)`).FindStringSubmatch(p.stdout.String())
 	if m == nil {
 		t.Fatalf("start output names no metrics address:\n%s", p.stdout.String())
 	}
