@@ -2,7 +2,6 @@ package account
 
 import (
 	"crypto/sha256"
-	"slices"
 	"sync"
 	"time"
 
@@ -176,7 +175,7 @@ func (t *throttle) refund(a attempt) {
 func (t *throttle) sizes() (addrs, subjects, pairs int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return len(t.addrs.m), len(t.subjects.m), len(t.pairs.m)
+	return t.addrs.len(), t.subjects.len(), t.pairs.len()
 }
 
 // hashKey keys the tables: no e-mail address or operator id is kept as such.
@@ -196,66 +195,28 @@ type failEntry struct {
 	n     int
 	spent float64
 	last  time.Time
-	seen  time.Time
 }
 
-// failTable is a map of failure records bounded at maxKeys: expired
-// records are swept at most once a minute and whenever the table is full;
-// if it is still full, the records seen longest ago go.
-type failTable struct {
-	m         map[string]*failEntry
-	maxKeys   int
-	expired   func(*failEntry, time.Time) bool
-	lastSweep time.Time
-}
+// failTable is a limit.Table of failure records, swept once a minute.
+type failTable struct{ t *limit.Table[failEntry] }
 
 func newFailTable(maxKeys int, expired func(*failEntry, time.Time) bool) *failTable {
-	return &failTable{m: map[string]*failEntry{}, maxKeys: maxKeys, expired: expired}
+	return &failTable{limit.NewTable(maxKeys, time.Minute, func(e *failEntry, _, now time.Time) bool { return expired(e, now) })}
 }
 
-func (t *failTable) get(key string) *failEntry { return t.m[key] }
+func (t *failTable) get(key string) *failEntry { return t.t.Get(key) }
 
-func (t *failTable) remove(key string) { delete(t.m, key) }
+func (t *failTable) remove(key string) { t.t.Remove(key) }
 
-// put returns key's record, made when there is none.
+func (t *failTable) len() int { return t.t.Len() }
+
+// put returns key's record, made (as of now) when there is none.
 func (t *failTable) put(key string, now time.Time) *failEntry {
-	e := t.m[key]
-	if e == nil {
-		t.makeRoom(now)
-		e = &failEntry{last: now}
-		t.m[key] = e
+	e, created := t.t.Put(key, now)
+	if created {
+		e.last = now
 	}
-	e.seen = now
 	return e
-}
-
-const sweepEvery = time.Minute
-
-func (t *failTable) makeRoom(now time.Time) {
-	full := len(t.m) >= t.maxKeys
-	if !full && now.Sub(t.lastSweep) < sweepEvery {
-		return
-	}
-	t.lastSweep = now
-	for k, e := range t.m {
-		if t.expired(e, now) {
-			delete(t.m, k)
-		}
-	}
-	if len(t.m) < t.maxKeys {
-		return
-	}
-	seen := make([]time.Time, 0, len(t.m))
-	for _, e := range t.m {
-		seen = append(seen, e.seen)
-	}
-	slices.SortFunc(seen, time.Time.Compare)
-	cut := seen[max(t.maxKeys/10, 1)-1]
-	for k, e := range t.m {
-		if !e.seen.After(cut) {
-			delete(t.m, k)
-		}
-	}
 }
 
 // spentNow is the budget spent as of now: it drains at r.N per r.Per.
@@ -276,7 +237,7 @@ func (t *failTable) budgetWait(key string, r limit.Rate, now time.Time) time.Dur
 	if r.Off() {
 		return 0
 	}
-	over := spentNow(t.m[key], r, now) + 1 - float64(r.N)
+	over := spentNow(t.get(key), r, now) + 1 - float64(r.N)
 	if over <= 0 {
 		return 0
 	}
@@ -288,7 +249,7 @@ func (t *failTable) spend(key string, r limit.Rate, now time.Time, d float64) {
 	if r.Off() {
 		return
 	}
-	if d < 0 && t.m[key] == nil {
+	if d < 0 && t.get(key) == nil {
 		return
 	}
 	e := t.put(key, now)

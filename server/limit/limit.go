@@ -2,11 +2,12 @@
 // bucket per key (a hashed client address, a visitor id, an e-mail address),
 // bounded in memory. Keys whose bucket has refilled are indistinguishable
 // from new ones and are swept; beyond the table's size the oldest-seen keys
-// are dropped, so no amount of distinct keys can grow it without bound.
+// are dropped, so no amount of distinct keys can grow it without bound
+// (Table, which the sign-in throttle's records use too). Rate is a limit as
+// configured ("N/period"); Gauge is a ceiling on things held open.
 package limit
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -18,30 +19,33 @@ const DefaultMaxKeys = 100_000
 
 // Keyed limits events per key: a burst, then one event every Every.
 type Keyed struct {
-	every   time.Duration
-	burst   int
-	maxKeys int
+	every time.Duration
+	burst int
 
-	mu        sync.Mutex
-	m         map[string]*entry
-	lastSweep time.Time
-	now       func() time.Time
-}
-
-type entry struct {
-	l    *rate.Limiter
-	seen time.Time
+	mu  sync.Mutex
+	t   *Table[*rate.Limiter]
+	now func() time.Time
 }
 
 // New returns a limiter allowing burst events at once per key, then one
 // every every, keeping at most DefaultMaxKeys keys.
 func New(every time.Duration, burst int) *Keyed {
-	return &Keyed{every: every, burst: burst, maxKeys: DefaultMaxKeys, m: map[string]*entry{}, now: time.Now}
+	k := &Keyed{every: every, burst: burst, now: time.Now}
+	k.t = k.table(DefaultMaxKeys)
+	return k
+}
+
+// table is the limiter's table: a key whose bucket has refilled is
+// indistinguishable from a new one, so it expires then, and the table is
+// swept once per refill period.
+func (k *Keyed) table(maxKeys int) *Table[*rate.Limiter] {
+	refill := k.every * time.Duration(k.burst)
+	return NewTable(maxKeys, refill, func(_ **rate.Limiter, seen, now time.Time) bool { return now.Sub(seen) >= refill })
 }
 
 // WithMaxKeys bounds the table at n keys (tests, or tables that should be small).
 func (k *Keyed) WithMaxKeys(n int) *Keyed {
-	k.maxKeys = max(n, 1)
+	k.t = k.table(n)
 	return k
 }
 
@@ -61,14 +65,11 @@ func (k *Keyed) Take(key string) (ok bool, retry time.Duration) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := k.now()
-	e := k.m[key]
-	if e == nil {
-		k.makeRoom(now)
-		e = &entry{l: rate.NewLimiter(rate.Every(k.every), k.burst)}
-		k.m[key] = e
+	l, created := k.t.Put(key, now)
+	if created {
+		*l = rate.NewLimiter(rate.Every(k.every), k.burst)
 	}
-	e.seen = now
-	r := e.l.ReserveN(now, 1)
+	r := (*l).ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, d
@@ -79,7 +80,7 @@ func (k *Keyed) Take(key string) (ok bool, retry time.Duration) {
 // Forget drops key's bucket (its owner is gone: a destroyed chat).
 func (k *Keyed) Forget(key string) {
 	k.mu.Lock()
-	delete(k.m, key)
+	k.t.Remove(key)
 	k.mu.Unlock()
 }
 
@@ -87,44 +88,5 @@ func (k *Keyed) Forget(key string) {
 func (k *Keyed) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.m)
-}
-
-// refill is how long an idle bucket takes to be full again.
-func (k *Keyed) refill() time.Duration { return k.every * time.Duration(k.burst) }
-
-// makeRoom sweeps refilled buckets at most once per refill period, and
-// always when the table is full; if it is still full, it drops the keys
-// seen longest ago. Call with mu held.
-func (k *Keyed) makeRoom(now time.Time) {
-	full := len(k.m) >= k.maxKeys
-	if !full && now.Sub(k.lastSweep) < k.refill() {
-		return
-	}
-	k.lastSweep = now
-	for key, e := range k.m {
-		if now.Sub(e.seen) >= k.refill() {
-			delete(k.m, key)
-		}
-	}
-	for len(k.m) >= k.maxKeys {
-		// Still full of active keys: drop the oldest tenth (they come back
-		// with a full bucket, which only ever favours a real client).
-		cut := k.oldest(max(k.maxKeys/10, 1))
-		for key, e := range k.m {
-			if !e.seen.After(cut) {
-				delete(k.m, key)
-			}
-		}
-	}
-}
-
-// oldest returns the seen time at or before which about n keys were seen.
-func (k *Keyed) oldest(n int) time.Time {
-	times := make([]time.Time, 0, len(k.m))
-	for _, e := range k.m {
-		times = append(times, e.seen)
-	}
-	slices.SortFunc(times, time.Time.Compare)
-	return times[min(n, len(times))-1]
+	return k.t.Len()
 }
