@@ -7,6 +7,7 @@
 package accountv1
 
 import (
+	v1 "github.com/lethehq/lethe/gen/go/lethe/files/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
@@ -144,6 +145,16 @@ type Settings struct {
 	// Website origins (scheme://host[:port]) where the widget may be embedded;
 	// "self" is the Lethe server's own origin (at most 20).
 	AllowedOrigins []string `protobuf:"bytes,6,rep,name=allowed_origins,json=allowedOrigins,proto3" json:"allowed_origins,omitempty"`
+	// Files in chats (lethe.files.v1). True turns them off for the account.
+	FilesDisabled bool `protobuf:"varint,7,opt,name=files_disabled,json=filesDisabled,proto3" json:"files_disabled,omitempty"`
+	// Largest file in bytes; 0 means the server's limit, and more than the
+	// server's limit is refused.
+	MaxFileBytes int64 `protobuf:"varint,8,opt,name=max_file_bytes,json=maxFileBytes,proto3" json:"max_file_bytes,omitempty"`
+	// Largest total of a chat's files in bytes; 0 means the server's limit.
+	MaxChatFileBytes int64 `protobuf:"varint,9,opt,name=max_chat_file_bytes,json=maxChatFileBytes,proto3" json:"max_chat_file_bytes,omitempty"`
+	// The kinds of files visitors and operators may send; empty means the
+	// default: images, PDF, plain text and office documents.
+	FileCategories []v1.FileCategory `protobuf:"varint,10,rep,packed,name=file_categories,json=fileCategories,proto3,enum=lethe.files.v1.FileCategory" json:"file_categories,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -216,6 +227,34 @@ func (x *Settings) GetIdleTimeoutSeconds() int32 {
 func (x *Settings) GetAllowedOrigins() []string {
 	if x != nil {
 		return x.AllowedOrigins
+	}
+	return nil
+}
+
+func (x *Settings) GetFilesDisabled() bool {
+	if x != nil {
+		return x.FilesDisabled
+	}
+	return false
+}
+
+func (x *Settings) GetMaxFileBytes() int64 {
+	if x != nil {
+		return x.MaxFileBytes
+	}
+	return 0
+}
+
+func (x *Settings) GetMaxChatFileBytes() int64 {
+	if x != nil {
+		return x.MaxChatFileBytes
+	}
+	return 0
+}
+
+func (x *Settings) GetFileCategories() []v1.FileCategory {
+	if x != nil {
+		return x.FileCategories
 	}
 	return nil
 }
@@ -1115,7 +1154,7 @@ var File_lethe_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa7\x02\n" +
+	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alethe/files/v1/files.proto\"\xea\x03\n" +
 	"\bSettings\x12/\n" +
 	"\x13transcripts_enabled\x18\x01 \x01(\bR\x12transcriptsEnabled\x12\x1e\n" +
 	"\n" +
@@ -1124,7 +1163,12 @@ const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\x0fhide_visitor_ip\x18\x03 \x01(\bR\rhideVisitorIp\x12G\n" +
 	"\x0fmail_tls_policy\x18\x04 \x01(\x0e2\x1f.lethe.account.v1.MailTlsPolicyR\rmailTlsPolicy\x120\n" +
 	"\x14idle_timeout_seconds\x18\x05 \x01(\x05R\x12idleTimeoutSeconds\x12'\n" +
-	"\x0fallowed_origins\x18\x06 \x03(\tR\x0eallowedOrigins\"\xe6\x01\n" +
+	"\x0fallowed_origins\x18\x06 \x03(\tR\x0eallowedOrigins\x12%\n" +
+	"\x0efiles_disabled\x18\a \x01(\bR\rfilesDisabled\x12$\n" +
+	"\x0emax_file_bytes\x18\b \x01(\x03R\fmaxFileBytes\x12-\n" +
+	"\x13max_chat_file_bytes\x18\t \x01(\x03R\x10maxChatFileBytes\x12E\n" +
+	"\x0ffile_categories\x18\n" +
+	" \x03(\x0e2\x1c.lethe.files.v1.FileCategoryR\x0efileCategories\"\xe6\x01\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +
@@ -1230,44 +1274,46 @@ var file_lethe_account_v1_account_proto_goTypes = []any{
 	(*GetSettingsResponse)(nil),         // 18: lethe.account.v1.GetSettingsResponse
 	(*UpdateSettingsRequest)(nil),       // 19: lethe.account.v1.UpdateSettingsRequest
 	(*UpdateSettingsResponse)(nil),      // 20: lethe.account.v1.UpdateSettingsResponse
-	(*timestamppb.Timestamp)(nil),       // 21: google.protobuf.Timestamp
+	(v1.FileCategory)(0),                // 21: lethe.files.v1.FileCategory
+	(*timestamppb.Timestamp)(nil),       // 22: google.protobuf.Timestamp
 }
 var file_lethe_account_v1_account_proto_depIdxs = []int32{
 	0,  // 0: lethe.account.v1.Settings.mail_tls_policy:type_name -> lethe.account.v1.MailTlsPolicy
-	1,  // 1: lethe.account.v1.Operator.role:type_name -> lethe.account.v1.Role
-	21, // 2: lethe.account.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 3: lethe.account.v1.LoginResponse.operator:type_name -> lethe.account.v1.Operator
-	4,  // 4: lethe.account.v1.LoginResponse.account:type_name -> lethe.account.v1.Account
-	3,  // 5: lethe.account.v1.GetMeResponse.operator:type_name -> lethe.account.v1.Operator
-	4,  // 6: lethe.account.v1.GetMeResponse.account:type_name -> lethe.account.v1.Account
-	3,  // 7: lethe.account.v1.ListOperatorsResponse.operators:type_name -> lethe.account.v1.Operator
-	1,  // 8: lethe.account.v1.CreateOperatorRequest.role:type_name -> lethe.account.v1.Role
-	3,  // 9: lethe.account.v1.CreateOperatorResponse.operator:type_name -> lethe.account.v1.Operator
-	3,  // 10: lethe.account.v1.SetOperatorDisabledResponse.operator:type_name -> lethe.account.v1.Operator
-	2,  // 11: lethe.account.v1.GetSettingsResponse.settings:type_name -> lethe.account.v1.Settings
-	2,  // 12: lethe.account.v1.UpdateSettingsRequest.settings:type_name -> lethe.account.v1.Settings
-	2,  // 13: lethe.account.v1.UpdateSettingsResponse.settings:type_name -> lethe.account.v1.Settings
-	5,  // 14: lethe.account.v1.AccountService.Login:input_type -> lethe.account.v1.LoginRequest
-	7,  // 15: lethe.account.v1.AccountService.Logout:input_type -> lethe.account.v1.LogoutRequest
-	9,  // 16: lethe.account.v1.AccountService.GetMe:input_type -> lethe.account.v1.GetMeRequest
-	11, // 17: lethe.account.v1.AccountService.ListOperators:input_type -> lethe.account.v1.ListOperatorsRequest
-	13, // 18: lethe.account.v1.AccountService.CreateOperator:input_type -> lethe.account.v1.CreateOperatorRequest
-	15, // 19: lethe.account.v1.AccountService.SetOperatorDisabled:input_type -> lethe.account.v1.SetOperatorDisabledRequest
-	17, // 20: lethe.account.v1.AccountService.GetSettings:input_type -> lethe.account.v1.GetSettingsRequest
-	19, // 21: lethe.account.v1.AccountService.UpdateSettings:input_type -> lethe.account.v1.UpdateSettingsRequest
-	6,  // 22: lethe.account.v1.AccountService.Login:output_type -> lethe.account.v1.LoginResponse
-	8,  // 23: lethe.account.v1.AccountService.Logout:output_type -> lethe.account.v1.LogoutResponse
-	10, // 24: lethe.account.v1.AccountService.GetMe:output_type -> lethe.account.v1.GetMeResponse
-	12, // 25: lethe.account.v1.AccountService.ListOperators:output_type -> lethe.account.v1.ListOperatorsResponse
-	14, // 26: lethe.account.v1.AccountService.CreateOperator:output_type -> lethe.account.v1.CreateOperatorResponse
-	16, // 27: lethe.account.v1.AccountService.SetOperatorDisabled:output_type -> lethe.account.v1.SetOperatorDisabledResponse
-	18, // 28: lethe.account.v1.AccountService.GetSettings:output_type -> lethe.account.v1.GetSettingsResponse
-	20, // 29: lethe.account.v1.AccountService.UpdateSettings:output_type -> lethe.account.v1.UpdateSettingsResponse
-	22, // [22:30] is the sub-list for method output_type
-	14, // [14:22] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	21, // 1: lethe.account.v1.Settings.file_categories:type_name -> lethe.files.v1.FileCategory
+	1,  // 2: lethe.account.v1.Operator.role:type_name -> lethe.account.v1.Role
+	22, // 3: lethe.account.v1.Operator.created_at:type_name -> google.protobuf.Timestamp
+	3,  // 4: lethe.account.v1.LoginResponse.operator:type_name -> lethe.account.v1.Operator
+	4,  // 5: lethe.account.v1.LoginResponse.account:type_name -> lethe.account.v1.Account
+	3,  // 6: lethe.account.v1.GetMeResponse.operator:type_name -> lethe.account.v1.Operator
+	4,  // 7: lethe.account.v1.GetMeResponse.account:type_name -> lethe.account.v1.Account
+	3,  // 8: lethe.account.v1.ListOperatorsResponse.operators:type_name -> lethe.account.v1.Operator
+	1,  // 9: lethe.account.v1.CreateOperatorRequest.role:type_name -> lethe.account.v1.Role
+	3,  // 10: lethe.account.v1.CreateOperatorResponse.operator:type_name -> lethe.account.v1.Operator
+	3,  // 11: lethe.account.v1.SetOperatorDisabledResponse.operator:type_name -> lethe.account.v1.Operator
+	2,  // 12: lethe.account.v1.GetSettingsResponse.settings:type_name -> lethe.account.v1.Settings
+	2,  // 13: lethe.account.v1.UpdateSettingsRequest.settings:type_name -> lethe.account.v1.Settings
+	2,  // 14: lethe.account.v1.UpdateSettingsResponse.settings:type_name -> lethe.account.v1.Settings
+	5,  // 15: lethe.account.v1.AccountService.Login:input_type -> lethe.account.v1.LoginRequest
+	7,  // 16: lethe.account.v1.AccountService.Logout:input_type -> lethe.account.v1.LogoutRequest
+	9,  // 17: lethe.account.v1.AccountService.GetMe:input_type -> lethe.account.v1.GetMeRequest
+	11, // 18: lethe.account.v1.AccountService.ListOperators:input_type -> lethe.account.v1.ListOperatorsRequest
+	13, // 19: lethe.account.v1.AccountService.CreateOperator:input_type -> lethe.account.v1.CreateOperatorRequest
+	15, // 20: lethe.account.v1.AccountService.SetOperatorDisabled:input_type -> lethe.account.v1.SetOperatorDisabledRequest
+	17, // 21: lethe.account.v1.AccountService.GetSettings:input_type -> lethe.account.v1.GetSettingsRequest
+	19, // 22: lethe.account.v1.AccountService.UpdateSettings:input_type -> lethe.account.v1.UpdateSettingsRequest
+	6,  // 23: lethe.account.v1.AccountService.Login:output_type -> lethe.account.v1.LoginResponse
+	8,  // 24: lethe.account.v1.AccountService.Logout:output_type -> lethe.account.v1.LogoutResponse
+	10, // 25: lethe.account.v1.AccountService.GetMe:output_type -> lethe.account.v1.GetMeResponse
+	12, // 26: lethe.account.v1.AccountService.ListOperators:output_type -> lethe.account.v1.ListOperatorsResponse
+	14, // 27: lethe.account.v1.AccountService.CreateOperator:output_type -> lethe.account.v1.CreateOperatorResponse
+	16, // 28: lethe.account.v1.AccountService.SetOperatorDisabled:output_type -> lethe.account.v1.SetOperatorDisabledResponse
+	18, // 29: lethe.account.v1.AccountService.GetSettings:output_type -> lethe.account.v1.GetSettingsResponse
+	20, // 30: lethe.account.v1.AccountService.UpdateSettings:output_type -> lethe.account.v1.UpdateSettingsResponse
+	23, // [23:31] is the sub-list for method output_type
+	15, // [15:23] is the sub-list for method input_type
+	15, // [15:15] is the sub-list for extension type_name
+	15, // [15:15] is the sub-list for extension extendee
+	0,  // [0:15] is the sub-list for field type_name
 }
 
 func init() { file_lethe_account_v1_account_proto_init() }

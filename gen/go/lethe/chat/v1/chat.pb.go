@@ -206,6 +206,7 @@ type ChatEvent struct {
 	//	*ChatEvent_OperatorJoined
 	//	*ChatEvent_OperatorLeft
 	//	*ChatEvent_Closed
+	//	*ChatEvent_File
 	Kind          isChatEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -323,6 +324,15 @@ func (x *ChatEvent) GetClosed() *ChatClosed {
 	return nil
 }
 
+func (x *ChatEvent) GetFile() *FileShared {
+	if x != nil {
+		if x, ok := x.Kind.(*ChatEvent_File); ok {
+			return x.File
+		}
+	}
+	return nil
+}
+
 type isChatEvent_Kind interface {
 	isChatEvent_Kind()
 }
@@ -357,6 +367,11 @@ type ChatEvent_Closed struct {
 	Closed *ChatClosed `protobuf:"bytes,15,opt,name=closed,proto3,oneof"`
 }
 
+type ChatEvent_File struct {
+	// A participant shared a file (lethe.files.v1).
+	File *FileShared `protobuf:"bytes,16,opt,name=file,proto3,oneof"`
+}
+
 func (*ChatEvent_Started) isChatEvent_Kind() {}
 
 func (*ChatEvent_Message) isChatEvent_Kind() {}
@@ -368,6 +383,8 @@ func (*ChatEvent_OperatorJoined) isChatEvent_Kind() {}
 func (*ChatEvent_OperatorLeft) isChatEvent_Kind() {}
 
 func (*ChatEvent_Closed) isChatEvent_Kind() {}
+
+func (*ChatEvent_File) isChatEvent_Kind() {}
 
 // ChatStarted opens every chat (seq 1).
 type ChatStarted struct {
@@ -710,6 +727,104 @@ func (x *ChatClosed) GetReason() string {
 	return ""
 }
 
+// FileShared announces a file in the chat. The bytes are fetched with
+// lethe.files.v1.FileService by the chat's participants only, and are
+// destroyed with the chat.
+type FileShared struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	FileId     string                 `protobuf:"bytes,1,opt,name=file_id,json=fileId,proto3" json:"file_id,omitempty"`
+	AuthorKind AuthorKind             `protobuf:"varint,2,opt,name=author_kind,json=authorKind,proto3,enum=lethe.chat.v1.AuthorKind" json:"author_kind,omitempty"`
+	AuthorName string                 `protobuf:"bytes,3,opt,name=author_name,json=authorName,proto3" json:"author_name,omitempty"`
+	// Sanitized name: never render it as HTML.
+	Name string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
+	Size int64  `protobuf:"varint,5,opt,name=size,proto3" json:"size,omitempty"`
+	// The type read from the bytes.
+	ContentType string `protobuf:"bytes,6,opt,name=content_type,json=contentType,proto3" json:"content_type,omitempty"`
+	// SHA-256 of the bytes, lowercase hex.
+	Sha256        string `protobuf:"bytes,7,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileShared) Reset() {
+	*x = FileShared{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileShared) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileShared) ProtoMessage() {}
+
+func (x *FileShared) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileShared.ProtoReflect.Descriptor instead.
+func (*FileShared) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *FileShared) GetFileId() string {
+	if x != nil {
+		return x.FileId
+	}
+	return ""
+}
+
+func (x *FileShared) GetAuthorKind() AuthorKind {
+	if x != nil {
+		return x.AuthorKind
+	}
+	return AuthorKind_AUTHOR_KIND_UNSPECIFIED
+}
+
+func (x *FileShared) GetAuthorName() string {
+	if x != nil {
+		return x.AuthorName
+	}
+	return ""
+}
+
+func (x *FileShared) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *FileShared) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *FileShared) GetContentType() string {
+	if x != nil {
+		return x.ContentType
+	}
+	return ""
+}
+
+func (x *FileShared) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
 // ChatSummary describes a chat in the operator's queue or list.
 type ChatSummary struct {
 	state       protoimpl.MessageState `protogen:"open.v1"`
@@ -734,7 +849,7 @@ type ChatSummary struct {
 
 func (x *ChatSummary) Reset() {
 	*x = ChatSummary{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +861,7 @@ func (x *ChatSummary) String() string {
 func (*ChatSummary) ProtoMessage() {}
 
 func (x *ChatSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +874,7 @@ func (x *ChatSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatSummary.ProtoReflect.Descriptor instead.
 func (*ChatSummary) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ChatSummary) GetChatId() string {
@@ -844,7 +959,7 @@ type OperatorPresence struct {
 
 func (x *OperatorPresence) Reset() {
 	*x = OperatorPresence{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +971,7 @@ func (x *OperatorPresence) String() string {
 func (*OperatorPresence) ProtoMessage() {}
 
 func (x *OperatorPresence) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +984,7 @@ func (x *OperatorPresence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorPresence.ProtoReflect.Descriptor instead.
 func (*OperatorPresence) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OperatorPresence) GetOperatorId() string {
@@ -903,7 +1018,7 @@ type GetWidgetConfigRequest struct {
 
 func (x *GetWidgetConfigRequest) Reset() {
 	*x = GetWidgetConfigRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1030,7 @@ func (x *GetWidgetConfigRequest) String() string {
 func (*GetWidgetConfigRequest) ProtoMessage() {}
 
 func (x *GetWidgetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1043,7 @@ func (x *GetWidgetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWidgetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetWidgetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{9}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetWidgetConfigRequest) GetAccountId() string {
@@ -956,7 +1071,7 @@ type GetWidgetConfigResponse struct {
 
 func (x *GetWidgetConfigResponse) Reset() {
 	*x = GetWidgetConfigResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -968,7 +1083,7 @@ func (x *GetWidgetConfigResponse) String() string {
 func (*GetWidgetConfigResponse) ProtoMessage() {}
 
 func (x *GetWidgetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -981,7 +1096,7 @@ func (x *GetWidgetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWidgetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetWidgetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{10}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWidgetConfigResponse) GetAccountName() string {
@@ -1039,7 +1154,7 @@ type StartChatRequest struct {
 
 func (x *StartChatRequest) Reset() {
 	*x = StartChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1051,7 +1166,7 @@ func (x *StartChatRequest) String() string {
 func (*StartChatRequest) ProtoMessage() {}
 
 func (x *StartChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1064,7 +1179,7 @@ func (x *StartChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartChatRequest.ProtoReflect.Descriptor instead.
 func (*StartChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{11}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartChatRequest) GetAccountId() string {
@@ -1121,7 +1236,7 @@ type StartChatResponse struct {
 
 func (x *StartChatResponse) Reset() {
 	*x = StartChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1248,7 @@ func (x *StartChatResponse) String() string {
 func (*StartChatResponse) ProtoMessage() {}
 
 func (x *StartChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1261,7 @@ func (x *StartChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartChatResponse.ProtoReflect.Descriptor instead.
 func (*StartChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartChatResponse) GetVisitorToken() string {
@@ -1174,7 +1289,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1186,7 +1301,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1199,7 +1314,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *SendMessageRequest) GetChatId() string {
@@ -1226,7 +1341,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1353,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1366,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{14}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendMessageResponse) GetEvent() *ChatEvent {
@@ -1271,7 +1386,7 @@ type SetTypingRequest struct {
 
 func (x *SetTypingRequest) Reset() {
 	*x = SetTypingRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1398,7 @@ func (x *SetTypingRequest) String() string {
 func (*SetTypingRequest) ProtoMessage() {}
 
 func (x *SetTypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1411,7 @@ func (x *SetTypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTypingRequest.ProtoReflect.Descriptor instead.
 func (*SetTypingRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{15}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SetTypingRequest) GetChatId() string {
@@ -1321,7 +1436,7 @@ type SetTypingResponse struct {
 
 func (x *SetTypingResponse) Reset() {
 	*x = SetTypingResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1333,7 +1448,7 @@ func (x *SetTypingResponse) String() string {
 func (*SetTypingResponse) ProtoMessage() {}
 
 func (x *SetTypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1346,7 +1461,7 @@ func (x *SetTypingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTypingResponse.ProtoReflect.Descriptor instead.
 func (*SetTypingResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{16}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{17}
 }
 
 type EndChatRequest struct {
@@ -1358,7 +1473,7 @@ type EndChatRequest struct {
 
 func (x *EndChatRequest) Reset() {
 	*x = EndChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1370,7 +1485,7 @@ func (x *EndChatRequest) String() string {
 func (*EndChatRequest) ProtoMessage() {}
 
 func (x *EndChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1383,7 +1498,7 @@ func (x *EndChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndChatRequest.ProtoReflect.Descriptor instead.
 func (*EndChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EndChatRequest) GetChatId() string {
@@ -1401,7 +1516,7 @@ type EndChatResponse struct {
 
 func (x *EndChatResponse) Reset() {
 	*x = EndChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1413,7 +1528,7 @@ func (x *EndChatResponse) String() string {
 func (*EndChatResponse) ProtoMessage() {}
 
 func (x *EndChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1426,7 +1541,7 @@ func (x *EndChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndChatResponse.ProtoReflect.Descriptor instead.
 func (*EndChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 type WatchChatRequest struct {
@@ -1440,7 +1555,7 @@ type WatchChatRequest struct {
 
 func (x *WatchChatRequest) Reset() {
 	*x = WatchChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1452,7 +1567,7 @@ func (x *WatchChatRequest) String() string {
 func (*WatchChatRequest) ProtoMessage() {}
 
 func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1465,7 +1580,7 @@ func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatRequest.ProtoReflect.Descriptor instead.
 func (*WatchChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *WatchChatRequest) GetChatId() string {
@@ -1493,7 +1608,7 @@ type WatchChatResponse struct {
 
 func (x *WatchChatResponse) Reset() {
 	*x = WatchChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1620,7 @@ func (x *WatchChatResponse) String() string {
 func (*WatchChatResponse) ProtoMessage() {}
 
 func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1633,7 @@ func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatResponse.ProtoReflect.Descriptor instead.
 func (*WatchChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchChatResponse) GetEvent() *ChatEvent {
@@ -1546,7 +1661,7 @@ type WatchInboxRequest struct {
 
 func (x *WatchInboxRequest) Reset() {
 	*x = WatchInboxRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1673,7 @@ func (x *WatchInboxRequest) String() string {
 func (*WatchInboxRequest) ProtoMessage() {}
 
 func (x *WatchInboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1686,7 @@ func (x *WatchInboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInboxRequest.ProtoReflect.Descriptor instead.
 func (*WatchInboxRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchInboxRequest) GetAfterSeq() map[string]int64 {
@@ -1597,7 +1712,7 @@ type WatchInboxResponse struct {
 
 func (x *WatchInboxResponse) Reset() {
 	*x = WatchInboxResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1609,7 +1724,7 @@ func (x *WatchInboxResponse) String() string {
 func (*WatchInboxResponse) ProtoMessage() {}
 
 func (x *WatchInboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1622,7 +1737,7 @@ func (x *WatchInboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInboxResponse.ProtoReflect.Descriptor instead.
 func (*WatchInboxResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchInboxResponse) GetKind() isWatchInboxResponse_Kind {
@@ -1727,7 +1842,7 @@ type SnapshotDone struct {
 
 func (x *SnapshotDone) Reset() {
 	*x = SnapshotDone{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1739,7 +1854,7 @@ func (x *SnapshotDone) String() string {
 func (*SnapshotDone) ProtoMessage() {}
 
 func (x *SnapshotDone) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1752,7 +1867,7 @@ func (x *SnapshotDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDone.ProtoReflect.Descriptor instead.
 func (*SnapshotDone) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 // ChatRemoved names a chat that should disappear from the operator's view.
@@ -1765,7 +1880,7 @@ type ChatRemoved struct {
 
 func (x *ChatRemoved) Reset() {
 	*x = ChatRemoved{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1777,7 +1892,7 @@ func (x *ChatRemoved) String() string {
 func (*ChatRemoved) ProtoMessage() {}
 
 func (x *ChatRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1790,7 +1905,7 @@ func (x *ChatRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRemoved.ProtoReflect.Descriptor instead.
 func (*ChatRemoved) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ChatRemoved) GetChatId() string {
@@ -1809,7 +1924,7 @@ type AcceptChatRequest struct {
 
 func (x *AcceptChatRequest) Reset() {
 	*x = AcceptChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1821,7 +1936,7 @@ func (x *AcceptChatRequest) String() string {
 func (*AcceptChatRequest) ProtoMessage() {}
 
 func (x *AcceptChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1834,7 +1949,7 @@ func (x *AcceptChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptChatRequest.ProtoReflect.Descriptor instead.
 func (*AcceptChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *AcceptChatRequest) GetChatId() string {
@@ -1853,7 +1968,7 @@ type AcceptChatResponse struct {
 
 func (x *AcceptChatResponse) Reset() {
 	*x = AcceptChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1865,7 +1980,7 @@ func (x *AcceptChatResponse) String() string {
 func (*AcceptChatResponse) ProtoMessage() {}
 
 func (x *AcceptChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1878,7 +1993,7 @@ func (x *AcceptChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptChatResponse.ProtoReflect.Descriptor instead.
 func (*AcceptChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcceptChatResponse) GetChat() *ChatSummary {
@@ -1899,7 +2014,7 @@ type SendOperatorMessageRequest struct {
 
 func (x *SendOperatorMessageRequest) Reset() {
 	*x = SendOperatorMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1911,7 +2026,7 @@ func (x *SendOperatorMessageRequest) String() string {
 func (*SendOperatorMessageRequest) ProtoMessage() {}
 
 func (x *SendOperatorMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1924,7 +2039,7 @@ func (x *SendOperatorMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOperatorMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendOperatorMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SendOperatorMessageRequest) GetChatId() string {
@@ -1950,7 +2065,7 @@ type SendOperatorMessageResponse struct {
 
 func (x *SendOperatorMessageResponse) Reset() {
 	*x = SendOperatorMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2077,7 @@ func (x *SendOperatorMessageResponse) String() string {
 func (*SendOperatorMessageResponse) ProtoMessage() {}
 
 func (x *SendOperatorMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2090,7 @@ func (x *SendOperatorMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOperatorMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendOperatorMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SendOperatorMessageResponse) GetEvent() *ChatEvent {
@@ -1995,7 +2110,7 @@ type SetOperatorTypingRequest struct {
 
 func (x *SetOperatorTypingRequest) Reset() {
 	*x = SetOperatorTypingRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2007,7 +2122,7 @@ func (x *SetOperatorTypingRequest) String() string {
 func (*SetOperatorTypingRequest) ProtoMessage() {}
 
 func (x *SetOperatorTypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2020,7 +2135,7 @@ func (x *SetOperatorTypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorTypingRequest.ProtoReflect.Descriptor instead.
 func (*SetOperatorTypingRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SetOperatorTypingRequest) GetChatId() string {
@@ -2045,7 +2160,7 @@ type SetOperatorTypingResponse struct {
 
 func (x *SetOperatorTypingResponse) Reset() {
 	*x = SetOperatorTypingResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2172,7 @@ func (x *SetOperatorTypingResponse) String() string {
 func (*SetOperatorTypingResponse) ProtoMessage() {}
 
 func (x *SetOperatorTypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2185,7 @@ func (x *SetOperatorTypingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorTypingResponse.ProtoReflect.Descriptor instead.
 func (*SetOperatorTypingResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 type TransferChatRequest struct {
@@ -2084,7 +2199,7 @@ type TransferChatRequest struct {
 
 func (x *TransferChatRequest) Reset() {
 	*x = TransferChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2096,7 +2211,7 @@ func (x *TransferChatRequest) String() string {
 func (*TransferChatRequest) ProtoMessage() {}
 
 func (x *TransferChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2109,7 +2224,7 @@ func (x *TransferChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChatRequest.ProtoReflect.Descriptor instead.
 func (*TransferChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *TransferChatRequest) GetChatId() string {
@@ -2135,7 +2250,7 @@ type TransferChatResponse struct {
 
 func (x *TransferChatResponse) Reset() {
 	*x = TransferChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2147,7 +2262,7 @@ func (x *TransferChatResponse) String() string {
 func (*TransferChatResponse) ProtoMessage() {}
 
 func (x *TransferChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2160,7 +2275,7 @@ func (x *TransferChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChatResponse.ProtoReflect.Descriptor instead.
 func (*TransferChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TransferChatResponse) GetChat() *ChatSummary {
@@ -2179,7 +2294,7 @@ type CloseChatRequest struct {
 
 func (x *CloseChatRequest) Reset() {
 	*x = CloseChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2191,7 +2306,7 @@ func (x *CloseChatRequest) String() string {
 func (*CloseChatRequest) ProtoMessage() {}
 
 func (x *CloseChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2204,7 +2319,7 @@ func (x *CloseChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChatRequest.ProtoReflect.Descriptor instead.
 func (*CloseChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CloseChatRequest) GetChatId() string {
@@ -2222,7 +2337,7 @@ type CloseChatResponse struct {
 
 func (x *CloseChatResponse) Reset() {
 	*x = CloseChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2234,7 +2349,7 @@ func (x *CloseChatResponse) String() string {
 func (*CloseChatResponse) ProtoMessage() {}
 
 func (x *CloseChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2247,7 +2362,7 @@ func (x *CloseChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChatResponse.ProtoReflect.Descriptor instead.
 func (*CloseChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 type LeaveOfflineMessageRequest struct {
@@ -2268,7 +2383,7 @@ type LeaveOfflineMessageRequest struct {
 
 func (x *LeaveOfflineMessageRequest) Reset() {
 	*x = LeaveOfflineMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2280,7 +2395,7 @@ func (x *LeaveOfflineMessageRequest) String() string {
 func (*LeaveOfflineMessageRequest) ProtoMessage() {}
 
 func (x *LeaveOfflineMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2293,7 +2408,7 @@ func (x *LeaveOfflineMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveOfflineMessageRequest.ProtoReflect.Descriptor instead.
 func (*LeaveOfflineMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *LeaveOfflineMessageRequest) GetAccountId() string {
@@ -2346,7 +2461,7 @@ type LeaveOfflineMessageResponse struct {
 
 func (x *LeaveOfflineMessageResponse) Reset() {
 	*x = LeaveOfflineMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2358,7 +2473,7 @@ func (x *LeaveOfflineMessageResponse) String() string {
 func (*LeaveOfflineMessageResponse) ProtoMessage() {}
 
 func (x *LeaveOfflineMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2371,7 +2486,7 @@ func (x *LeaveOfflineMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveOfflineMessageResponse.ProtoReflect.Descriptor instead.
 func (*LeaveOfflineMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{37}
 }
 
 type RequestTranscriptRequest struct {
@@ -2385,7 +2500,7 @@ type RequestTranscriptRequest struct {
 
 func (x *RequestTranscriptRequest) Reset() {
 	*x = RequestTranscriptRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2397,7 +2512,7 @@ func (x *RequestTranscriptRequest) String() string {
 func (*RequestTranscriptRequest) ProtoMessage() {}
 
 func (x *RequestTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2410,7 +2525,7 @@ func (x *RequestTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*RequestTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *RequestTranscriptRequest) GetChatId() string {
@@ -2435,7 +2550,7 @@ type RequestTranscriptResponse struct {
 
 func (x *RequestTranscriptResponse) Reset() {
 	*x = RequestTranscriptResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2447,7 +2562,7 @@ func (x *RequestTranscriptResponse) String() string {
 func (*RequestTranscriptResponse) ProtoMessage() {}
 
 func (x *RequestTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2460,7 +2575,7 @@ func (x *RequestTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*RequestTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 type SetStatusRequest struct {
@@ -2473,7 +2588,7 @@ type SetStatusRequest struct {
 
 func (x *SetStatusRequest) Reset() {
 	*x = SetStatusRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2485,7 +2600,7 @@ func (x *SetStatusRequest) String() string {
 func (*SetStatusRequest) ProtoMessage() {}
 
 func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2498,7 +2613,7 @@ func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *SetStatusRequest) GetStatus() OperatorStatus {
@@ -2517,7 +2632,7 @@ type SetStatusResponse struct {
 
 func (x *SetStatusResponse) Reset() {
 	*x = SetStatusResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2529,7 +2644,7 @@ func (x *SetStatusResponse) String() string {
 func (*SetStatusResponse) ProtoMessage() {}
 
 func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2542,7 +2657,7 @@ func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusResponse.ProtoReflect.Descriptor instead.
 func (*SetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetStatusResponse) GetStatus() OperatorStatus {
@@ -2556,7 +2671,7 @@ var File_lethe_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x18lethe/chat/v1/chat.proto\x12\rlethe.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xce\x03\n" +
+	"\x18lethe/chat/v1/chat.proto\x12\rlethe.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x03\n" +
 	"\tChatEvent\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12.\n" +
@@ -2567,7 +2682,8 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x06typing\x18\f \x01(\v2\x15.lethe.chat.v1.TypingH\x00R\x06typing\x12H\n" +
 	"\x0foperator_joined\x18\r \x01(\v2\x1d.lethe.chat.v1.OperatorJoinedH\x00R\x0eoperatorJoined\x12B\n" +
 	"\roperator_left\x18\x0e \x01(\v2\x1b.lethe.chat.v1.OperatorLeftH\x00R\foperatorLeft\x123\n" +
-	"\x06closed\x18\x0f \x01(\v2\x19.lethe.chat.v1.ChatClosedH\x00R\x06closedB\x06\n" +
+	"\x06closed\x18\x0f \x01(\v2\x19.lethe.chat.v1.ChatClosedH\x00R\x06closed\x12/\n" +
+	"\x04file\x18\x10 \x01(\v2\x19.lethe.chat.v1.FileSharedH\x00R\x04fileB\x06\n" +
 	"\x04kind\"0\n" +
 	"\vChatStarted\x12!\n" +
 	"\fvisitor_name\x18\x01 \x01(\tR\vvisitorName\"\x8a\x01\n" +
@@ -2595,7 +2711,18 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
 	"ChatClosed\x126\n" +
 	"\tclosed_by\x18\x01 \x01(\x0e2\x19.lethe.chat.v1.AuthorKindR\bclosedBy\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xfc\x02\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe5\x01\n" +
+	"\n" +
+	"FileShared\x12\x17\n" +
+	"\afile_id\x18\x01 \x01(\tR\x06fileId\x12:\n" +
+	"\vauthor_kind\x18\x02 \x01(\x0e2\x19.lethe.chat.v1.AuthorKindR\n" +
+	"authorKind\x12\x1f\n" +
+	"\vauthor_name\x18\x03 \x01(\tR\n" +
+	"authorName\x12\x12\n" +
+	"\x04name\x18\x04 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x05 \x01(\x03R\x04size\x12!\n" +
+	"\fcontent_type\x18\x06 \x01(\tR\vcontentType\x12\x16\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\"\xfc\x02\n" +
 	"\vChatSummary\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12.\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x18.lethe.chat.v1.ChatStateR\x05state\x12!\n" +
@@ -2756,7 +2883,7 @@ func file_lethe_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_lethe_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
+var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
 var file_lethe_chat_v1_chat_proto_goTypes = []any{
 	(ChatState)(0),                      // 0: lethe.chat.v1.ChatState
 	(AuthorKind)(0),                     // 1: lethe.chat.v1.AuthorKind
@@ -2768,106 +2895,109 @@ var file_lethe_chat_v1_chat_proto_goTypes = []any{
 	(*OperatorJoined)(nil),              // 7: lethe.chat.v1.OperatorJoined
 	(*OperatorLeft)(nil),                // 8: lethe.chat.v1.OperatorLeft
 	(*ChatClosed)(nil),                  // 9: lethe.chat.v1.ChatClosed
-	(*ChatSummary)(nil),                 // 10: lethe.chat.v1.ChatSummary
-	(*OperatorPresence)(nil),            // 11: lethe.chat.v1.OperatorPresence
-	(*GetWidgetConfigRequest)(nil),      // 12: lethe.chat.v1.GetWidgetConfigRequest
-	(*GetWidgetConfigResponse)(nil),     // 13: lethe.chat.v1.GetWidgetConfigResponse
-	(*StartChatRequest)(nil),            // 14: lethe.chat.v1.StartChatRequest
-	(*StartChatResponse)(nil),           // 15: lethe.chat.v1.StartChatResponse
-	(*SendMessageRequest)(nil),          // 16: lethe.chat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),         // 17: lethe.chat.v1.SendMessageResponse
-	(*SetTypingRequest)(nil),            // 18: lethe.chat.v1.SetTypingRequest
-	(*SetTypingResponse)(nil),           // 19: lethe.chat.v1.SetTypingResponse
-	(*EndChatRequest)(nil),              // 20: lethe.chat.v1.EndChatRequest
-	(*EndChatResponse)(nil),             // 21: lethe.chat.v1.EndChatResponse
-	(*WatchChatRequest)(nil),            // 22: lethe.chat.v1.WatchChatRequest
-	(*WatchChatResponse)(nil),           // 23: lethe.chat.v1.WatchChatResponse
-	(*WatchInboxRequest)(nil),           // 24: lethe.chat.v1.WatchInboxRequest
-	(*WatchInboxResponse)(nil),          // 25: lethe.chat.v1.WatchInboxResponse
-	(*SnapshotDone)(nil),                // 26: lethe.chat.v1.SnapshotDone
-	(*ChatRemoved)(nil),                 // 27: lethe.chat.v1.ChatRemoved
-	(*AcceptChatRequest)(nil),           // 28: lethe.chat.v1.AcceptChatRequest
-	(*AcceptChatResponse)(nil),          // 29: lethe.chat.v1.AcceptChatResponse
-	(*SendOperatorMessageRequest)(nil),  // 30: lethe.chat.v1.SendOperatorMessageRequest
-	(*SendOperatorMessageResponse)(nil), // 31: lethe.chat.v1.SendOperatorMessageResponse
-	(*SetOperatorTypingRequest)(nil),    // 32: lethe.chat.v1.SetOperatorTypingRequest
-	(*SetOperatorTypingResponse)(nil),   // 33: lethe.chat.v1.SetOperatorTypingResponse
-	(*TransferChatRequest)(nil),         // 34: lethe.chat.v1.TransferChatRequest
-	(*TransferChatResponse)(nil),        // 35: lethe.chat.v1.TransferChatResponse
-	(*CloseChatRequest)(nil),            // 36: lethe.chat.v1.CloseChatRequest
-	(*CloseChatResponse)(nil),           // 37: lethe.chat.v1.CloseChatResponse
-	(*LeaveOfflineMessageRequest)(nil),  // 38: lethe.chat.v1.LeaveOfflineMessageRequest
-	(*LeaveOfflineMessageResponse)(nil), // 39: lethe.chat.v1.LeaveOfflineMessageResponse
-	(*RequestTranscriptRequest)(nil),    // 40: lethe.chat.v1.RequestTranscriptRequest
-	(*RequestTranscriptResponse)(nil),   // 41: lethe.chat.v1.RequestTranscriptResponse
-	(*SetStatusRequest)(nil),            // 42: lethe.chat.v1.SetStatusRequest
-	(*SetStatusResponse)(nil),           // 43: lethe.chat.v1.SetStatusResponse
-	nil,                                 // 44: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
-	(*timestamppb.Timestamp)(nil),       // 45: google.protobuf.Timestamp
+	(*FileShared)(nil),                  // 10: lethe.chat.v1.FileShared
+	(*ChatSummary)(nil),                 // 11: lethe.chat.v1.ChatSummary
+	(*OperatorPresence)(nil),            // 12: lethe.chat.v1.OperatorPresence
+	(*GetWidgetConfigRequest)(nil),      // 13: lethe.chat.v1.GetWidgetConfigRequest
+	(*GetWidgetConfigResponse)(nil),     // 14: lethe.chat.v1.GetWidgetConfigResponse
+	(*StartChatRequest)(nil),            // 15: lethe.chat.v1.StartChatRequest
+	(*StartChatResponse)(nil),           // 16: lethe.chat.v1.StartChatResponse
+	(*SendMessageRequest)(nil),          // 17: lethe.chat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),         // 18: lethe.chat.v1.SendMessageResponse
+	(*SetTypingRequest)(nil),            // 19: lethe.chat.v1.SetTypingRequest
+	(*SetTypingResponse)(nil),           // 20: lethe.chat.v1.SetTypingResponse
+	(*EndChatRequest)(nil),              // 21: lethe.chat.v1.EndChatRequest
+	(*EndChatResponse)(nil),             // 22: lethe.chat.v1.EndChatResponse
+	(*WatchChatRequest)(nil),            // 23: lethe.chat.v1.WatchChatRequest
+	(*WatchChatResponse)(nil),           // 24: lethe.chat.v1.WatchChatResponse
+	(*WatchInboxRequest)(nil),           // 25: lethe.chat.v1.WatchInboxRequest
+	(*WatchInboxResponse)(nil),          // 26: lethe.chat.v1.WatchInboxResponse
+	(*SnapshotDone)(nil),                // 27: lethe.chat.v1.SnapshotDone
+	(*ChatRemoved)(nil),                 // 28: lethe.chat.v1.ChatRemoved
+	(*AcceptChatRequest)(nil),           // 29: lethe.chat.v1.AcceptChatRequest
+	(*AcceptChatResponse)(nil),          // 30: lethe.chat.v1.AcceptChatResponse
+	(*SendOperatorMessageRequest)(nil),  // 31: lethe.chat.v1.SendOperatorMessageRequest
+	(*SendOperatorMessageResponse)(nil), // 32: lethe.chat.v1.SendOperatorMessageResponse
+	(*SetOperatorTypingRequest)(nil),    // 33: lethe.chat.v1.SetOperatorTypingRequest
+	(*SetOperatorTypingResponse)(nil),   // 34: lethe.chat.v1.SetOperatorTypingResponse
+	(*TransferChatRequest)(nil),         // 35: lethe.chat.v1.TransferChatRequest
+	(*TransferChatResponse)(nil),        // 36: lethe.chat.v1.TransferChatResponse
+	(*CloseChatRequest)(nil),            // 37: lethe.chat.v1.CloseChatRequest
+	(*CloseChatResponse)(nil),           // 38: lethe.chat.v1.CloseChatResponse
+	(*LeaveOfflineMessageRequest)(nil),  // 39: lethe.chat.v1.LeaveOfflineMessageRequest
+	(*LeaveOfflineMessageResponse)(nil), // 40: lethe.chat.v1.LeaveOfflineMessageResponse
+	(*RequestTranscriptRequest)(nil),    // 41: lethe.chat.v1.RequestTranscriptRequest
+	(*RequestTranscriptResponse)(nil),   // 42: lethe.chat.v1.RequestTranscriptResponse
+	(*SetStatusRequest)(nil),            // 43: lethe.chat.v1.SetStatusRequest
+	(*SetStatusResponse)(nil),           // 44: lethe.chat.v1.SetStatusResponse
+	nil,                                 // 45: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
 }
 var file_lethe_chat_v1_chat_proto_depIdxs = []int32{
-	45, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
+	46, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
 	4,  // 1: lethe.chat.v1.ChatEvent.started:type_name -> lethe.chat.v1.ChatStarted
 	5,  // 2: lethe.chat.v1.ChatEvent.message:type_name -> lethe.chat.v1.Message
 	6,  // 3: lethe.chat.v1.ChatEvent.typing:type_name -> lethe.chat.v1.Typing
 	7,  // 4: lethe.chat.v1.ChatEvent.operator_joined:type_name -> lethe.chat.v1.OperatorJoined
 	8,  // 5: lethe.chat.v1.ChatEvent.operator_left:type_name -> lethe.chat.v1.OperatorLeft
 	9,  // 6: lethe.chat.v1.ChatEvent.closed:type_name -> lethe.chat.v1.ChatClosed
-	1,  // 7: lethe.chat.v1.Message.author_kind:type_name -> lethe.chat.v1.AuthorKind
-	1,  // 8: lethe.chat.v1.Typing.author_kind:type_name -> lethe.chat.v1.AuthorKind
-	1,  // 9: lethe.chat.v1.ChatClosed.closed_by:type_name -> lethe.chat.v1.AuthorKind
-	0,  // 10: lethe.chat.v1.ChatSummary.state:type_name -> lethe.chat.v1.ChatState
-	45, // 11: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
-	2,  // 12: lethe.chat.v1.OperatorPresence.status:type_name -> lethe.chat.v1.OperatorStatus
-	3,  // 13: lethe.chat.v1.SendMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	3,  // 14: lethe.chat.v1.WatchChatResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	0,  // 15: lethe.chat.v1.WatchChatResponse.state:type_name -> lethe.chat.v1.ChatState
-	44, // 16: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
-	26, // 17: lethe.chat.v1.WatchInboxResponse.snapshot_done:type_name -> lethe.chat.v1.SnapshotDone
-	10, // 18: lethe.chat.v1.WatchInboxResponse.chat_updated:type_name -> lethe.chat.v1.ChatSummary
-	27, // 19: lethe.chat.v1.WatchInboxResponse.chat_removed:type_name -> lethe.chat.v1.ChatRemoved
-	3,  // 20: lethe.chat.v1.WatchInboxResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	11, // 21: lethe.chat.v1.WatchInboxResponse.presence:type_name -> lethe.chat.v1.OperatorPresence
-	10, // 22: lethe.chat.v1.AcceptChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
-	3,  // 23: lethe.chat.v1.SendOperatorMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	10, // 24: lethe.chat.v1.TransferChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
-	2,  // 25: lethe.chat.v1.SetStatusRequest.status:type_name -> lethe.chat.v1.OperatorStatus
-	2,  // 26: lethe.chat.v1.SetStatusResponse.status:type_name -> lethe.chat.v1.OperatorStatus
-	12, // 27: lethe.chat.v1.ChatService.GetWidgetConfig:input_type -> lethe.chat.v1.GetWidgetConfigRequest
-	14, // 28: lethe.chat.v1.ChatService.StartChat:input_type -> lethe.chat.v1.StartChatRequest
-	16, // 29: lethe.chat.v1.ChatService.SendMessage:input_type -> lethe.chat.v1.SendMessageRequest
-	18, // 30: lethe.chat.v1.ChatService.SetTyping:input_type -> lethe.chat.v1.SetTypingRequest
-	20, // 31: lethe.chat.v1.ChatService.EndChat:input_type -> lethe.chat.v1.EndChatRequest
-	22, // 32: lethe.chat.v1.ChatService.WatchChat:input_type -> lethe.chat.v1.WatchChatRequest
-	24, // 33: lethe.chat.v1.ChatService.WatchInbox:input_type -> lethe.chat.v1.WatchInboxRequest
-	28, // 34: lethe.chat.v1.ChatService.AcceptChat:input_type -> lethe.chat.v1.AcceptChatRequest
-	30, // 35: lethe.chat.v1.ChatService.SendOperatorMessage:input_type -> lethe.chat.v1.SendOperatorMessageRequest
-	32, // 36: lethe.chat.v1.ChatService.SetOperatorTyping:input_type -> lethe.chat.v1.SetOperatorTypingRequest
-	34, // 37: lethe.chat.v1.ChatService.TransferChat:input_type -> lethe.chat.v1.TransferChatRequest
-	36, // 38: lethe.chat.v1.ChatService.CloseChat:input_type -> lethe.chat.v1.CloseChatRequest
-	38, // 39: lethe.chat.v1.ChatService.LeaveOfflineMessage:input_type -> lethe.chat.v1.LeaveOfflineMessageRequest
-	40, // 40: lethe.chat.v1.ChatService.RequestTranscript:input_type -> lethe.chat.v1.RequestTranscriptRequest
-	42, // 41: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
-	13, // 42: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
-	15, // 43: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
-	17, // 44: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
-	19, // 45: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
-	21, // 46: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
-	23, // 47: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
-	25, // 48: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
-	29, // 49: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
-	31, // 50: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
-	33, // 51: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
-	35, // 52: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
-	37, // 53: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
-	39, // 54: lethe.chat.v1.ChatService.LeaveOfflineMessage:output_type -> lethe.chat.v1.LeaveOfflineMessageResponse
-	41, // 55: lethe.chat.v1.ChatService.RequestTranscript:output_type -> lethe.chat.v1.RequestTranscriptResponse
-	43, // 56: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
-	42, // [42:57] is the sub-list for method output_type
-	27, // [27:42] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	10, // 7: lethe.chat.v1.ChatEvent.file:type_name -> lethe.chat.v1.FileShared
+	1,  // 8: lethe.chat.v1.Message.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 9: lethe.chat.v1.Typing.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 10: lethe.chat.v1.ChatClosed.closed_by:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 11: lethe.chat.v1.FileShared.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	0,  // 12: lethe.chat.v1.ChatSummary.state:type_name -> lethe.chat.v1.ChatState
+	46, // 13: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
+	2,  // 14: lethe.chat.v1.OperatorPresence.status:type_name -> lethe.chat.v1.OperatorStatus
+	3,  // 15: lethe.chat.v1.SendMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	3,  // 16: lethe.chat.v1.WatchChatResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	0,  // 17: lethe.chat.v1.WatchChatResponse.state:type_name -> lethe.chat.v1.ChatState
+	45, // 18: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	27, // 19: lethe.chat.v1.WatchInboxResponse.snapshot_done:type_name -> lethe.chat.v1.SnapshotDone
+	11, // 20: lethe.chat.v1.WatchInboxResponse.chat_updated:type_name -> lethe.chat.v1.ChatSummary
+	28, // 21: lethe.chat.v1.WatchInboxResponse.chat_removed:type_name -> lethe.chat.v1.ChatRemoved
+	3,  // 22: lethe.chat.v1.WatchInboxResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	12, // 23: lethe.chat.v1.WatchInboxResponse.presence:type_name -> lethe.chat.v1.OperatorPresence
+	11, // 24: lethe.chat.v1.AcceptChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
+	3,  // 25: lethe.chat.v1.SendOperatorMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	11, // 26: lethe.chat.v1.TransferChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
+	2,  // 27: lethe.chat.v1.SetStatusRequest.status:type_name -> lethe.chat.v1.OperatorStatus
+	2,  // 28: lethe.chat.v1.SetStatusResponse.status:type_name -> lethe.chat.v1.OperatorStatus
+	13, // 29: lethe.chat.v1.ChatService.GetWidgetConfig:input_type -> lethe.chat.v1.GetWidgetConfigRequest
+	15, // 30: lethe.chat.v1.ChatService.StartChat:input_type -> lethe.chat.v1.StartChatRequest
+	17, // 31: lethe.chat.v1.ChatService.SendMessage:input_type -> lethe.chat.v1.SendMessageRequest
+	19, // 32: lethe.chat.v1.ChatService.SetTyping:input_type -> lethe.chat.v1.SetTypingRequest
+	21, // 33: lethe.chat.v1.ChatService.EndChat:input_type -> lethe.chat.v1.EndChatRequest
+	23, // 34: lethe.chat.v1.ChatService.WatchChat:input_type -> lethe.chat.v1.WatchChatRequest
+	25, // 35: lethe.chat.v1.ChatService.WatchInbox:input_type -> lethe.chat.v1.WatchInboxRequest
+	29, // 36: lethe.chat.v1.ChatService.AcceptChat:input_type -> lethe.chat.v1.AcceptChatRequest
+	31, // 37: lethe.chat.v1.ChatService.SendOperatorMessage:input_type -> lethe.chat.v1.SendOperatorMessageRequest
+	33, // 38: lethe.chat.v1.ChatService.SetOperatorTyping:input_type -> lethe.chat.v1.SetOperatorTypingRequest
+	35, // 39: lethe.chat.v1.ChatService.TransferChat:input_type -> lethe.chat.v1.TransferChatRequest
+	37, // 40: lethe.chat.v1.ChatService.CloseChat:input_type -> lethe.chat.v1.CloseChatRequest
+	39, // 41: lethe.chat.v1.ChatService.LeaveOfflineMessage:input_type -> lethe.chat.v1.LeaveOfflineMessageRequest
+	41, // 42: lethe.chat.v1.ChatService.RequestTranscript:input_type -> lethe.chat.v1.RequestTranscriptRequest
+	43, // 43: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
+	14, // 44: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
+	16, // 45: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
+	18, // 46: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
+	20, // 47: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
+	22, // 48: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
+	24, // 49: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
+	26, // 50: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
+	30, // 51: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
+	32, // 52: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
+	34, // 53: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
+	36, // 54: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
+	38, // 55: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
+	40, // 56: lethe.chat.v1.ChatService.LeaveOfflineMessage:output_type -> lethe.chat.v1.LeaveOfflineMessageResponse
+	42, // 57: lethe.chat.v1.ChatService.RequestTranscript:output_type -> lethe.chat.v1.RequestTranscriptResponse
+	44, // 58: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
+	44, // [44:59] is the sub-list for method output_type
+	29, // [29:44] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_lethe_chat_v1_chat_proto_init() }
@@ -2882,8 +3012,9 @@ func file_lethe_chat_v1_chat_proto_init() {
 		(*ChatEvent_OperatorJoined)(nil),
 		(*ChatEvent_OperatorLeft)(nil),
 		(*ChatEvent_Closed)(nil),
+		(*ChatEvent_File)(nil),
 	}
-	file_lethe_chat_v1_chat_proto_msgTypes[22].OneofWrappers = []any{
+	file_lethe_chat_v1_chat_proto_msgTypes[23].OneofWrappers = []any{
 		(*WatchInboxResponse_SnapshotDone)(nil),
 		(*WatchInboxResponse_ChatUpdated)(nil),
 		(*WatchInboxResponse_ChatRemoved)(nil),
@@ -2896,7 +3027,7 @@ func file_lethe_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_chat_v1_chat_proto_rawDesc), len(file_lethe_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   42,
+			NumMessages:   43,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file lethe/chat/v1/chat.proto.
  */
 export const file_lethe_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEi+wIKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIAEIGCgRraW5kIiMKC0NoYXRTdGFydGVkEhQKDHZpc2l0b3JfbmFtZRgBIAEoCSJoCgdNZXNzYWdlEgoKAmlkGAEgASgJEi4KC2F1dGhvcl9raW5kGAIgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAMgASgJEgwKBHRleHQYBCABKAkiXQoGVHlwaW5nEi4KC2F1dGhvcl9raW5kGAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEhMKC2F1dGhvcl9uYW1lGAIgASgJEg4KBnR5cGluZxgDIAEoCCI8Cg5PcGVyYXRvckpvaW5lZBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIjoKDE9wZXJhdG9yTGVmdBITCgtvcGVyYXRvcl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJIkoKCkNoYXRDbG9zZWQSLAoJY2xvc2VkX2J5GAEgASgOMhkubGV0aGUuY2hhdC52MS5BdXRob3JLaW5kEg4KBnJlYXNvbhgCIAEoCSKMAgoLQ2hhdFN1bW1hcnkSDwoHY2hhdF9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlEhQKDHZpc2l0b3JfbmFtZRgDIAEoCRIVCg12aXNpdG9yX2VtYWlsGAQgASgJEhMKC29wZXJhdG9yX2lkGAUgASgJEhUKDW9wZXJhdG9yX25hbWUYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbGFzdF9zZXEYCCABKAMSEgoKdmlzaXRvcl9pcBgJIAEoCRIUCgx2aXNpdG9yX2hvc3QYCiABKAkiZAoQT3BlcmF0b3JQcmVzZW5jZRITCgtvcGVyYXRvcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEi0KBnN0YXR1cxgDIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiLAoWR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIqsBChdHZXRXaWRnZXRDb25maWdSZXNwb25zZRIUCgxhY2NvdW50X25hbWUYASABKAkSGAoQb3BlcmF0b3JzX29ubGluZRgCIAEoCBIZChFtYXhfbWVzc2FnZV9jaGFycxgDIAEoBRIgChhvZmZsaW5lX21lc3NhZ2VzX2VuYWJsZWQYBCABKAgSIwobdHJhbnNjcmlwdF9yZXF1ZXN0c19lbmFibGVkGAUgASgIIpMBChBTdGFydENoYXRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFAoMdmlzaXRvcl9uYW1lGAIgASgJEhUKDXZpc2l0b3JfZW1haWwYAyABKAkSFQoNZmlyc3RfbWVzc2FnZRgEIAEoCRIOCgZsb2NhbGUYBSABKAkSFwoPY29uc2VudF92ZXJzaW9uGAYgASgFIjsKEVN0YXJ0Q2hhdFJlc3BvbnNlEhUKDXZpc2l0b3JfdG9rZW4YASABKAkSDwoHY2hhdF9pZBgCIAEoCSIzChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJIj4KE1NlbmRNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCIzChBTZXRUeXBpbmdSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDgoGdHlwaW5nGAIgASgIIhMKEVNldFR5cGluZ1Jlc3BvbnNlIiEKDkVuZENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiEQoPRW5kQ2hhdFJlc3BvbnNlIjYKEFdhdGNoQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiZQoRV2F0Y2hDaGF0UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudBInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlIocBChFXYXRjaEluYm94UmVxdWVzdBJBCglhZnRlcl9zZXEYASADKAsyLi5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXF1ZXN0LkFmdGVyU2VxRW50cnkaLwoNQWZ0ZXJTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIpoCChJXYXRjaEluYm94UmVzcG9uc2USNAoNc25hcHNob3RfZG9uZRgBIAEoCzIbLmxldGhlLmNoYXQudjEuU25hcHNob3REb25lSAASMgoMY2hhdF91cGRhdGVkGAIgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeUgAEjIKDGNoYXRfcmVtb3ZlZBgDIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFJlbW92ZWRIABIpCgVldmVudBgEIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50SAASMwoIcHJlc2VuY2UYBSABKAsyHy5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yUHJlc2VuY2VIAEIGCgRraW5kIg4KDFNuYXBzaG90RG9uZSIeCgtDaGF0UmVtb3ZlZBIPCgdjaGF0X2lkGAEgASgJIiQKEUFjY2VwdENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiPgoSQWNjZXB0Q2hhdFJlc3BvbnNlEigKBGNoYXQYASABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5IjsKGlNlbmRPcGVyYXRvck1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDAoEdGV4dBgCIAEoCSJGChtTZW5kT3BlcmF0b3JNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCI7ChhTZXRPcGVyYXRvclR5cGluZ1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiGwoZU2V0T3BlcmF0b3JUeXBpbmdSZXNwb25zZSI+ChNUcmFuc2ZlckNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSFgoOdG9fb3BlcmF0b3JfaWQYAiABKAkiQAoUVHJhbnNmZXJDaGF0UmVzcG9uc2USKAoEY2hhdBgBIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnkiIwoQQ2xvc2VDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIhMKEUNsb3NlQ2hhdFJlc3BvbnNlIpcBChpMZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSDgoGbG9jYWxlGAUgASgJEhcKD2NvbnNlbnRfdmVyc2lvbhgGIAEoBSIdChtMZWF2ZU9mZmxpbmVNZXNzYWdlUmVzcG9uc2UiOgoYUmVxdWVzdFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDQoFZW1haWwYAiABKAkiGwoZUmVxdWVzdFRyYW5zY3JpcHRSZXNwb25zZSJBChBTZXRTdGF0dXNSZXF1ZXN0Ei0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiQgoRU2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyptCglDaGF0U3RhdGUSGgoWQ0hBVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNIQVRfU1RBVEVfV0FJVElORxABEhUKEUNIQVRfU1RBVEVfQUNUSVZFEAISFQoRQ0hBVF9TVEFURV9DTE9TRUQQAyp0CgpBdXRob3JLaW5kEhsKF0FVVEhPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSE9SX0tJTkRfVklTSVRPUhABEhgKFEFVVEhPUl9LSU5EX09QRVJBVE9SEAISFgoSQVVUSE9SX0tJTkRfU1lTVEVNEAMqhAEKDk9wZXJhdG9yU3RhdHVzEh8KG09QRVJBVE9SX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF09QRVJBVE9SX1NUQVRVU19PRkZMSU5FEAESGgoWT1BFUkFUT1JfU1RBVFVTX09OTElORRACEhgKFE9QRVJBVE9SX1NUQVRVU19BV0FZEAMyzgoKC0NoYXRTZXJ2aWNlEmAKD0dldFdpZGdldENvbmZpZxIlLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBomLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USTgoJU3RhcnRDaGF0Eh8ubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXNwb25zZRJUCgtTZW5kTWVzc2FnZRIhLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiIubGV0aGUuY2hhdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk4KCVNldFR5cGluZxIfLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVxdWVzdBogLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVzcG9uc2USSAoHRW5kQ2hhdBIdLmxldGhlLmNoYXQudjEuRW5kQ2hhdFJlcXVlc3QaHi5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXNwb25zZRJQCglXYXRjaENoYXQSHy5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlc3BvbnNlMAESUwoKV2F0Y2hJbmJveBIgLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QaIS5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXNwb25zZTABElEKCkFjY2VwdENoYXQSIC5sZXRoZS5jaGF0LnYxLkFjY2VwdENoYXRSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVzcG9uc2USbAoTU2VuZE9wZXJhdG9yTWVzc2FnZRIpLmxldGhlLmNoYXQudjEuU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QaKi5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRJmChFTZXRPcGVyYXRvclR5cGluZxInLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0GigubGV0aGUuY2hhdC52MS5TZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlElcKDFRyYW5zZmVyQ2hhdBIiLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVxdWVzdBojLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVzcG9uc2USTgoJQ2xvc2VDaGF0Eh8ubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXNwb25zZRJsChNMZWF2ZU9mZmxpbmVNZXNzYWdlEikubGV0aGUuY2hhdC52MS5MZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBoqLmxldGhlLmNoYXQudjEuTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEmYKEVJlcXVlc3RUcmFuc2NyaXB0EicubGV0aGUuY2hhdC52MS5SZXF1ZXN0VHJhbnNjcmlwdFJlcXVlc3QaKC5sZXRoZS5jaGF0LnYxLlJlcXVlc3RUcmFuc2NyaXB0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEipgMKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIABIpCgRmaWxlGBAgASgLMhkubGV0aGUuY2hhdC52MS5GaWxlU2hhcmVkSABCBgoEa2luZCIjCgtDaGF0U3RhcnRlZBIUCgx2aXNpdG9yX25hbWUYASABKAkiaAoHTWVzc2FnZRIKCgJpZBgBIAEoCRIuCgthdXRob3Jfa2luZBgCIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgDIAEoCRIMCgR0ZXh0GAQgASgJIl0KBlR5cGluZxIuCgthdXRob3Jfa2luZBgBIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgCIAEoCRIOCgZ0eXBpbmcYAyABKAgiPAoOT3BlcmF0b3JKb2luZWQSEwoLb3BlcmF0b3JfaWQYASABKAkSFQoNb3BlcmF0b3JfbmFtZRgCIAEoCSI6CgxPcGVyYXRvckxlZnQSEwoLb3BlcmF0b3JfaWQYASABKAkSFQoNb3BlcmF0b3JfbmFtZRgCIAEoCSJKCgpDaGF0Q2xvc2VkEiwKCWNsb3NlZF9ieRgBIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBIOCgZyZWFzb24YAiABKAkipAEKCkZpbGVTaGFyZWQSDwoHZmlsZV9pZBgBIAEoCRIuCgthdXRob3Jfa2luZBgCIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgDIAEoCRIMCgRuYW1lGAQgASgJEgwKBHNpemUYBSABKAMSFAoMY29udGVudF90eXBlGAYgASgJEg4KBnNoYTI1NhgHIAEoCSKMAgoLQ2hhdFN1bW1hcnkSDwoHY2hhdF9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlEhQKDHZpc2l0b3JfbmFtZRgDIAEoCRIVCg12aXNpdG9yX2VtYWlsGAQgASgJEhMKC29wZXJhdG9yX2lkGAUgASgJEhUKDW9wZXJhdG9yX25hbWUYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbGFzdF9zZXEYCCABKAMSEgoKdmlzaXRvcl9pcBgJIAEoCRIUCgx2aXNpdG9yX2hvc3QYCiABKAkiZAoQT3BlcmF0b3JQcmVzZW5jZRITCgtvcGVyYXRvcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEi0KBnN0YXR1cxgDIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiLAoWR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIqsBChdHZXRXaWRnZXRDb25maWdSZXNwb25zZRIUCgxhY2NvdW50X25hbWUYASABKAkSGAoQb3BlcmF0b3JzX29ubGluZRgCIAEoCBIZChFtYXhfbWVzc2FnZV9jaGFycxgDIAEoBRIgChhvZmZsaW5lX21lc3NhZ2VzX2VuYWJsZWQYBCABKAgSIwobdHJhbnNjcmlwdF9yZXF1ZXN0c19lbmFibGVkGAUgASgIIpMBChBTdGFydENoYXRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFAoMdmlzaXRvcl9uYW1lGAIgASgJEhUKDXZpc2l0b3JfZW1haWwYAyABKAkSFQoNZmlyc3RfbWVzc2FnZRgEIAEoCRIOCgZsb2NhbGUYBSABKAkSFwoPY29uc2VudF92ZXJzaW9uGAYgASgFIjsKEVN0YXJ0Q2hhdFJlc3BvbnNlEhUKDXZpc2l0b3JfdG9rZW4YASABKAkSDwoHY2hhdF9pZBgCIAEoCSIzChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJIj4KE1NlbmRNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCIzChBTZXRUeXBpbmdSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDgoGdHlwaW5nGAIgASgIIhMKEVNldFR5cGluZ1Jlc3BvbnNlIiEKDkVuZENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiEQoPRW5kQ2hhdFJlc3BvbnNlIjYKEFdhdGNoQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiZQoRV2F0Y2hDaGF0UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudBInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlIocBChFXYXRjaEluYm94UmVxdWVzdBJBCglhZnRlcl9zZXEYASADKAsyLi5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXF1ZXN0LkFmdGVyU2VxRW50cnkaLwoNQWZ0ZXJTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIpoCChJXYXRjaEluYm94UmVzcG9uc2USNAoNc25hcHNob3RfZG9uZRgBIAEoCzIbLmxldGhlLmNoYXQudjEuU25hcHNob3REb25lSAASMgoMY2hhdF91cGRhdGVkGAIgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeUgAEjIKDGNoYXRfcmVtb3ZlZBgDIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFJlbW92ZWRIABIpCgVldmVudBgEIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50SAASMwoIcHJlc2VuY2UYBSABKAsyHy5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yUHJlc2VuY2VIAEIGCgRraW5kIg4KDFNuYXBzaG90RG9uZSIeCgtDaGF0UmVtb3ZlZBIPCgdjaGF0X2lkGAEgASgJIiQKEUFjY2VwdENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiPgoSQWNjZXB0Q2hhdFJlc3BvbnNlEigKBGNoYXQYASABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5IjsKGlNlbmRPcGVyYXRvck1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDAoEdGV4dBgCIAEoCSJGChtTZW5kT3BlcmF0b3JNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCI7ChhTZXRPcGVyYXRvclR5cGluZ1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiGwoZU2V0T3BlcmF0b3JUeXBpbmdSZXNwb25zZSI+ChNUcmFuc2ZlckNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSFgoOdG9fb3BlcmF0b3JfaWQYAiABKAkiQAoUVHJhbnNmZXJDaGF0UmVzcG9uc2USKAoEY2hhdBgBIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnkiIwoQQ2xvc2VDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIhMKEUNsb3NlQ2hhdFJlc3BvbnNlIpcBChpMZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSDgoGbG9jYWxlGAUgASgJEhcKD2NvbnNlbnRfdmVyc2lvbhgGIAEoBSIdChtMZWF2ZU9mZmxpbmVNZXNzYWdlUmVzcG9uc2UiOgoYUmVxdWVzdFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDQoFZW1haWwYAiABKAkiGwoZUmVxdWVzdFRyYW5zY3JpcHRSZXNwb25zZSJBChBTZXRTdGF0dXNSZXF1ZXN0Ei0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiQgoRU2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyptCglDaGF0U3RhdGUSGgoWQ0hBVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNIQVRfU1RBVEVfV0FJVElORxABEhUKEUNIQVRfU1RBVEVfQUNUSVZFEAISFQoRQ0hBVF9TVEFURV9DTE9TRUQQAyp0CgpBdXRob3JLaW5kEhsKF0FVVEhPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSE9SX0tJTkRfVklTSVRPUhABEhgKFEFVVEhPUl9LSU5EX09QRVJBVE9SEAISFgoSQVVUSE9SX0tJTkRfU1lTVEVNEAMqhAEKDk9wZXJhdG9yU3RhdHVzEh8KG09QRVJBVE9SX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF09QRVJBVE9SX1NUQVRVU19PRkZMSU5FEAESGgoWT1BFUkFUT1JfU1RBVFVTX09OTElORRACEhgKFE9QRVJBVE9SX1NUQVRVU19BV0FZEAMyzgoKC0NoYXRTZXJ2aWNlEmAKD0dldFdpZGdldENvbmZpZxIlLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBomLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USTgoJU3RhcnRDaGF0Eh8ubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXNwb25zZRJUCgtTZW5kTWVzc2FnZRIhLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiIubGV0aGUuY2hhdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk4KCVNldFR5cGluZxIfLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVxdWVzdBogLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVzcG9uc2USSAoHRW5kQ2hhdBIdLmxldGhlLmNoYXQudjEuRW5kQ2hhdFJlcXVlc3QaHi5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXNwb25zZRJQCglXYXRjaENoYXQSHy5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlc3BvbnNlMAESUwoKV2F0Y2hJbmJveBIgLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QaIS5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXNwb25zZTABElEKCkFjY2VwdENoYXQSIC5sZXRoZS5jaGF0LnYxLkFjY2VwdENoYXRSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVzcG9uc2USbAoTU2VuZE9wZXJhdG9yTWVzc2FnZRIpLmxldGhlLmNoYXQudjEuU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QaKi5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRJmChFTZXRPcGVyYXRvclR5cGluZxInLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0GigubGV0aGUuY2hhdC52MS5TZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlElcKDFRyYW5zZmVyQ2hhdBIiLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVxdWVzdBojLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVzcG9uc2USTgoJQ2xvc2VDaGF0Eh8ubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXNwb25zZRJsChNMZWF2ZU9mZmxpbmVNZXNzYWdlEikubGV0aGUuY2hhdC52MS5MZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBoqLmxldGhlLmNoYXQudjEuTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEmYKEVJlcXVlc3RUcmFuc2NyaXB0EicubGV0aGUuY2hhdC52MS5SZXF1ZXN0VHJhbnNjcmlwdFJlcXVlc3QaKC5sZXRoZS5jaGF0LnYxLlJlcXVlc3RUcmFuc2NyaXB0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatEvent is one thing that happened in a chat. Stored events carry a
@@ -94,6 +94,14 @@ export type ChatEvent = Message$1<"lethe.chat.v1.ChatEvent"> & {
      */
     value: ChatClosed;
     case: "closed";
+  } | {
+    /**
+     * A participant shared a file (lethe.files.v1).
+     *
+     * @generated from field: lethe.chat.v1.FileShared file = 16;
+     */
+    value: FileShared;
+    case: "file";
   } | { case: undefined; value?: undefined };
 };
 
@@ -272,6 +280,63 @@ export const ChatClosedSchema: GenMessage<ChatClosed> = /*@__PURE__*/
   messageDesc(file_lethe_chat_v1_chat, 6);
 
 /**
+ * FileShared announces a file in the chat. The bytes are fetched with
+ * lethe.files.v1.FileService by the chat's participants only, and are
+ * destroyed with the chat.
+ *
+ * @generated from message lethe.chat.v1.FileShared
+ */
+export type FileShared = Message$1<"lethe.chat.v1.FileShared"> & {
+  /**
+   * @generated from field: string file_id = 1;
+   */
+  fileId: string;
+
+  /**
+   * @generated from field: lethe.chat.v1.AuthorKind author_kind = 2;
+   */
+  authorKind: AuthorKind;
+
+  /**
+   * @generated from field: string author_name = 3;
+   */
+  authorName: string;
+
+  /**
+   * Sanitized name: never render it as HTML.
+   *
+   * @generated from field: string name = 4;
+   */
+  name: string;
+
+  /**
+   * @generated from field: int64 size = 5;
+   */
+  size: bigint;
+
+  /**
+   * The type read from the bytes.
+   *
+   * @generated from field: string content_type = 6;
+   */
+  contentType: string;
+
+  /**
+   * SHA-256 of the bytes, lowercase hex.
+   *
+   * @generated from field: string sha256 = 7;
+   */
+  sha256: string;
+};
+
+/**
+ * Describes the message lethe.chat.v1.FileShared.
+ * Use `create(FileSharedSchema)` to create a new message.
+ */
+export const FileSharedSchema: GenMessage<FileShared> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 7);
+
+/**
  * ChatSummary describes a chat in the operator's queue or list.
  *
  * @generated from message lethe.chat.v1.ChatSummary
@@ -342,7 +407,7 @@ export type ChatSummary = Message$1<"lethe.chat.v1.ChatSummary"> & {
  * Use `create(ChatSummarySchema)` to create a new message.
  */
 export const ChatSummarySchema: GenMessage<ChatSummary> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 7);
+  messageDesc(file_lethe_chat_v1_chat, 8);
 
 /**
  * OperatorPresence is one operator's status as seen by colleagues.
@@ -371,7 +436,7 @@ export type OperatorPresence = Message$1<"lethe.chat.v1.OperatorPresence"> & {
  * Use `create(OperatorPresenceSchema)` to create a new message.
  */
 export const OperatorPresenceSchema: GenMessage<OperatorPresence> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 8);
+  messageDesc(file_lethe_chat_v1_chat, 9);
 
 /**
  * @generated from message lethe.chat.v1.GetWidgetConfigRequest
@@ -390,7 +455,7 @@ export type GetWidgetConfigRequest = Message$1<"lethe.chat.v1.GetWidgetConfigReq
  * Use `create(GetWidgetConfigRequestSchema)` to create a new message.
  */
 export const GetWidgetConfigRequestSchema: GenMessage<GetWidgetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 9);
+  messageDesc(file_lethe_chat_v1_chat, 10);
 
 /**
  * @generated from message lethe.chat.v1.GetWidgetConfigResponse
@@ -437,7 +502,7 @@ export type GetWidgetConfigResponse = Message$1<"lethe.chat.v1.GetWidgetConfigRe
  * Use `create(GetWidgetConfigResponseSchema)` to create a new message.
  */
 export const GetWidgetConfigResponseSchema: GenMessage<GetWidgetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 10);
+  messageDesc(file_lethe_chat_v1_chat, 11);
 
 /**
  * @generated from message lethe.chat.v1.StartChatRequest
@@ -491,7 +556,7 @@ export type StartChatRequest = Message$1<"lethe.chat.v1.StartChatRequest"> & {
  * Use `create(StartChatRequestSchema)` to create a new message.
  */
 export const StartChatRequestSchema: GenMessage<StartChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 11);
+  messageDesc(file_lethe_chat_v1_chat, 12);
 
 /**
  * @generated from message lethe.chat.v1.StartChatResponse
@@ -517,7 +582,7 @@ export type StartChatResponse = Message$1<"lethe.chat.v1.StartChatResponse"> & {
  * Use `create(StartChatResponseSchema)` to create a new message.
  */
 export const StartChatResponseSchema: GenMessage<StartChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 12);
+  messageDesc(file_lethe_chat_v1_chat, 13);
 
 /**
  * @generated from message lethe.chat.v1.SendMessageRequest
@@ -541,7 +606,7 @@ export type SendMessageRequest = Message$1<"lethe.chat.v1.SendMessageRequest"> &
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 13);
+  messageDesc(file_lethe_chat_v1_chat, 14);
 
 /**
  * @generated from message lethe.chat.v1.SendMessageResponse
@@ -560,7 +625,7 @@ export type SendMessageResponse = Message$1<"lethe.chat.v1.SendMessageResponse">
  * Use `create(SendMessageResponseSchema)` to create a new message.
  */
 export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 14);
+  messageDesc(file_lethe_chat_v1_chat, 15);
 
 /**
  * @generated from message lethe.chat.v1.SetTypingRequest
@@ -582,7 +647,7 @@ export type SetTypingRequest = Message$1<"lethe.chat.v1.SetTypingRequest"> & {
  * Use `create(SetTypingRequestSchema)` to create a new message.
  */
 export const SetTypingRequestSchema: GenMessage<SetTypingRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 15);
+  messageDesc(file_lethe_chat_v1_chat, 16);
 
 /**
  * @generated from message lethe.chat.v1.SetTypingResponse
@@ -595,7 +660,7 @@ export type SetTypingResponse = Message$1<"lethe.chat.v1.SetTypingResponse"> & {
  * Use `create(SetTypingResponseSchema)` to create a new message.
  */
 export const SetTypingResponseSchema: GenMessage<SetTypingResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 16);
+  messageDesc(file_lethe_chat_v1_chat, 17);
 
 /**
  * @generated from message lethe.chat.v1.EndChatRequest
@@ -612,7 +677,7 @@ export type EndChatRequest = Message$1<"lethe.chat.v1.EndChatRequest"> & {
  * Use `create(EndChatRequestSchema)` to create a new message.
  */
 export const EndChatRequestSchema: GenMessage<EndChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 17);
+  messageDesc(file_lethe_chat_v1_chat, 18);
 
 /**
  * @generated from message lethe.chat.v1.EndChatResponse
@@ -625,7 +690,7 @@ export type EndChatResponse = Message$1<"lethe.chat.v1.EndChatResponse"> & {
  * Use `create(EndChatResponseSchema)` to create a new message.
  */
 export const EndChatResponseSchema: GenMessage<EndChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 18);
+  messageDesc(file_lethe_chat_v1_chat, 19);
 
 /**
  * @generated from message lethe.chat.v1.WatchChatRequest
@@ -649,7 +714,7 @@ export type WatchChatRequest = Message$1<"lethe.chat.v1.WatchChatRequest"> & {
  * Use `create(WatchChatRequestSchema)` to create a new message.
  */
 export const WatchChatRequestSchema: GenMessage<WatchChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 19);
+  messageDesc(file_lethe_chat_v1_chat, 20);
 
 /**
  * @generated from message lethe.chat.v1.WatchChatResponse
@@ -673,7 +738,7 @@ export type WatchChatResponse = Message$1<"lethe.chat.v1.WatchChatResponse"> & {
  * Use `create(WatchChatResponseSchema)` to create a new message.
  */
 export const WatchChatResponseSchema: GenMessage<WatchChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 20);
+  messageDesc(file_lethe_chat_v1_chat, 21);
 
 /**
  * @generated from message lethe.chat.v1.WatchInboxRequest
@@ -693,7 +758,7 @@ export type WatchInboxRequest = Message$1<"lethe.chat.v1.WatchInboxRequest"> & {
  * Use `create(WatchInboxRequestSchema)` to create a new message.
  */
 export const WatchInboxRequestSchema: GenMessage<WatchInboxRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 21);
+  messageDesc(file_lethe_chat_v1_chat, 22);
 
 /**
  * @generated from message lethe.chat.v1.WatchInboxResponse
@@ -752,7 +817,7 @@ export type WatchInboxResponse = Message$1<"lethe.chat.v1.WatchInboxResponse"> &
  * Use `create(WatchInboxResponseSchema)` to create a new message.
  */
 export const WatchInboxResponseSchema: GenMessage<WatchInboxResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 22);
+  messageDesc(file_lethe_chat_v1_chat, 23);
 
 /**
  * SnapshotDone marks the end of the initial snapshot.
@@ -767,7 +832,7 @@ export type SnapshotDone = Message$1<"lethe.chat.v1.SnapshotDone"> & {
  * Use `create(SnapshotDoneSchema)` to create a new message.
  */
 export const SnapshotDoneSchema: GenMessage<SnapshotDone> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 23);
+  messageDesc(file_lethe_chat_v1_chat, 24);
 
 /**
  * ChatRemoved names a chat that should disappear from the operator's view.
@@ -786,7 +851,7 @@ export type ChatRemoved = Message$1<"lethe.chat.v1.ChatRemoved"> & {
  * Use `create(ChatRemovedSchema)` to create a new message.
  */
 export const ChatRemovedSchema: GenMessage<ChatRemoved> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 24);
+  messageDesc(file_lethe_chat_v1_chat, 25);
 
 /**
  * @generated from message lethe.chat.v1.AcceptChatRequest
@@ -803,7 +868,7 @@ export type AcceptChatRequest = Message$1<"lethe.chat.v1.AcceptChatRequest"> & {
  * Use `create(AcceptChatRequestSchema)` to create a new message.
  */
 export const AcceptChatRequestSchema: GenMessage<AcceptChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 25);
+  messageDesc(file_lethe_chat_v1_chat, 26);
 
 /**
  * @generated from message lethe.chat.v1.AcceptChatResponse
@@ -820,7 +885,7 @@ export type AcceptChatResponse = Message$1<"lethe.chat.v1.AcceptChatResponse"> &
  * Use `create(AcceptChatResponseSchema)` to create a new message.
  */
 export const AcceptChatResponseSchema: GenMessage<AcceptChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 26);
+  messageDesc(file_lethe_chat_v1_chat, 27);
 
 /**
  * @generated from message lethe.chat.v1.SendOperatorMessageRequest
@@ -844,7 +909,7 @@ export type SendOperatorMessageRequest = Message$1<"lethe.chat.v1.SendOperatorMe
  * Use `create(SendOperatorMessageRequestSchema)` to create a new message.
  */
 export const SendOperatorMessageRequestSchema: GenMessage<SendOperatorMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 27);
+  messageDesc(file_lethe_chat_v1_chat, 28);
 
 /**
  * @generated from message lethe.chat.v1.SendOperatorMessageResponse
@@ -861,7 +926,7 @@ export type SendOperatorMessageResponse = Message$1<"lethe.chat.v1.SendOperatorM
  * Use `create(SendOperatorMessageResponseSchema)` to create a new message.
  */
 export const SendOperatorMessageResponseSchema: GenMessage<SendOperatorMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 28);
+  messageDesc(file_lethe_chat_v1_chat, 29);
 
 /**
  * @generated from message lethe.chat.v1.SetOperatorTypingRequest
@@ -883,7 +948,7 @@ export type SetOperatorTypingRequest = Message$1<"lethe.chat.v1.SetOperatorTypin
  * Use `create(SetOperatorTypingRequestSchema)` to create a new message.
  */
 export const SetOperatorTypingRequestSchema: GenMessage<SetOperatorTypingRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 29);
+  messageDesc(file_lethe_chat_v1_chat, 30);
 
 /**
  * @generated from message lethe.chat.v1.SetOperatorTypingResponse
@@ -896,7 +961,7 @@ export type SetOperatorTypingResponse = Message$1<"lethe.chat.v1.SetOperatorTypi
  * Use `create(SetOperatorTypingResponseSchema)` to create a new message.
  */
 export const SetOperatorTypingResponseSchema: GenMessage<SetOperatorTypingResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 30);
+  messageDesc(file_lethe_chat_v1_chat, 31);
 
 /**
  * @generated from message lethe.chat.v1.TransferChatRequest
@@ -920,7 +985,7 @@ export type TransferChatRequest = Message$1<"lethe.chat.v1.TransferChatRequest">
  * Use `create(TransferChatRequestSchema)` to create a new message.
  */
 export const TransferChatRequestSchema: GenMessage<TransferChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 31);
+  messageDesc(file_lethe_chat_v1_chat, 32);
 
 /**
  * @generated from message lethe.chat.v1.TransferChatResponse
@@ -937,7 +1002,7 @@ export type TransferChatResponse = Message$1<"lethe.chat.v1.TransferChatResponse
  * Use `create(TransferChatResponseSchema)` to create a new message.
  */
 export const TransferChatResponseSchema: GenMessage<TransferChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 32);
+  messageDesc(file_lethe_chat_v1_chat, 33);
 
 /**
  * @generated from message lethe.chat.v1.CloseChatRequest
@@ -954,7 +1019,7 @@ export type CloseChatRequest = Message$1<"lethe.chat.v1.CloseChatRequest"> & {
  * Use `create(CloseChatRequestSchema)` to create a new message.
  */
 export const CloseChatRequestSchema: GenMessage<CloseChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 33);
+  messageDesc(file_lethe_chat_v1_chat, 34);
 
 /**
  * @generated from message lethe.chat.v1.CloseChatResponse
@@ -967,7 +1032,7 @@ export type CloseChatResponse = Message$1<"lethe.chat.v1.CloseChatResponse"> & {
  * Use `create(CloseChatResponseSchema)` to create a new message.
  */
 export const CloseChatResponseSchema: GenMessage<CloseChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 34);
+  messageDesc(file_lethe_chat_v1_chat, 35);
 
 /**
  * @generated from message lethe.chat.v1.LeaveOfflineMessageRequest
@@ -1017,7 +1082,7 @@ export type LeaveOfflineMessageRequest = Message$1<"lethe.chat.v1.LeaveOfflineMe
  * Use `create(LeaveOfflineMessageRequestSchema)` to create a new message.
  */
 export const LeaveOfflineMessageRequestSchema: GenMessage<LeaveOfflineMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 35);
+  messageDesc(file_lethe_chat_v1_chat, 36);
 
 /**
  * @generated from message lethe.chat.v1.LeaveOfflineMessageResponse
@@ -1030,7 +1095,7 @@ export type LeaveOfflineMessageResponse = Message$1<"lethe.chat.v1.LeaveOfflineM
  * Use `create(LeaveOfflineMessageResponseSchema)` to create a new message.
  */
 export const LeaveOfflineMessageResponseSchema: GenMessage<LeaveOfflineMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 36);
+  messageDesc(file_lethe_chat_v1_chat, 37);
 
 /**
  * @generated from message lethe.chat.v1.RequestTranscriptRequest
@@ -1054,7 +1119,7 @@ export type RequestTranscriptRequest = Message$1<"lethe.chat.v1.RequestTranscrip
  * Use `create(RequestTranscriptRequestSchema)` to create a new message.
  */
 export const RequestTranscriptRequestSchema: GenMessage<RequestTranscriptRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 37);
+  messageDesc(file_lethe_chat_v1_chat, 38);
 
 /**
  * @generated from message lethe.chat.v1.RequestTranscriptResponse
@@ -1067,7 +1132,7 @@ export type RequestTranscriptResponse = Message$1<"lethe.chat.v1.RequestTranscri
  * Use `create(RequestTranscriptResponseSchema)` to create a new message.
  */
 export const RequestTranscriptResponseSchema: GenMessage<RequestTranscriptResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 38);
+  messageDesc(file_lethe_chat_v1_chat, 39);
 
 /**
  * @generated from message lethe.chat.v1.SetStatusRequest
@@ -1086,7 +1151,7 @@ export type SetStatusRequest = Message$1<"lethe.chat.v1.SetStatusRequest"> & {
  * Use `create(SetStatusRequestSchema)` to create a new message.
  */
 export const SetStatusRequestSchema: GenMessage<SetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 39);
+  messageDesc(file_lethe_chat_v1_chat, 40);
 
 /**
  * @generated from message lethe.chat.v1.SetStatusResponse
@@ -1103,7 +1168,7 @@ export type SetStatusResponse = Message$1<"lethe.chat.v1.SetStatusResponse"> & {
  * Use `create(SetStatusResponseSchema)` to create a new message.
  */
 export const SetStatusResponseSchema: GenMessage<SetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 40);
+  messageDesc(file_lethe_chat_v1_chat, 41);
 
 /**
  * ChatState is where a chat is in its life: waiting → active → closed.
