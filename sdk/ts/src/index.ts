@@ -18,6 +18,12 @@
  * const chat = createClient(ChatService, createLetheTransport(location.origin));
  * const consent = createClient(ConsentService, createLetheTransport(location.origin));
  * ```
+ *
+ * Files (lethe.files.v1): {@link uploadFile} sends a Blob in chunks with
+ * progress, resuming after a dropped connection and cancelling on abort;
+ * {@link downloadFile} streams one back (resuming too); {@link downloadLink}
+ * mints a single-use URL for a browser download. Note that the generated
+ * `File` message shadows the DOM's `File` when imported by that name.
  */
 export { createClient, Code, ConnectError } from "@connectrpc/connect";
 export type { Client, Transport } from "@connectrpc/connect";
@@ -27,6 +33,7 @@ export * from "../../../gen/ts/lethe/chat/v1/chat_pb";
 export * from "../../../gen/ts/lethe/account/v1/account_pb";
 export * from "../../../gen/ts/lethe/consent/v1/consent_pb";
 export * from "../../../gen/ts/lethe/monitor/v1/monitor_pb";
+export * from "../../../gen/ts/lethe/files/v1/files_pb";
 export { createLetheTransport, type LetheTransportOptions } from "./transport";
 export {
   watchChatResuming,
@@ -45,6 +52,20 @@ export {
   type WatchVisitorsOptions,
 } from "./monitor";
 export { mintTicket, type CustomDataValue, type MintTicketOptions, type MintedTicket } from "./integrator";
+export {
+  chunkPlan,
+  downloadFile,
+  downloadLink,
+  resumeOffset,
+  retryable,
+  sha256Hex,
+  uploadFile,
+  type DownloadOptions,
+  type FileCalls,
+  type FileClient,
+  type UploadOptions,
+  type UploadResult,
+} from "./files";
 export { Backoff, FINAL_CODES, isFinal, sleep } from "./retry";
 
 import { ConnectError as CE } from "@connectrpc/connect";
