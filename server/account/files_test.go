@@ -171,7 +171,7 @@ func TestUpdateSettings_RejectsBadFileSettingsAndKeepsSettings(t *testing.T) {
 	}
 	// One limit alone is fine either way round: 0 is the server's.
 	for _, edit := range []func(*accountv1.Settings){
-		func(s *accountv1.Settings) { s.MaxFileBytes, s.MaxChatFileBytes = 0, 1 << 20 },
+		func(s *accountv1.Settings) { s.MaxFileBytes, s.MaxChatFileBytes = 0, 1<<20 },
 		func(s *accountv1.Settings) { s.MaxFileBytes, s.MaxChatFileBytes = 1<<20, 0 },
 		func(s *accountv1.Settings) { s.MaxFileBytes, s.MaxChatFileBytes = 1<<20, 1<<20 },
 	} {
