@@ -36,11 +36,11 @@ func SanitizeName(name string) string {
 		name = name[i+1:]
 	}
 	name = strings.Map(func(r rune) rune {
+		if unicode.IsSpace(r) && r != 0xFEFF {
+			return ' ' // tabs and line breaks included
+		}
 		if isHidden(r) {
 			return -1
-		}
-		if unicode.IsSpace(r) {
-			return ' '
 		}
 		return r
 	}, strings.ToValidUTF8(name, ""))
