@@ -55,6 +55,13 @@ type Service struct {
 	locks, uploads chatLocks
 	links          *links
 
+	// destroyed remembers chats destroyed in the last tombTTL, so that a
+	// StartUpload whose participant check passed just before the close
+	// cannot make a key or a directory after DestroyChat ran.
+	tombMu    sync.Mutex
+	destroyed map[string]time.Time
+	tombSwept time.Time
+
 	stop chan struct{}
 	done chan struct{}
 	once sync.Once
@@ -93,8 +100,8 @@ func NewService(ctx context.Context, st *Store, chats Chats, settings Settings, 
 	}
 	s := &Service{st: st, chats: chats, settings: settings, log: log, o: o,
 		locks: chatLocks{m: map[string]*chatLock{}}, uploads: chatLocks{m: map[string]*chatLock{}},
-		links: newLinks(o.MaxLinks),
-		stop:  make(chan struct{}), done: make(chan struct{})}
+		links: newLinks(o.MaxLinks), destroyed: map[string]time.Time{},
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.sweep(ctx); err != nil {
 		return nil, fmt.Errorf("files: startup sweep: %w", err)
 	}
@@ -217,6 +224,7 @@ func (s *Service) DestroyChat(ctx context.Context, chatID string) error {
 	}
 	unlock := s.locks.exclusive(chatID)
 	defer unlock()
+	s.tombstone(chatID)
 	s.links.dropChat(chatID)
 	has, err := s.st.hasAny(ctx, chatID)
 	if err != nil {
@@ -257,6 +265,32 @@ func (s *Service) DestroyChat(ctx context.Context, chatID string) error {
 		s.o.OnDestroyed(chatID, took)
 	}
 	return nil
+}
+
+// tombTTL is how long a destroyed chat is remembered: far longer than any
+// call takes between its participant check and its chat lock.
+const tombTTL = 10 * time.Minute
+
+func (s *Service) tombstone(chatID string) {
+	s.tombMu.Lock()
+	defer s.tombMu.Unlock()
+	now := time.Now()
+	if now.Sub(s.tombSwept) > time.Minute {
+		for id, at := range s.destroyed {
+			if now.Sub(at) > tombTTL {
+				delete(s.destroyed, id)
+			}
+		}
+		s.tombSwept = now
+	}
+	s.destroyed[chatID] = now
+}
+
+func (s *Service) wasDestroyed(chatID string) bool {
+	s.tombMu.Lock()
+	defer s.tombMu.Unlock()
+	_, ok := s.destroyed[chatID]
+	return ok
 }
 
 // sweep destroys the files of every chat that is not open, and removes
@@ -321,7 +355,7 @@ func (s *Service) janitor() {
 			s.log.LogAttrs(ctx, slog.LevelError, "files janitor", slog.String("error", err.Error()))
 		}
 		for _, u := range stale {
-			if err := s.destroyUpload(ctx, &u); err != nil {
+			if err := s.destroyStale(ctx, &u); err != nil {
 				s.log.LogAttrs(ctx, slog.LevelError, "files janitor", slog.String("upload", u.ID), slog.String("error", err.Error()))
 			}
 		}
@@ -330,6 +364,18 @@ func (s *Service) janitor() {
 		}
 		cancel()
 	}
+}
+
+// destroyStale destroys u if it is still an open upload (it may have been
+// finished since it was listed).
+func (s *Service) destroyStale(ctx context.Context, u *upload) error {
+	defer s.lockUpload(u)()
+	if _, err := s.st.upload(ctx, u.ID); errors.Is(err, ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	return s.destroyUploadLocked(ctx, u)
 }
 
 // destroyUpload removes an upload's (or a file's) ciphertext and rows.

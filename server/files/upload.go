@@ -113,11 +113,10 @@ func (s *Service) StartUpload(ctx context.Context, req *connect.Request[filesv1.
 	}
 	unlock := s.locks.shared(u.ChatID)
 	defer unlock()
-	// Under the chat's lock: a chat that closed since the participant check
-	// (and whose files may be destroyed already) gets no new key or directory.
-	if open, err := s.chats.Open(ctx, u.ChatID); err != nil {
-		return nil, err
-	} else if !open {
+	// Under the chat's lock: a chat destroyed since the participant check
+	// gets no new key or directory. (Not a call to Chats.Open here: the
+	// chat's close may hold its own lock while it waits for ours.)
+	if s.wasDestroyed(u.ChatID) {
 		return nil, errClosed
 	}
 	if err := s.st.startUpload(ctx, u, quota{maxChat: l.maxChat, maxTotal: s.o.MaxTotalBytes}); err != nil {
@@ -130,7 +129,7 @@ func (s *Service) StartUpload(ctx context.Context, req *connect.Request[filesv1.
 		return nil, diskFull(err)
 	}
 	if err := s.createBlob(path); err != nil {
-		if _, derr := s.st.deleteUpload(ctx, u.ID); derr != nil {
+		if _, derr := s.st.deleteUpload(context.WithoutCancel(ctx), u.ID); derr != nil {
 			err = errors.Join(err, derr)
 		}
 		return nil, diskFull(err)
@@ -250,8 +249,10 @@ func (s *Service) writeChunk(ctx context.Context, u *upload, idx int64, data []b
 	if err != nil {
 		return err
 	}
-	// Never O_CREATE: a destroyed chat's directory must not come back.
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	// The key was there under the chat's lock, so the chat is not destroyed
+	// and the file may be made again (a crash between the upload's row and
+	// its file); never the directory, which only StartUpload makes.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if errors.Is(err, os.ErrNotExist) {
 		return errClosed
 	}
@@ -284,7 +285,7 @@ func (s *Service) writeChunk(ctx context.Context, u *upload, idx int64, data []b
 		ct, err = detect(data, l.cats)
 		if te, ok := errors.AsType[*typeError](err); ok {
 			f.Close()
-			if derr := s.destroyUploadLocked(ctx, u); derr != nil {
+			if derr := s.destroyUploadLocked(context.WithoutCancel(ctx), u); derr != nil {
 				return derr
 			}
 			s.log.LogAttrs(ctx, slog.LevelInfo, "upload refused by type", slog.String("chat", u.ChatID), slog.String("upload", u.ID))
@@ -343,7 +344,7 @@ func (s *Service) FinishUpload(ctx context.Context, req *connect.Request[filesv1
 	ev, err := s.chats.PostFile(ctx, p, &chatv1.FileShared{FileId: f.FileId, AuthorKind: p.Kind, AuthorName: p.Name,
 		Name: f.Name, Size: f.Size, ContentType: f.ContentType, Sha256: f.Sha256})
 	if err != nil {
-		if derr := s.destroyUpload(ctx, u); derr != nil {
+		if derr := s.destroyUpload(context.WithoutCancel(ctx), u); derr != nil {
 			err = errors.Join(err, derr)
 		}
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -482,5 +483,42 @@ func TestLogs_NeverCarryNamesOrBytes(t *testing.T) {
 	}
 	if !strings.Contains(e.logs.String(), f.FileId) {
 		t.Fatal("the log does not even name the file id (is it logging at all?)")
+	}
+}
+
+// An upload abandoned longer than StaleUpload is destroyed by the janitor,
+// and stops counting against its chat's total.
+func TestJanitor_DestroysAbandonedUploads(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{StaleUpload: 50 * time.Millisecond, JanitorInterval: 20 * time.Millisecond})
+	chatID, vis, _ := e.newChat("acct-a")
+	data := textBytes(ChunkSize+1, "j")
+	st, _ := e.begin(vis, chatID, "a.txt", int64(len(data)))
+	if err := e.sendChunks(vis, st.UploadId, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	testkit.Eventually(t, testkit.Wait, "the abandoned upload destroyed", func() bool {
+		_, err := e.getUpload(vis, st.UploadId)
+		return testkit.CodeOf(err) == connect.CodeNotFound
+	})
+	if _, err := os.Stat(filepath.Join(e.filesDir, chatID, st.UploadId)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("ciphertext left: %v", err)
+	}
+}
+
+// A crash between an upload's row and its (empty) file: the next chunk
+// makes the file again, the upload goes on.
+func TestUploadChunk_MissingFileIsMadeAgain(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	chatID, vis, _ := e.newChat("acct-a")
+	data := textBytes(1000, "m")
+	st, _ := e.begin(vis, chatID, "a.txt", int64(len(data)))
+	os.Remove(filepath.Join(e.filesDir, chatID, st.UploadId))
+	if err := e.sendChunks(vis, st.UploadId, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.finish(vis, st.UploadId, sha(data)); err != nil {
+		t.Fatal(err)
 	}
 }
