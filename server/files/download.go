@@ -17,10 +17,28 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	filesv1 "github.com/lethehq/lethe/gen/go/lethe/files/v1"
+	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
 )
+
+// stillIn reports whether the participant a link was minted for still
+// takes part in its chat, asking the chat domain as that participant.
+func (s *Service) stillIn(ctx context.Context, ln link, accountID string) bool {
+	kind := chatv1.AuthorKind(ln.kind)
+	switch kind {
+	case chatv1.AuthorKind_AUTHOR_KIND_VISITOR:
+		ctx = auth.WithVisitor(ctx, &auth.Visitor{ID: ln.participant, AccountID: accountID, ChatID: ln.chatID})
+	case chatv1.AuthorKind_AUTHOR_KIND_OPERATOR:
+		ctx = auth.WithOperator(ctx, &auth.Operator{ID: ln.participant, AccountID: accountID})
+	default:
+		return false
+	}
+	p, err := s.chats.Participant(ctx, ln.chatID)
+	return err == nil && p.Kind == kind && p.ID == ln.participant
+}
 
 // DownloadPath is where download links live: GET DownloadPath + token.
 const DownloadPath = "/files/d/"
@@ -251,7 +269,10 @@ func (s *Service) DownloadHandler() http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		if open, err := s.chats.Open(ctx, f.ChatID); err != nil || !open {
+		// The link's holder must still take part in the chat (an operator
+		// the chat was transferred away from does not; a closed chat has
+		// no participants).
+		if !s.stillIn(ctx, ln, f.AccountID) {
 			http.NotFound(w, r)
 			return
 		}

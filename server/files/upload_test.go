@@ -494,7 +494,9 @@ func TestJanitor_DestroysAbandonedUploads(t *testing.T) {
 	chatID, vis, _ := e.newChat("acct-a")
 	data := textBytes(ChunkSize+1, "j")
 	st, _ := e.begin(vis, chatID, "a.txt", int64(len(data)))
-	if err := e.sendChunks(vis, st.UploadId, data, 0); err != nil {
+	// On a slow machine the janitor may take it before the chunks arrive:
+	// then they are refused as unknown, which is what abandonment means.
+	if err := e.sendChunks(vis, st.UploadId, data, 0); err != nil && testkit.CodeOf(err) != connect.CodeNotFound {
 		t.Fatal(err)
 	}
 	testkit.Eventually(t, testkit.Wait, "the abandoned upload destroyed", func() bool {
