@@ -29,7 +29,10 @@ const common = {
 
 const budgets = {
   "widget.js": 5 * 1024,
-  "panel.js": 45 * 1024,
+  // 45 KB until files in chats (issue 10) added ~4 KB gz: its contract, the
+  // SDK's transfers and the upload/file UI. Issue 8 moves them out of the
+  // first load (lazy), which should bring this back down.
+  "panel.js": 50 * 1024,
 };
 
 await Promise.all([

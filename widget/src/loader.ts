@@ -64,9 +64,10 @@ const ACCENT = "#4f46e5";
   frame.title = "Chat";
   frame.src = `${letheOrigin}/widget/panel?account=${encodeURIComponent(account)}&host=${encodeURIComponent(location.origin)}`;
   // On a foreign site the sandbox keeps the panel from navigating the page or
-  // opening pop-ups. Same-origin (the demo page) it would be meaningless, and
-  // browsers warn about it, so it is left off there.
-  if (letheOrigin !== location.origin) frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms");
+  // opening pop-ups; it may download (a file shared in the chat, from a
+  // single-use link on the Lethe origin). Same-origin (the demo page) it
+  // would be meaningless, and browsers warn about it, so it is left off there.
+  if (letheOrigin !== location.origin) frame.setAttribute("sandbox", "allow-scripts allow-same-origin allow-forms allow-downloads");
   frame.setAttribute("referrerpolicy", "origin");
   css(frame, {
     display: "none",

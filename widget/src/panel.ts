@@ -19,7 +19,7 @@
  * from the page's meta tag, and never sends chat content there: an
  * invitation's text is shown here, never in the page.
  */
-import { ChatService, ConsentService, type Invitation, createClient, createLetheTransport } from "@lethe/sdk";
+import { ChatService, ConsentService, FileService, type Invitation, createClient, createLetheTransport } from "@lethe/sdk";
 import { createChatView } from "./panel/chat";
 import { configLoader } from "./panel/config";
 import { type PanelMessage, connectHost } from "./panel/host";
@@ -37,6 +37,7 @@ const session = sessionBox();
 const transport = createLetheTransport(location.origin, { token: () => session.current?.token });
 const chatApi = createClient(ChatService, transport);
 const consentApi = createClient(ConsentService, transport);
+const filesApi = createClient(FileService, transport);
 
 /** The panel's own state: which view is shown, and what the host page should know. */
 const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolean } = {
@@ -56,6 +57,7 @@ const chat = createChatView({
   shell,
   chat: chatApi,
   consent: consentApi,
+  files: filesApi,
   session,
   onEvent: (seq, byOperator) => attend(eventShown(panel.attention, seq, byOperator)),
   onGone: showStart,

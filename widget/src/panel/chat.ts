@@ -2,7 +2,8 @@
  * The chat view: the conversation as the server streams it (history first,
  * then live), the operator's typing notice, the queue and closed states, the
  * "End chat" button with its confirmation, the transcript and withdrawal
- * links (tools.ts) and the composer (composer.ts).
+ * links (tools.ts), the composer (composer.ts) and files (ui/files.ts: the
+ * paper clip, drop and paste, uploads, and shared files with thumbnails).
  */
 import {
   AuthorKind,
@@ -14,11 +15,14 @@ import {
   type ConnectError,
   type ConsentService,
   type GetWidgetConfigResponse,
+  type FileClient,
+  type FileShared,
   errorMessage,
   timestampDate,
   watchChatResuming,
 } from "@lethe/sdk";
 import { h, show } from "../../../ui/dom";
+import { createAttach, disableDownloads, fileCard } from "../../../ui/files";
 import { createComposer } from "./composer";
 import { maxChars } from "./config";
 import type { Shell } from "./shell";
@@ -31,6 +35,7 @@ export interface ChatDeps {
   shell: Shell;
   chat: ChatClient;
   consent: Client<typeof ConsentService>;
+  files: FileClient;
   session: SessionBox;
   /** onEvent reports each event shown, for the unread count. */
   onEvent(seq: bigint, byOperator: boolean): void;
@@ -98,7 +103,9 @@ export function createChatView(d: ChatDeps): ChatView {
       endChatView("", "You withdrew your consent. The chat has ended and everything in it was deleted.");
     },
   });
+  const attach = createAttach({ files: d.files, chatId });
   const composer = createComposer({
+    lead: attach.button,
     async send(text) {
       const id = chatId();
       if (!id || st.closed) return false;
@@ -119,7 +126,8 @@ export function createChatView(d: ChatDeps): ChatView {
       });
     },
   });
-  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, composer.root);
+  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, attach.uploads, composer.root);
+  attach.dropOn(root);
 
   const endButton = h("button", { type: "button", class: "btn-head", "data-testid": "end", hidden: true, onclick: () => askEnd(true) }, "End chat");
   const confirmYes = h("button", { type: "button", class: "btn danger", "data-testid": "end-confirm", onclick: () => void endChat() }, "End chat");
@@ -178,7 +186,7 @@ export function createChatView(d: ChatDeps): ChatView {
     }
   }
 
-  function addLine(author: "visitor" | "operator" | "system", text: string, ev: ChatEvent, name?: string): void {
+  function addLine(author: "visitor" | "operator" | "system", text: string | Node, ev: ChatEvent, name?: string): void {
     const when = ev.time ? timestampDate(ev.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
     const el =
       author === "system"
@@ -187,7 +195,7 @@ export function createChatView(d: ChatDeps): ChatView {
             "div",
             { class: `msg ${author}`, "data-testid": "msg", "data-author": author },
             h("span", { class: "who" }, name ?? ""),
-            h("p", { class: "bubble" }, text),
+            typeof text === "string" ? h("p", { class: "bubble" }, text) : text,
             h("time", { class: "when" }, when),
           );
     const stick = atBottom();
@@ -228,6 +236,10 @@ export function createChatView(d: ChatDeps): ChatView {
         }
         break;
       }
+      case "file":
+        byOperator = k.value.authorKind === AuthorKind.OPERATOR;
+        addFile(k.value, ev);
+        break;
       case "typing": {
         const t = k.value;
         if (t.authorKind !== AuthorKind.OPERATOR) break;
@@ -257,6 +269,12 @@ export function createChatView(d: ChatDeps): ChatView {
     d.onEvent(ev.seq, byOperator);
   }
 
+  function addFile(f: FileShared, ev: ChatEvent): void {
+    const card = fileCard(f, d.files, (msg) => d.shell.showError(msg));
+    if (f.authorKind === AuthorKind.OPERATOR) addLine("operator", card, ev, f.authorName);
+    else addLine("visitor", card, ev, f.authorName || st.visitorName || "You");
+  }
+
   /** endChatView turns the view into its closed state, with why and what became of the chat. */
   function endChatView(why: string, text: string): void {
     const focusWasInside = root.contains(document.activeElement) || document.activeElement === confirmYes;
@@ -265,6 +283,9 @@ export function createChatView(d: ChatDeps): ChatView {
     hideTyping();
     onState(ChatState.CLOSED);
     composer.enable(false);
+    attach.clear();
+    attach.enable(false);
+    disableDownloads(log);
     show(endButton, false);
     askEnd(false);
     closedText.replaceChildren(...(why ? [h("strong", null, why), " ", text] : [text]));
@@ -292,6 +313,9 @@ export function createChatView(d: ChatDeps): ChatView {
       tools.reset();
       renderTools();
       composer.enable(true);
+      attach.clear();
+      attach.enable(true);
+      void attach.load();
       d.shell.setStatus("Connecting…");
       const ctl = new AbortController();
       st.watch = ctl;
@@ -320,6 +344,7 @@ export function createChatView(d: ChatDeps): ChatView {
     },
     stop() {
       stopWatch();
+      attach.clear();
       show(endButton, false);
       askEnd(false);
     },

@@ -19,6 +19,8 @@ export interface Composer {
 }
 
 export interface ComposerDeps {
+  /** lead goes before the message box (the paper clip). */
+  lead?: Node;
   /** send sends a message and reports whether it went. */
   send(text: string): Promise<boolean>;
   /** typing tells the operator the visitor is typing or stopped (best effort). */
@@ -57,6 +59,7 @@ export function createComposer(d: ComposerDeps): Composer {
         void send();
       },
     },
+    d.lead,
     h("label", { for: "lethe-composer", class: "sr-only" }, "Message"),
     input,
     counter,
