@@ -244,7 +244,7 @@ const THUMB_H = 160;
  * and drawn on a canvas: pixels, never markup), and a download button that
  * mints a single-use link and follows it with a hidden <a download>.
  */
-export function fileCard(f: FileShared, files: FileClient, onError: (msg: string) => void): HTMLElement {
+export function fileCard(f: FileShared, files: FileClient, onError: (err: unknown) => void): HTMLElement {
   const dl = h("button", { type: "button", class: "btn-dl", "data-testid": "file-download", "aria-label": `Download ${f.name}` }, "Download");
   const kind = f.contentType.split("/")[1]?.split(/[;+]/)[0]?.toUpperCase() ?? "";
   const card = h(
@@ -262,7 +262,7 @@ export function fileCard(f: FileShared, files: FileClient, onError: (msg: string
       a.click();
       a.remove();
     } catch (err) {
-      onError(sentence(errorMessage(err)));
+      onError(err);
     } finally {
       dl.disabled = false;
     }

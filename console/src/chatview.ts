@@ -1,7 +1,8 @@
 /**
  * One conversation on the chats page: the visitor's name and address, the
  * log, the visitor's typing indicator, the reply box (with the operator's
- * own typing signal), transfer and close. The chats page feeds it events
+ * own typing signal), files (ui/files.ts: attach, drop, paste, uploads, and
+ * shared files with thumbnails and downloads), transfer and close. The chats page feeds it events
  * (show) and the inbox's view of the chat (render); what it keeps itself is
  * only what belongs to the screen: timers, and whether a send is under way.
  */
@@ -9,9 +10,11 @@ import {
   AuthorKind,
   ChatState,
   type ChatEvent,
+  type FileShared,
   type OperatorPresence,
 } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
+import { createAttach, disableDownloads, fileCard } from "../../ui/files";
 import type { PageContext } from "./context";
 import { timeOfDay } from "./format";
 import type { ChatEntry, Detached } from "./inbox";
@@ -80,10 +83,12 @@ interface Local {
   closing: boolean;
   /** The transfer targets drawn, so an open list is not rebuilt for nothing. */
   targetsDrawn: string;
+  /** The reply box was open at the last render (files follow it). */
+  writable: boolean;
 }
 
 export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
-  const local: Local = { typingShown: undefined, typingOn: false, typingSentAt: 0, typingIdle: undefined, sending: false, transferring: false, closing: false, targetsDrawn: "" };
+  const local: Local = { typingShown: undefined, typingOn: false, typingSentAt: 0, typingIdle: undefined, sending: false, transferring: false, closing: false, targetsDrawn: "", writable: false };
 
   const name = h("h2", { class: "chat-name" });
   const meta = h("p", { class: "chat-meta" });
@@ -107,7 +112,8 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
   const dismiss = h("button", { type: "button", class: "btn ghost small" }, "Dismiss");
   const bannerText = h("span");
   banner.append(bannerText, dismiss);
-  const form = h("form", { class: "composer" }, h("label", { for: composerId, class: "sr-only" }, "Reply"), composer, send);
+  const attach = createAttach({ files: o.api.files, chatId: () => chatId });
+  const form = h("form", { class: "composer" }, attach.button, h("label", { for: composerId, class: "sr-only" }, "Reply"), composer, send);
   const root = h(
     "article",
     { class: "chat-view", "data-testid": "chat-view", "data-chat-id": chatId },
@@ -120,8 +126,10 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
     log,
     typing,
     banner,
+    attach.uploads,
     form,
   );
+  attach.dropOn(root);
 
   // ---- log -----------------------------------------------------------------------
 
@@ -133,6 +141,17 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
     if (stick) log.scrollTop = log.scrollHeight;
   };
   const sysLine = (text: string) => append(h("p", { class: "sys", "data-testid": "msg", "data-author": "system" }, text));
+  const fileLine = (f: FileShared, ev: ChatEvent) => {
+    const author = f.authorKind === AuthorKind.VISITOR ? "visitor" : "operator";
+    append(
+      h(
+        "div",
+        { class: `msg ${author}`, "data-testid": "msg", "data-author": author },
+        h("div", { class: "msg-head" }, h("span", { class: "who" }, f.authorName), h("time", { class: "when" }, timeOfDay(ev.time))),
+        fileCard(f, o.api.files, o.fail),
+      ),
+    );
+  };
   const hideTyping = () => {
     clearTimeout(local.typingShown);
     local.typingShown = undefined;
@@ -162,6 +181,9 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
         if (author === "visitor") hideTyping();
         break;
       }
+      case "file":
+        fileLine(k.value, ev);
+        break;
       case "typing": {
         const t = k.value;
         if (t.authorKind !== AuthorKind.VISITOR) break;
@@ -183,6 +205,7 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
         break;
       case "closed":
         hideTyping();
+        disableDownloads(log);
         sysLine(k.value.reason ? `Chat ended: ${k.value.reason}` : "Chat ended");
         break;
     }
@@ -317,6 +340,13 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
       if (stick) log.scrollTop = log.scrollHeight;
     }
     if (!writable) stopTyping();
+    if (writable !== local.writable) {
+      local.writable = writable;
+      // Files go with the reply box: only the chat's own operator may send them.
+      if (!writable) attach.clear();
+      attach.enable(writable);
+      if (writable) void attach.load();
+    }
   };
 
   return {
@@ -330,6 +360,7 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
       log.scrollTop = log.scrollHeight;
     },
     dispose() {
+      attach.clear();
       clearTimeout(local.typingShown);
       clearTimeout(local.typingIdle);
     },

@@ -7,6 +7,7 @@ import {
   AccountService,
   ChatService,
   ConsentService,
+  FileService,
   MonitorService,
   createClient,
   createLetheTransport,
@@ -18,6 +19,7 @@ export interface Api {
   readonly account: Client<typeof AccountService>;
   readonly consent: Client<typeof ConsentService>;
   readonly monitor: Client<typeof MonitorService>;
+  readonly files: Client<typeof FileService>;
 }
 
 export function createApi(baseUrl: string): Api {
@@ -27,6 +29,7 @@ export function createApi(baseUrl: string): Api {
     account: createClient(AccountService, transport),
     consent: createClient(ConsentService, transport),
     monitor: createClient(MonitorService, transport),
+    files: createClient(FileService, transport),
   };
 }
 

@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { ago, duration, millis, startedText, waitingText } from "./format";
+import { ago, duration, mibBytes, mibText, millis, startedText, waitingText } from "./format";
 
 const S = 1000;
 const M = 60 * S;
@@ -31,4 +31,18 @@ test("list lines read as sentences in the first minute too", () => {
   assert.equal(waitingText(4 * M), "Waiting 4 min");
   assert.equal(startedText(10 * S), "Started just now");
   assert.equal(startedText(H + M), "Started 1 h 1 min ago");
+});
+
+test("mibText and mibBytes: limits in MiB, empty for the server's own", () => {
+  assert.equal(mibText(0n), "");
+  assert.equal(mibText(10n * 1048576n), "10");
+  assert.equal(mibText(524288n), "0.5");
+  assert.equal(mibText(1000000n), "0.95");
+  assert.equal(mibBytes(""), 0n);
+  assert.equal(mibBytes("  "), 0n);
+  assert.equal(mibBytes("0"), 0n);
+  assert.equal(mibBytes("10"), 10n * 1048576n);
+  assert.equal(mibBytes("0.5"), 524288n);
+  assert.equal(mibBytes("x"), 0n);
+  for (const n of [1n, 10n, 50n]) assert.equal(mibBytes(mibText(n * 1048576n)), n * 1048576n);
 });

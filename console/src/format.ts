@@ -42,3 +42,16 @@ export function timeOfDay(t: Timestamp | undefined, seconds = false): string {
   if (!t) return "";
   return timestampDate(t).toLocaleTimeString([], seconds ? { hour: "2-digit", minute: "2-digit", second: "2-digit" } : { hour: "2-digit", minute: "2-digit" });
 }
+
+const MIB = 1024 * 1024;
+
+/** mibText writes a byte limit in MiB for a settings field ("10", "0.5"); "" for 0 (the server's limit). */
+export function mibText(bytes: bigint): string {
+  return bytes > 0n ? String(Number((Number(bytes) / MIB).toFixed(2))) : "";
+}
+
+/** mibBytes reads a MiB settings field back into bytes; empty is 0 (the server's limit). */
+export function mibBytes(text: string): bigint {
+  const v = Number(text.trim());
+  return text.trim() && Number.isFinite(v) && v > 0 ? BigInt(Math.round(v * MIB)) : 0n;
+}

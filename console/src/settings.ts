@@ -1,14 +1,25 @@
 /**
  * The Settings page (admins): the account's settings (transcripts, privacy,
- * mail encryption, idle timeout, allowed websites), then the consent texts
+ * mail encryption, idle timeout, allowed websites, files in chats), then the consent texts
  * (consent.ts) and the API keys (apikeys.ts).
  */
-import { MailTlsPolicy, type Settings } from "@lethe/sdk";
+import { FileCategory, MailTlsPolicy, type Settings } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
 import { apiKeysCard } from "./apikeys";
 import { consentCard } from "./consent";
 import type { PageContext } from "./context";
 import { checkField, hinted, lines, onSave } from "./fields";
+import { mibBytes, mibText } from "./format";
+
+/** The kinds of files an account may allow, and what the server allows when none is set. */
+const CATEGORIES: [FileCategory, string, string][] = [
+  [FileCategory.IMAGE, "image", "Images"],
+  [FileCategory.PDF, "pdf", "PDF"],
+  [FileCategory.TEXT, "text", "Plain text and CSV"],
+  [FileCategory.OFFICE, "office", "Office documents"],
+  [FileCategory.ARCHIVE, "archive", "Archives (ZIP, 7z, gzip, tar)"],
+];
+const DEFAULT_CATEGORIES = [FileCategory.IMAGE, FileCategory.PDF, FileCategory.TEXT, FileCategory.OFFICE];
 
 /** settingsPage builds the page; each card loads its own data. */
 export function settingsPage(ctx: PageContext): HTMLElement {
@@ -39,6 +50,19 @@ function settingsCard(ctx: PageContext): HTMLElement {
     h("option", { value: "s" }, "seconds"),
   );
   const origins = h("textarea", { id: "set-origins", "data-testid": "set-origins", rows: 3, spellcheck: "false", autocomplete: "off" });
+  const filesOn = h("input", { type: "checkbox", id: "set-files", class: "check", "data-testid": "set-files" });
+  const mib = (id: string) => h("input", { type: "number", id, class: "num", "data-testid": id, min: 0, step: "any", inputmode: "decimal", placeholder: "server's limit" });
+  const maxFile = mib("set-max-file");
+  const maxChat = mib("set-max-chat");
+  const cats = CATEGORIES.map(([c, key, text]) => ({ c, box: h("input", { type: "checkbox", class: "check", "data-testid": `set-cat-${key}` }), text }));
+  const catsHint = h("span", { class: "hint", id: "set-cats-hint" }, "What the file's bytes are, whatever its name says. HTML, SVG, scripts and programs are never accepted.");
+  const catsField = h(
+    "div",
+    { class: "field", role: "group", "aria-labelledby": "set-cats-label", "aria-describedby": "set-cats-hint" },
+    h("span", { class: "label", id: "set-cats-label" }, "Kinds of files allowed"),
+    h("div", { class: "cats" }, ...cats.map(({ box, text }) => h("label", null, box, text))),
+    catsHint,
+  );
   const save = h("button", { type: "submit", class: "btn primary", "data-testid": "set-save" }, "Save settings");
   const ok = h("span", { class: "ok", role: "status", "data-testid": "set-ok", hidden: true }, "Settings saved.");
   // Disabled until the current settings are in, so a save cannot blank them.
@@ -52,6 +76,10 @@ function settingsCard(ctx: PageContext): HTMLElement {
     hinted("Mail encryption (TLS)", "Mandatory holds mail that cannot travel encrypted (and drops it after the maximum hold).", tls),
     hinted("Close a chat when the visitor has been gone for", "Between 10 seconds and 24 hours.", idle, idleUnit),
     hinted("Websites allowed to embed the chat", "One origin per line, such as https://www.example.com; “self” is this server. At most 20.", origins),
+    checkField(filesOn, "Files in chats", "Visitors and operators may send files in an open chat. Files are encrypted and destroyed when the chat ends."),
+    hinted("Largest file (MiB)", "Empty: the server's limit (10 MiB unless the server says otherwise). More than the server's limit is refused.", maxFile),
+    hinted("Largest total of a chat's files (MiB)", "Empty: the server's limit (50 MiB unless the server says otherwise).", maxChat),
+    catsField,
     h("div", { class: "form-actions" }, save, ok),
   );
   const form = h("form", { class: "set-form", "aria-labelledby": "set-title" }, h("h2", { id: "set-title" }, "Settings"), warning, fields);
@@ -71,7 +99,19 @@ function settingsCard(ctx: PageContext): HTMLElement {
     idle.value = secs > 0 ? String(idleUnit.value === "min" ? secs / 60 : secs) : "";
     setUnitLimits();
     origins.value = st.allowedOrigins.join("\n");
+    filesOn.checked = !st.filesDisabled;
+    maxFile.value = mibText(st.maxFileBytes);
+    maxChat.value = mibText(st.maxChatFileBytes);
+    const allowed = st.fileCategories.length ? st.fileCategories : DEFAULT_CATEGORIES;
+    for (const { c, box } of cats) box.checked = allowed.includes(c);
+    checkCats();
   };
+  /** With files on, at least one kind must be allowed (none would read as "the default"). */
+  const checkCats = () => {
+    const none = filesOn.checked && !cats.some(({ box }) => box.checked);
+    cats[0]!.box.setCustomValidity(none ? "Allow at least one kind of file, or turn files off." : "");
+  };
+  for (const el of [filesOn, ...cats.map(({ box }) => box)]) el.addEventListener("change", checkCats);
 
   idleUnit.addEventListener("change", setUnitLimits);
   onSave(form, save, ok, ctx, async () => {
@@ -83,6 +123,10 @@ function settingsCard(ctx: PageContext): HTMLElement {
         mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
         idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
         allowedOrigins: lines(origins.value),
+        filesDisabled: !filesOn.checked,
+        maxFileBytes: mibBytes(maxFile.value),
+        maxChatFileBytes: mibBytes(maxChat.value),
+        fileCategories: cats.filter(({ box }) => box.checked).map(({ c }) => c),
       },
     });
     if (res.settings) fill(res.settings);
