@@ -280,7 +280,7 @@ async function thumbnail(card: HTMLElement, f: FileShared, files: FileClient): P
     canvas.height = Math.max(1, Math.round(bmp.height * k));
     canvas.getContext("2d")?.drawImage(bmp, 0, 0, canvas.width, canvas.height);
     bmp.close();
-    card.prepend(canvas);
+    card.prepend(h("div", { class: "thumb-wrap" }, canvas));
     card.classList.add("has-thumb");
   } catch {
     // No preview (a type the browser cannot decode, or the chat ended): the card stays.

@@ -270,7 +270,7 @@ export function createChatView(d: ChatDeps): ChatView {
   }
 
   function addFile(f: FileShared, ev: ChatEvent): void {
-    const card = fileCard(f, d.files, (msg) => d.shell.showError(msg));
+    const card = fileCard(f, d.files, (err) => d.shell.showError(errorMessage(err)));
     if (f.authorKind === AuthorKind.OPERATOR) addLine("operator", card, ev, f.authorName);
     else addLine("visitor", card, ev, f.authorName || st.visitorName || "You");
   }
