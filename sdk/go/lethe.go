@@ -19,6 +19,18 @@
 // PermissionDenied, NotFound, InvalidArgument, FailedPrecondition,
 // Unimplemented) and return that error; everything else, Unavailable above
 // all, is retried. The TypeScript SDK (sdk/ts) follows the same policy.
+//
+// # Files
+//
+// The participants of an open chat (its visitor and the operator it is
+// assigned to) can send each other files: Visitor.SendFile and
+// Operator.SendFile upload one (the function Upload does it for any
+// FileService client), Visitor.Download and Operator.Download fetch one by
+// the file id of its FileShared event. Uploads go up in chunks and resume
+// after a network error from where the server says they stopped; downloads
+// resume from the bytes already written; both check the file's SHA-256 and
+// report progress. An upload whose context ends is cancelled on the server.
+// The server keeps a chat's files only while the chat is open.
 package lethe
 
 import (
@@ -36,6 +48,7 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
 
@@ -46,6 +59,8 @@ type Visitor struct {
 	Chat chatv1connect.ChatServiceClient
 	// Consent serves the consent texts and the withdrawal of consent.
 	Consent consentv1connect.ConsentServiceClient
+	// Files carries files in the chat (see SendFile and Download).
+	Files filesv1connect.FileServiceClient
 	// Token is the visitor's bearer token, set by Start.
 	Token string
 	// ChatID is the visitor's chat, set by Start.
@@ -58,6 +73,7 @@ func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.C
 	opts = append(opts, connect.WithInterceptors(bearer(func() string { return v.Token })))
 	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
 	v.Consent = consentv1connect.NewConsentServiceClient(httpClient, baseURL, opts...)
+	v.Files = filesv1connect.NewFileServiceClient(httpClient, baseURL, opts...)
 	return v
 }
 
@@ -230,6 +246,9 @@ type Operator struct {
 	Monitor monitorv1connect.MonitorServiceClient
 	// Consent lists and (for admins) sets the account's consent texts.
 	Consent consentv1connect.ConsentServiceClient
+	// Files carries files in the operator's chats (see SendFile and
+	// Download).
+	Files filesv1connect.FileServiceClient
 	// Me is the operator, set by Login.
 	Me *accountv1.Operator
 }
@@ -246,6 +265,7 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
 		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
 		Consent: consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
+		Files:   filesv1connect.NewFileServiceClient(&c, baseURL, opts...),
 	}
 }
 
