@@ -74,6 +74,10 @@ type Options struct {
 	Login LoginLimits
 	// MailConfigured tells admins whether the server can send mail.
 	MailConfigured bool
+	// MaxFileBytes and MaxChatBytes are the server's limits on one file and
+	// on a chat's files (0: files.DefaultMaxFileBytes and
+	// files.DefaultMaxChatBytes); an account may set lower ones, not higher.
+	MaxFileBytes, MaxChatBytes int64
 	// OnSignOut is called when an operator logs out or is disabled, so that
 	// presence and streams can follow (nil: nothing to tell).
 	OnSignOut func(operatorID string)

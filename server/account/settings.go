@@ -5,15 +5,19 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	filesv1 "github.com/lethehq/lethe/gen/go/lethe/files/v1"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/files"
 	"github.com/lethehq/lethe/server/origin"
 )
 
@@ -26,6 +30,13 @@ type Settings struct {
 	RequireTLS         bool
 	IdleTimeoutSeconds int
 	AllowedOrigins     []string
+	// Files in chats: off for the account, the largest file and the largest
+	// total of a chat's files in bytes (0: the server's limits), and the
+	// kinds allowed (empty: files.DefaultCategories).
+	FilesDisabled    bool
+	MaxFileBytes     int64
+	MaxChatFileBytes int64
+	FileCategories   []filesv1.FileCategory
 }
 
 // Limits on settings.
@@ -44,10 +55,12 @@ func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, erro
 		return nil, err
 	}
 	st := &Settings{IdleTimeoutSeconds: DefaultIdleTimeout, AllowedOrigins: a.AllowedOrigins}
-	var recipients string
+	var recipients, categories string
 	var policy int
-	err = s.db.R.QueryRowContext(ctx, `SELECT transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds
-		FROM account_settings WHERE account_id = ?`, accountID).Scan(&st.TranscriptsEnabled, &recipients, &st.HideVisitorIP, &policy, &st.IdleTimeoutSeconds)
+	err = s.db.R.QueryRowContext(ctx, `SELECT transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
+		files_disabled, max_file_bytes, max_chat_file_bytes, file_categories
+		FROM account_settings WHERE account_id = ?`, accountID).Scan(&st.TranscriptsEnabled, &recipients, &st.HideVisitorIP, &policy, &st.IdleTimeoutSeconds,
+		&st.FilesDisabled, &st.MaxFileBytes, &st.MaxChatFileBytes, &categories)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -58,12 +71,31 @@ func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, erro
 	if err := json.Unmarshal([]byte(recipients), &st.Recipients); err != nil {
 		return nil, err
 	}
+	if err := json.Unmarshal([]byte(categories), &st.FileCategories); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// FileSettings returns an account's file settings (files.Settings). An
+// unknown account is a NotFound error that is also ErrNotFound, so it is
+// safe to pass on to a client as it is.
+func (s *Store) FileSettings(ctx context.Context, accountID string) (files.AccountFiles, error) {
+	st, err := s.Settings(ctx, accountID)
+	if errors.Is(err, ErrNotFound) {
+		return files.AccountFiles{}, fmt.Errorf("%w (%w)", errs.NotFound("no such account"), ErrNotFound)
+	}
+	if err != nil {
+		return files.AccountFiles{}, err
+	}
+	return files.AccountFiles{Disabled: st.FilesDisabled, MaxFileBytes: st.MaxFileBytes, MaxChatBytes: st.MaxChatFileBytes,
+		Categories: slices.Clone(st.FileCategories)}, nil
 }
 
 // SaveSettings stores an account's settings (origins included) in one transaction.
 func (s *Store) SaveSettings(ctx context.Context, accountID string, st *Settings) error {
 	recipients, _ := json.Marshal(nonNil(st.Recipients))
+	categories, _ := json.Marshal(nonNil(st.FileCategories))
 	origins, _ := json.Marshal(nonNil(st.AllowedOrigins))
 	policy := accountv1.MailTlsPolicy_MAIL_TLS_POLICY_OPPORTUNISTIC
 	if st.RequireTLS {
@@ -73,18 +105,22 @@ func (s *Store) SaveSettings(ctx context.Context, accountID string, st *Settings
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET allowed_origins = ? WHERE id = ?`, string(origins), accountID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO account_settings (account_id, transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds)
-			VALUES (?, ?, ?, ?, ?, ?)
+		_, err := tx.ExecContext(ctx, `INSERT INTO account_settings (account_id, transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
+			files_disabled, max_file_bytes, max_chat_file_bytes, file_categories)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET transcripts_enabled = excluded.transcripts_enabled, recipients = excluded.recipients,
-			hide_visitor_ip = excluded.hide_visitor_ip, mail_tls_policy = excluded.mail_tls_policy, idle_timeout_seconds = excluded.idle_timeout_seconds`,
-			accountID, st.TranscriptsEnabled, string(recipients), st.HideVisitorIP, int(policy), st.IdleTimeoutSeconds)
+			hide_visitor_ip = excluded.hide_visitor_ip, mail_tls_policy = excluded.mail_tls_policy, idle_timeout_seconds = excluded.idle_timeout_seconds,
+			files_disabled = excluded.files_disabled, max_file_bytes = excluded.max_file_bytes, max_chat_file_bytes = excluded.max_chat_file_bytes,
+			file_categories = excluded.file_categories`,
+			accountID, st.TranscriptsEnabled, string(recipients), st.HideVisitorIP, int(policy), st.IdleTimeoutSeconds,
+			st.FilesDisabled, st.MaxFileBytes, st.MaxChatFileBytes, string(categories))
 		return err
 	})
 }
 
-func nonNil(s []string) []string {
+func nonNil[T any](s []T) []T {
 	if s == nil {
-		return []string{}
+		return []T{}
 	}
 	return s
 }
@@ -95,7 +131,8 @@ func (s *Service) settingsToProto(st *Settings) *accountv1.Settings {
 		policy = accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY
 	}
 	return &accountv1.Settings{TranscriptsEnabled: st.TranscriptsEnabled, Recipients: nonNil(st.Recipients), HideVisitorIp: st.HideVisitorIP,
-		MailTlsPolicy: policy, IdleTimeoutSeconds: int32(st.IdleTimeoutSeconds), AllowedOrigins: nonNil(st.AllowedOrigins)}
+		MailTlsPolicy: policy, IdleTimeoutSeconds: int32(st.IdleTimeoutSeconds), AllowedOrigins: nonNil(st.AllowedOrigins),
+		FilesDisabled: st.FilesDisabled, MaxFileBytes: st.MaxFileBytes, MaxChatFileBytes: st.MaxChatFileBytes, FileCategories: st.FileCategories}
 }
 
 // GetSettings implements AccountServiceHandler.
@@ -115,7 +152,8 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 	if in == nil {
 		return nil, errs.Invalid("settings are required")
 	}
-	st := &Settings{TranscriptsEnabled: in.TranscriptsEnabled, HideVisitorIP: in.HideVisitorIp, IdleTimeoutSeconds: int(in.IdleTimeoutSeconds)}
+	st := &Settings{TranscriptsEnabled: in.TranscriptsEnabled, HideVisitorIP: in.HideVisitorIp, IdleTimeoutSeconds: int(in.IdleTimeoutSeconds),
+		FilesDisabled: in.FilesDisabled, MaxFileBytes: in.MaxFileBytes, MaxChatFileBytes: in.MaxChatFileBytes}
 	switch in.MailTlsPolicy {
 	case accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY:
 		st.RequireTLS = true
@@ -159,9 +197,69 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 			st.AllowedOrigins = append(st.AllowedOrigins, n)
 		}
 	}
+	if err := s.checkFileSettings(in, st); err != nil {
+		return nil, err
+	}
 	if err := s.store.SaveSettings(ctx, op.AccountID, st); err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "settings updated", "account", op.AccountID, "by", op.ID)
 	return connect.NewResponse(&accountv1.UpdateSettingsResponse{Settings: s.settingsToProto(st)}), nil
+}
+
+// checkFileSettings checks the file settings of in against the server's
+// limits and copies its categories into st.
+func (s *Service) checkFileSettings(in *accountv1.Settings, st *Settings) error {
+	fileCap, chatCap := s.fileCaps()
+	for _, f := range []struct {
+		field string
+		v     int64
+		cap   int64
+	}{{"max_file_bytes", in.MaxFileBytes, fileCap}, {"max_chat_file_bytes", in.MaxChatFileBytes, chatCap}} {
+		if f.v < 0 {
+			return errs.Invalid("%s must not be negative (0 means the server's limit)", f.field)
+		}
+		if f.v > f.cap {
+			return errs.Invalid("%s is %d bytes; the server's limit is %d bytes (%s)", f.field, f.v, f.cap, sizeText(f.cap))
+		}
+	}
+	if in.MaxFileBytes > 0 && in.MaxChatFileBytes > 0 && in.MaxChatFileBytes < in.MaxFileBytes {
+		return errs.Invalid("max_chat_file_bytes (%d) must be at least max_file_bytes (%d)", in.MaxChatFileBytes, in.MaxFileBytes)
+	}
+	for i, c := range in.FileCategories {
+		if _, known := filesv1.FileCategory_name[int32(c)]; !known || c == filesv1.FileCategory_FILE_CATEGORY_UNSPECIFIED {
+			return errs.Invalid("file category %d is not a known category", i+1)
+		}
+		if slices.Contains(st.FileCategories, c) {
+			return errs.Invalid("file category %s is listed twice", c)
+		}
+		st.FileCategories = append(st.FileCategories, c)
+	}
+	return nil
+}
+
+// fileCaps are the server's limits on one file and on a chat's files.
+func (s *Service) fileCaps() (file, chat int64) {
+	file, chat = s.opts.MaxFileBytes, s.opts.MaxChatBytes
+	if file == 0 {
+		file = files.DefaultMaxFileBytes
+	}
+	if chat == 0 {
+		chat = files.DefaultMaxChatBytes
+	}
+	return file, chat
+}
+
+// sizeText writes a byte count in binary units when it is a whole number
+// of them ("10 MiB"), in bytes otherwise.
+func sizeText(n int64) string {
+	for _, u := range []struct {
+		name string
+		size int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if n >= u.size && n%u.size == 0 {
+			return strconv.FormatInt(n/u.size, 10) + " " + u.name
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
 }

@@ -104,6 +104,12 @@ const (
 	Public
 	// APIKey needs an account API key ("Authorization: Bearer lk_...").
 	APIKey
+	// Participant needs someone who can take part in a chat: a visitor
+	// token (as VisitorOnly) or, without a bearer token, an operator
+	// session (as OperatorOnly). Whether they take part in the chat at hand
+	// is the handler's question. An API key is refused: integrators never
+	// reach chat files.
+	Participant
 )
 
 // APIKeyPrefix starts every API key, so a key is recognisable (and can be
@@ -203,20 +209,45 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 			return ctx, err
 		}
 		return WithVisitor(ctx, v), nil
-	default:
-		id := i.Sessions.GetString(ctx, SessionKey)
-		if id == "" {
-			return ctx, errs.Unauthenticated("sign in first")
+	case Participant:
+		tok, ok := bearer(h)
+		if !ok {
+			return i.operator(ctx, kind)
 		}
-		op, err := i.Operators.SessionOperator(ctx, id)
+		if strings.HasPrefix(tok, APIKeyPrefix) {
+			return ctx, errs.Denied("API keys cannot reach chat files")
+		}
+		if i.Visitors == nil {
+			return ctx, errs.Unauthenticated("unknown visitor token")
+		}
+		v, err := i.Visitors.VisitorByToken(ctx, tok)
 		if err != nil {
 			return ctx, err
 		}
-		if kind == AdminOnly && !op.Admin {
-			return ctx, errs.Denied("only admins may do this")
-		}
-		return WithOperator(ctx, op), nil
+		return WithVisitor(ctx, v), nil
+	default:
+		return i.operator(ctx, kind)
 	}
+}
+
+// operator resolves the operator of the session for an OperatorOnly,
+// AdminOnly or Participant call.
+func (i *Interceptor) operator(ctx context.Context, kind Kind) (context.Context, error) {
+	id := i.Sessions.GetString(ctx, SessionKey)
+	if id == "" {
+		if kind == Participant {
+			return ctx, errs.Unauthenticated("a visitor token or an operator session is required")
+		}
+		return ctx, errs.Unauthenticated("sign in first")
+	}
+	op, err := i.Operators.SessionOperator(ctx, id)
+	if err != nil {
+		return ctx, err
+	}
+	if kind == AdminOnly && !op.Admin {
+		return ctx, errs.Denied("only admins may do this")
+	}
+	return WithOperator(ctx, op), nil
 }
 
 func bearer(h http.Header) (string, bool) {

@@ -30,6 +30,8 @@ const (
 	procVisitor  = probe + "Visitor"
 	procPublic   = probe + "Public"
 	procAPIKey   = probe + "APIKey"
+	// procParticipant answers a visitor or an operator (auth.Participant).
+	procParticipant = probe + "Participant"
 	// procSignIn starts a session for the operator id it is sent (Public).
 	procSignIn = probe + "SignIn"
 	// procSignOut destroys the caller's session.
@@ -38,6 +40,8 @@ const (
 	// send "done".
 	procWatchOperator = probe + "WatchOperator"
 	procWatchVisitor  = probe + "WatchVisitor"
+	// procWatchParticipant is a Participant stream (as DownloadFile).
+	procWatchParticipant = probe + "WatchParticipant"
 	// flushPath is a plain handler that changes the session and flushes
 	// before writing anything, then waits at the gate.
 	flushPath = "/flush"
@@ -52,6 +56,9 @@ var testPolicy = map[string]Kind{
 	procAPIKey:       APIKey,
 	procSignIn:       Public,
 	procWatchVisitor: VisitorOnly,
+	procParticipant:  Participant,
+
+	procWatchParticipant: Participant,
 }
 
 // directory stands in for the domains behind OperatorSource, VisitorSource
@@ -173,7 +180,7 @@ func newEnvWith(t testing.TB, secure bool) *env {
 		return st.Send(wrapperspb.String("done"))
 	}
 	mux := http.NewServeMux()
-	for _, p := range []string{procOperator, procAdmin, procVisitor, procPublic, procAPIKey} {
+	for _, p := range []string{procOperator, procAdmin, procVisitor, procPublic, procAPIKey, procParticipant} {
 		mux.Handle(p, connect.NewUnaryHandler(p, answer, opts))
 	}
 	mux.Handle(procSignIn, connect.NewUnaryHandler(procSignIn, func(ctx context.Context, req *connect.Request[msg]) (*connect.Response[msg], error) {
@@ -189,7 +196,7 @@ func newEnvWith(t testing.TB, secure bool) *env {
 		}
 		return connect.NewResponse(wrapperspb.String("")), nil
 	}, opts))
-	for _, p := range []string{procWatchOperator, procWatchVisitor} {
+	for _, p := range []string{procWatchOperator, procWatchVisitor, procWatchParticipant} {
 		mux.Handle(p, connect.NewServerStreamHandler(p, watch, opts))
 	}
 	mux.HandleFunc("POST "+flushPath, func(w http.ResponseWriter, r *http.Request) {

@@ -108,6 +108,28 @@ func TestInterceptor_APIKeyNeedsAPrefixedKnownKey(t *testing.T) {
 	})
 }
 
+// A Participant call is a visitor (by token) or an operator (by session);
+// which chat they take part in is the handler's question. An API key never
+// gets through, not even with a session beside it.
+func TestInterceptor_ParticipantIsVisitorOrOperatorNeverAPIKey(t *testing.T) {
+	t.Parallel()
+	runCalls(t, procParticipant, []callCase{
+		{name: "nobody", code: connect.CodeUnauthenticated},
+		{name: "visitor", token: amyToken, want: "visitor:v-amy"},
+		{name: "unknown token", token: "vt-nobody", code: connect.CodeUnauthenticated},
+		{name: "lookup fails", token: brokenToken, code: connect.CodeInternal},
+		{name: "operator", signIn: bobID, want: "operator:" + bobID},
+		{name: "admin", signIn: annID, want: "operator:" + annID},
+		{name: "session of an operator the source refuses", signIn: goneID, code: connect.CodeUnauthenticated},
+		{name: "API key", token: goodKey, code: connect.CodePermissionDenied},
+		{name: "unknown API key", token: APIKeyPrefix + "nobody", code: connect.CodePermissionDenied},
+		{name: "API key beside a session", signIn: bobID, token: goodKey, code: connect.CodePermissionDenied},
+		// A bearer token speaks for the caller: it is not silently
+		// replaced by the session.
+		{name: "unknown token beside a session", signIn: bobID, token: "vt-nobody", code: connect.CodeUnauthenticated},
+	})
+}
+
 // Streams are checked before their handler runs, as unary calls are.
 func TestInterceptor_ChecksServerStreams(t *testing.T) {
 	t.Parallel()
@@ -121,6 +143,10 @@ func TestInterceptor_ChecksServerStreams(t *testing.T) {
 		{callCase{name: "visitor stream without token", code: connect.CodeUnauthenticated}, procWatchVisitor},
 		{callCase{name: "visitor stream with unknown token", token: "vt-nobody", code: connect.CodeUnauthenticated}, procWatchVisitor},
 		{callCase{name: "visitor stream", token: amyToken, want: "visitor:v-amy"}, procWatchVisitor},
+		{callCase{name: "participant stream without anyone", code: connect.CodeUnauthenticated}, procWatchParticipant},
+		{callCase{name: "participant stream with an API key", token: goodKey, code: connect.CodePermissionDenied}, procWatchParticipant},
+		{callCase{name: "participant stream as visitor", token: amyToken, want: "visitor:v-amy"}, procWatchParticipant},
+		{callCase{name: "participant stream as operator", signIn: bobID, want: "operator:" + bobID}, procWatchParticipant},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := e.caller()

@@ -99,6 +99,9 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 	}
 	s.log.InfoContext(ctx, "chat closed", slog.String("chat", c.ID), slog.String("account", c.AccountID),
 		slog.String("by", o.by.String()), slog.Bool("transcript", mailed))
+	// Files die at close, not when the transcript (which lists only their
+	// names and sizes) has been mailed (P6).
+	s.destroyFiles(ctx, c.ID)
 	if mailed {
 		s.opts.Mailer.Kick()
 		return nil
@@ -227,6 +230,9 @@ func (s *Service) destroy(chatID string) {
 	if c.State != StateClosed {
 		return
 	}
+	// Again, in case the close's destruction failed or the server stopped
+	// before it: idempotent.
+	s.destroyFiles(ctx, chatID)
 	if h, err := s.store.visitorTokenHash(ctx, c.VisitorID); err == nil {
 		s.tombstones.add(h, &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: true})
 	}

@@ -93,6 +93,8 @@ type Service struct {
 
 	tombstones *tombstones
 	watchers   *watchers
+	// filesHook destroys a chat's files when it closes (files.go).
+	filesHook fileHook
 
 	destroyQ  chan string
 	dmu       sync.Mutex // one destruction at a time

@@ -3,6 +3,7 @@ package chat
 import (
 	"bytes"
 	htmltemplate "html/template"
+	"strconv"
 	"strings"
 	texttemplate "text/template"
 	"time"
@@ -44,6 +45,11 @@ func lineOf(ev *chatv1.ChatEvent) (transcriptLine, bool) {
 			kind = "operator"
 		}
 		return transcriptLine{Time: t, Author: k.Message.AuthorName, Kind: kind, Text: k.Message.Text}, true
+	case *chatv1.ChatEvent_File:
+		// Name and size only: the bytes are destroyed with the chat and
+		// never travel by mail.
+		f := k.File
+		return transcriptLine{Time: t, Kind: "system", Text: oneLine(f.AuthorName) + " sent a file: " + oneLine(f.Name) + " (" + formatSize(f.Size) + ")"}, true
 	case *chatv1.ChatEvent_OperatorJoined:
 		return transcriptLine{Time: t, Kind: "system", Text: k.OperatorJoined.OperatorName + " joined the chat"}, true
 	case *chatv1.ChatEvent_OperatorLeft:
@@ -84,6 +90,25 @@ type offlineData struct {
 func renderOffline(account, name, email, ip, host, message string, at time.Time) (rendered, error) {
 	d := offlineData{Account: account, Name: name, Email: email, IP: ip, Host: host, Received: at.UTC().Format(timeLayout), Message: message}
 	return render(offlineText, offlineHTML, "Offline message from "+oneLine(name), d)
+}
+
+// formatSize writes a byte count for people: "512 bytes", "1.2 MB"
+// (decimal units).
+func formatSize(n int64) string {
+	switch {
+	case n == 1:
+		return "1 byte"
+	case n < 1000:
+		return strconv.FormatInt(n, 10) + " bytes"
+	}
+	v, unit := float64(n)/1000, "kB"
+	for _, u := range []string{"MB", "GB", "TB"} {
+		if v < 999.95 {
+			break
+		}
+		v, unit = v/1000, u
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + unit
 }
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -42,20 +42,26 @@ func DefaultLimits() Limits { return Limits{PerToken: 4, PerAddr: 100} }
 // refusals are coded) and outside auth.Interceptor (so a refused stream
 // costs no token lookup).
 type Streams struct {
-	anon              map[string]bool
+	anon map[string]bool
+	// either: procedures open to visitors and operators alike (files),
+	// counted when the caller is a visitor (a bearer token).
+	either            map[string]bool
 	perToken, perAddr *limit.Gauge
 }
 
 // NewStreams returns the interceptor for the anonymous streaming procedures
 // of policy.
 func NewStreams(policy map[string]auth.Kind, l Limits) *Streams {
-	anon := map[string]bool{}
+	anon, either := map[string]bool{}, map[string]bool{}
 	for p, k := range policy {
-		if k == auth.Public || k == auth.VisitorOnly {
+		switch k {
+		case auth.Public, auth.VisitorOnly:
 			anon[p] = true
+		case auth.Participant:
+			either[p] = true
 		}
 	}
-	return &Streams{anon: anon, perToken: limit.NewGauge(l.PerToken), perAddr: limit.NewGauge(l.PerAddr)}
+	return &Streams{anon: anon, either: either, perToken: limit.NewGauge(l.PerToken), perAddr: limit.NewGauge(l.PerAddr)}
 }
 
 // Open is the number of client addresses and of tokens holding a stream now.
@@ -90,7 +96,7 @@ func (s *Streams) acquire(ctx context.Context, procedure string, h http.Header) 
 func (s *Streams) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		procedure := conn.Spec().Procedure
-		if !s.anon[procedure] {
+		if _, visitor := bearer(conn.RequestHeader()); !s.anon[procedure] && !(s.either[procedure] && visitor) {
 			return next(ctx, conn)
 		}
 		release, err := s.acquire(ctx, procedure, conn.RequestHeader())

@@ -13,6 +13,7 @@ import (
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
@@ -27,6 +28,8 @@ import (
 const (
 	anonStream = chatv1connect.ChatServiceWatchChatProcedure
 	opStream   = chatv1connect.ChatServiceWatchInboxProcedure
+	// A stream visitors and operators both open (a file download).
+	eitherStream = filesv1connect.FileServiceDownloadFileProcedure
 )
 
 type env struct {
@@ -37,7 +40,7 @@ type env struct {
 
 func newEnv(t *testing.T, l Limits) *env {
 	t.Helper()
-	e := &env{t: t, guard: NewStreams(map[string]auth.Kind{anonStream: auth.VisitorOnly, opStream: auth.OperatorOnly}, l)}
+	e := &env{t: t, guard: NewStreams(map[string]auth.Kind{anonStream: auth.VisitorOnly, opStream: auth.OperatorOnly, eitherStream: auth.Participant}, l)}
 	hold := func(ctx context.Context, _ *connect.Request[chatv1.WatchChatRequest], s *connect.ServerStream[chatv1.WatchChatResponse]) error {
 		if err := s.Send(&chatv1.WatchChatResponse{}); err != nil {
 			return err
@@ -50,6 +53,7 @@ func newEnv(t *testing.T, l Limits) *env {
 	mux := http.NewServeMux()
 	mux.Handle(anonStream, connect.NewServerStreamHandler(anonStream, hold, opts))
 	mux.Handle(opStream, connect.NewServerStreamHandler(opStream, hold, opts))
+	mux.Handle(eitherStream, connect.NewServerStreamHandler(eitherStream, hold, opts))
 	trusted := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	e.srv = httptest.NewUnstartedServer(netinfo.NewClients(trusted).Middleware(mux))
 	e.srv.EnableHTTP2 = true
@@ -119,6 +123,20 @@ func TestStreams_PerTokenCeilingFreesASlotWhenAStreamEnds(t *testing.T) {
 	})
 	_, err = e.open(anonStream, "token-a", "203.0.113.1")
 	refused(t, "stream past the ceiling again", err, "per token")
+}
+
+// A stream open to visitors and operators alike counts a visitor's (a
+// bearer token), not an operator's (a session cookie).
+func TestStreams_ParticipantStreamsCountVisitorsOnly(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Limits{PerToken: 2, PerAddr: 100})
+	e.mustOpen(eitherStream, "token-a", "203.0.113.1")
+	e.mustOpen(eitherStream, "token-a", "203.0.113.1")
+	_, err := e.open(eitherStream, "token-a", "203.0.113.1")
+	refused(t, "third download on one visitor token", err, "at most 2 open DownloadFile streams per token")
+	for range 3 {
+		e.mustOpen(eitherStream, "", "203.0.113.1")
+	}
 }
 
 func TestStreams_PerAddressCeilingCountsEveryToken(t *testing.T) {

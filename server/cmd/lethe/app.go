@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -21,12 +22,14 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/chat"
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/files"
 	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/mail"
@@ -107,6 +110,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	fileRows, err := files.NewStore(ctx, scratch)
+	if err != nil {
+		return nil, err
+	}
 
 	// Infrastructure: event fan-out, client addresses, host names, mail.
 	a.hub = hub.New(cfg.hubBuffer)
@@ -132,6 +139,20 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		return nil, err
 	}
 	a.onClose(chatSvc.Close)
+	// Files: the chat service destroys a chat's files when it closes; the
+	// files service asks the chat service who takes part in a chat.
+	filesSvc, err := files.NewService(ctx, fileRows, chatSvc, accounts, log, files.Options{
+		Dir:           filepath.Join(cfg.dataDir, "files"),
+		MaxFileBytes:  int64(cfg.filesMaxFile),
+		MaxChatBytes:  int64(cfg.filesMaxChat),
+		MaxTotalBytes: int64(cfg.filesMaxTotal),
+		LinkTTL:       cfg.filesLinkTTL,
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(filesSvc.Close)
+	chatSvc.SetFiles(filesSvc)
 	monitorSvc, err := monitor.NewService(visits, apiKeys, a.hub, hideIPSetting{accounts}, log, monitor.Options{
 		Retention:       cfg.visitorRetention,
 		OnSiteTimeout:   cfg.visitorOnSite,
@@ -159,6 +180,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		Tarpit:          cfg.loginTarpit,
 		Login:           cfg.login,
 		MailConfigured:  queue != nil,
+		MaxFileBytes:    int64(cfg.filesMaxFile),
+		MaxChatBytes:    int64(cfg.filesMaxChat),
 		OnSignOut: func(operatorID string) {
 			chatSvc.SignOut(operatorID)
 			monitorSvc.SignOut(operatorID)
@@ -191,7 +214,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	// interceptors, then pages and health. Metrics are served elsewhere.
 	a.metrics = metricsRegistry(chatSvc, queue)
 	policy := map[string]auth.Kind{}
-	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy()} {
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy(), files.Policy()} {
 		for k, v := range p {
 			policy[k] = v
 		}
@@ -214,8 +237,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
 	mux.Handle(consentv1connect.NewConsentServiceHandler(consentSvc, opts...))
 	mux.Handle(monitorv1connect.NewMonitorServiceHandler(monitorSvc, opts...))
+	// A files request carries one chunk: a larger read limit for it alone.
+	mux.Handle(filesv1connect.NewFileServiceHandler(filesSvc, append(slices.Clip(opts), connect.WithReadMaxBytes(files.MaxRequestBytes))...))
+	mux.Handle("GET "+files.DownloadPath+"{token}", filesSvc.DownloadHandler())
 	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName,
-		monitorv1connect.MonitorServiceName}
+		monitorv1connect.MonitorServiceName, filesv1connect.FileServiceName}
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

@@ -11,9 +11,11 @@ import (
 	"time"
 
 	"github.com/alexedwards/argon2id"
+	"github.com/dustin/go-humanize"
 
 	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/files"
 	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/monitor"
@@ -55,6 +57,10 @@ type config struct {
 	maxConnsPerAddress int
 	metricsAddr        string
 	tlsAES256Only      bool
+	// files in chats: server caps (accounts may lower them), the budget of
+	// all chats' files together, and the life of a download link
+	filesMaxFile, filesMaxChat, filesMaxTotal byteSize
+	filesLinkTTL                              time.Duration
 
 	// Set by tests only: shorter timers, smaller buffers, cheaper hashing.
 	mailRetryMin, mailRetryMax    time.Duration
@@ -122,6 +128,24 @@ type anonLimits struct {
 
 func defaultAnonLimits() *anonLimits {
 	return &anonLimits{chat: chat.DefaultLimits(), monitor: monitor.DefaultLimits(), streams: guard.DefaultLimits()}
+}
+
+// defaultFilesMaxTotal is the default budget of all chats' files together.
+const defaultFilesMaxTotal = 2 << 30
+
+// byteSize is a flag holding a number of bytes, written plain or with a
+// unit (10MiB, 2GB, 512k).
+type byteSize int64
+
+func (b *byteSize) String() string { return humanize.IBytes(uint64(*b)) }
+
+func (b *byteSize) Set(s string) error {
+	n, err := humanize.ParseBytes(s)
+	if err != nil || n > 1<<50 {
+		return fmt.Errorf("%q is not a size (write 10MiB, 2GB or a number of bytes)", s)
+	}
+	*b = byteSize(n)
+	return nil
 }
 
 // errHelp: --help was asked for and the usage printed.
@@ -214,6 +238,18 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	f.duration(&c.login.BackoffMax, "login-backoff-max", "LETHE_LOGIN_BACKOFF_MAX", c.login.BackoffMax,
 		"the longest wait after failed sign-ins (the wait starts at 1s and doubles with each failure)")
 
+	// Files in chats (issue 10): sizes as bytes or with a unit (10MiB, 2GB).
+	c.filesMaxFile, c.filesMaxChat, c.filesMaxTotal = files.DefaultMaxFileBytes, files.DefaultMaxChatBytes, defaultFilesMaxTotal
+	size := func(p *byteSize, name, env, usage string) {
+		f.Var(p, name, usage+": bytes, or with a unit (10MiB, 2GB) (env "+env+")")
+		f.bind(name, env)
+	}
+	size(&c.filesMaxFile, "files-max-file", "LETHE_FILES_MAX_FILE", "largest file in a chat (accounts may set less)")
+	size(&c.filesMaxChat, "files-max-chat", "LETHE_FILES_MAX_CHAT", "largest total of one chat's files (accounts may set less)")
+	size(&c.filesMaxTotal, "files-max-total", "LETHE_FILES_MAX_TOTAL",
+		"budget of all open chats' files together on this server, beyond which uploads are refused (0: only the disk's free space)")
+	f.duration(&c.filesLinkTTL, "files-link-ttl", "LETHE_FILES_LINK_TTL", time.Minute, "how long a single-use download link for a browser is valid")
+
 	err := f.fromEnv()
 	if err == nil {
 		err = f.Parse(args)
@@ -242,6 +278,9 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	}
 	if c.readTimeout < 0 || c.idleTimeout < 0 || c.maxHeaderBytes < 0 || c.maxConnsPerAddress < 0 {
 		return c, errors.New("--read-timeout, --idle-timeout, --max-header-bytes and --max-conns-per-address cannot be negative")
+	}
+	if c.filesMaxFile < 1 || c.filesMaxChat < c.filesMaxFile || (c.filesMaxTotal != 0 && c.filesMaxTotal < c.filesMaxChat) || c.filesLinkTTL <= 0 {
+		return c, errors.New("--files-max-file must be at least 1 byte, --files-max-chat at least --files-max-file, --files-max-total 0 or at least --files-max-chat, --files-link-ttl positive")
 	}
 	if c.tlsAES256Only && c.tlsCert == "" {
 		return c, errors.New("--tls-aes256-only needs --tls-cert and --tls-key")
