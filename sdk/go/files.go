@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -17,6 +18,16 @@ import (
 	filesv1 "github.com/lethehq/lethe/gen/go/lethe/files/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 )
+
+// newFilesClient is the FileService client of a Visitor or Operator: their
+// options, and no gzip for the answers. Files are mostly compressed already
+// (images, PDF, office documents), and a server that gzips a download it
+// was allowed to spends its CPU for nothing: over loopback that made
+// downloads 4 to 8 times slower.
+func newFilesClient(httpClient connect.HTTPClient, baseURL string, opts []connect.ClientOption) filesv1connect.FileServiceClient {
+	opts = append(slices.Clone(opts), connect.WithAcceptCompression("gzip", nil, nil))
+	return filesv1connect.NewFileServiceClient(httpClient, baseURL, opts...)
+}
 
 // UploadOptions tunes Upload.
 type UploadOptions struct {
