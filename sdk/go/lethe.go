@@ -73,7 +73,7 @@ func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.C
 	opts = append(opts, connect.WithInterceptors(bearer(func() string { return v.Token })))
 	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
 	v.Consent = consentv1connect.NewConsentServiceClient(httpClient, baseURL, opts...)
-	v.Files = filesv1connect.NewFileServiceClient(httpClient, baseURL, opts...)
+	v.Files = newFilesClient(httpClient, baseURL, opts)
 	return v
 }
 
@@ -265,7 +265,7 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
 		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
 		Consent: consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
-		Files:   filesv1connect.NewFileServiceClient(&c, baseURL, opts...),
+		Files:   newFilesClient(&c, baseURL, opts),
 	}
 }
 

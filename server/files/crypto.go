@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
 )
 
 // A file's ciphertext is a sequence of fixed-size records, one per chunk:
@@ -56,7 +57,9 @@ func chunkCount(size int64) int64 { return (size + ChunkSize - 1) / ChunkSize }
 // place in f. Every write draws a new nonce: a record is never rewritten
 // with the same one.
 func sealChunk(f *os.File, a cipher.AEAD, fileID string, idx int64, plain []byte) error {
-	rec := make([]byte, nonceSize, nonceSize+len(plain)+tagSize)
+	buf := records.Get().(*[]byte)
+	defer records.Put(buf)
+	rec := (*buf)[:nonceSize]
 	if _, err := rand.Read(rec); err != nil {
 		return err
 	}
@@ -65,18 +68,41 @@ func sealChunk(f *os.File, a cipher.AEAD, fileID string, idx int64, plain []byte
 	return err
 }
 
+// Buffers for one record (ciphertext) and one chunk (plaintext), reused:
+// an upload or download moves every byte through them, and fresh ones per
+// chunk were most of the server's allocations and garbage collection.
+var (
+	records = sync.Pool{New: func() any { b := make([]byte, recordSize); return &b }}
+	plains  = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+)
+
+// release wipes a plaintext returned by openChunk and gives its buffer
+// back. The caller must not use plain afterwards.
+func release(plain []byte) {
+	b := plain[:cap(plain)]
+	clear(b)
+	if cap(b) == ChunkSize {
+		plains.Put(&b)
+	}
+}
+
 // openChunk reads record idx of fileID (a file of size bytes) from f and
-// returns the plaintext; errCorrupt when it does not authenticate.
+// returns the plaintext, to be given back with release; errCorrupt when it
+// does not authenticate.
 func openChunk(f io.ReaderAt, a cipher.AEAD, fileID string, size, idx int64) ([]byte, error) {
-	rec := make([]byte, nonceSize+chunkLen(size, idx)+tagSize)
+	buf := records.Get().(*[]byte)
+	defer records.Put(buf)
+	rec := (*buf)[:nonceSize+chunkLen(size, idx)+tagSize]
 	if _, err := f.ReadAt(rec, idx*recordSize); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, errCorrupt
 		}
 		return nil, err
 	}
-	plain, err := a.Open(rec[nonceSize:nonceSize], rec[:nonceSize], rec[nonceSize:], aad(fileID, idx))
+	dst := plains.Get().(*[]byte)
+	plain, err := a.Open((*dst)[:0], rec[:nonceSize], rec[nonceSize:], aad(fileID, idx))
 	if err != nil {
+		plains.Put(dst)
 		return nil, errCorrupt
 	}
 	return plain, nil

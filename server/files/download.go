@@ -213,10 +213,11 @@ func (s *Service) DownloadFile(ctx context.Context, req *connect.Request[filesv1
 		if first != nil {
 			msg.File, first = first.File, nil
 		}
-		if err := stream.Send(msg); err != nil {
+		err = stream.Send(msg)
+		release(plain)
+		if err != nil {
 			return err
 		}
-		clear(plain)
 		off = (idx + 1) * ChunkSize
 	}
 	return nil
@@ -299,7 +300,7 @@ func (s *Service) DownloadHandler() http.Handler {
 				}
 			}
 			_, werr := w.Write(plain)
-			clear(plain)
+			release(plain)
 			if werr != nil {
 				return
 			}

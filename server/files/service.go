@@ -54,6 +54,7 @@ type Service struct {
 	// calls on one upload never interleave.
 	locks, uploads chatLocks
 	links          *links
+	running        runningHashes
 
 	// destroyed remembers chats destroyed in the last tombTTL, so that a
 	// StartUpload whose participant check passed just before the close
@@ -226,6 +227,7 @@ func (s *Service) DestroyChat(ctx context.Context, chatID string) error {
 	defer unlock()
 	s.tombstone(chatID)
 	s.links.dropChat(chatID)
+	s.running.dropChat(chatID)
 	has, err := s.st.hasAny(ctx, chatID)
 	if err != nil {
 		return fmt.Errorf("destroy chat %s: %w", chatID, err)
@@ -385,6 +387,7 @@ func (s *Service) destroyUpload(ctx context.Context, u *upload) error {
 }
 
 func (s *Service) destroyUploadLocked(ctx context.Context, u *upload) error {
+	s.running.take(u.ID)
 	p, err := s.blobPath(u.ChatID, u.ID)
 	if err != nil {
 		return err

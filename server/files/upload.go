@@ -134,6 +134,7 @@ func (s *Service) StartUpload(ctx context.Context, req *connect.Request[filesv1.
 		}
 		return nil, diskFull(err)
 	}
+	s.running.start(u.ID, u.ChatID)
 	s.log.LogAttrs(ctx, slog.LevelDebug, "upload started", slog.String("chat", u.ChatID), slog.String("upload", u.ID), slog.Int64("size", u.Size))
 	return connect.NewResponse(&filesv1.StartUploadResponse{UploadId: u.ID, ChunkSize: ChunkSize, Name: u.Name}), nil
 }
@@ -266,8 +267,12 @@ func (s *Service) writeChunk(ctx context.Context, u *upload, idx int64, data []b
 	}
 	if has {
 		old, err := openChunk(f, a, u.ID, u.Size, idx)
+		same := err == nil && bytes.Equal(old, data)
+		if err == nil {
+			release(old)
+		}
 		switch {
-		case err == nil && bytes.Equal(old, data):
+		case same:
 			return nil
 		case err == nil:
 			return errs.Invalid("different bytes were already received at offset %d", idx*ChunkSize)
@@ -295,7 +300,11 @@ func (s *Service) writeChunk(ctx context.Context, u *upload, idx int64, data []b
 	if err := sealChunk(f, a, u.ID, idx, data); err != nil {
 		return diskFull(err)
 	}
-	return diskFull(s.st.addChunk(ctx, u.ID, idx, ct))
+	if err := s.st.addChunk(ctx, u.ID, idx, ct); err != nil {
+		return diskFull(err)
+	}
+	s.running.stored(u, idx, data, f, a)
+	return nil
 }
 
 // GetUpload implements FileServiceHandler.
@@ -373,6 +382,9 @@ func (s *Service) seal(ctx context.Context, u *upload, want string) (*upload, st
 			return nil, "", errs.Precondition("the chunk at offset %d is missing", i*ChunkSize)
 		}
 	}
+	if b, ok := s.running.take(u.ID).sum(n); ok {
+		return s.sealed(ctx, u, hex.EncodeToString(b), want)
+	}
 	key, err := s.st.key(ctx, u.ChatID)
 	if err != nil {
 		return nil, "", err
@@ -407,9 +419,14 @@ func (s *Service) seal(ctx context.Context, u *upload, want string) (*upload, st
 			return nil, "", err
 		}
 		h.Write(plain)
-		clear(plain)
+		release(plain)
 	}
-	sum := hex.EncodeToString(h.Sum(nil))
+	return s.sealed(ctx, u, hex.EncodeToString(h.Sum(nil)), want)
+}
+
+// sealed turns u, whose bytes hash to sum, into a file, unless the client
+// said they should hash to something else.
+func (s *Service) sealed(ctx context.Context, u *upload, sum, want string) (*upload, string, error) {
 	if want != "" && want != sum {
 		return nil, "", errs.E(connect.CodeDataLoss, "the bytes received do not match the sha256 given; the upload stays open")
 	}

@@ -524,3 +524,41 @@ func TestUploadChunk_MissingFileIsMadeAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Chunks in any order (a client sends several at once) still finish with
+// the SHA-256 of the bytes in file order, hashed as they arrive; a wrong
+// SHA-256 given at finish leaves the upload open, and finishing again
+// hashes from disk.
+func TestFinishUpload_HashIsOfTheBytesInOrderWhateverTheArrival(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	chatID, vis, _ := e.newChat("acct-a")
+	data := textBytes(4*ChunkSize+99, "order")
+	st, err := e.begin(vis, chatID, "a.txt", int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 0 first (it decides the type), then the rest out of order.
+	if err := e.sendChunks(vis, st.UploadId, data, 0, 3, 2, 4, 1); err != nil {
+		t.Fatal(err)
+	}
+	_, err = e.finish(vis, st.UploadId, sha(textBytes(10, "other")))
+	testkit.WantCode(t, "finish with a wrong sha256", err, connect.CodeDataLoss)
+	fin, err := e.finish(vis, st.UploadId, sha(data))
+	if err != nil || fin.File.Sha256 != sha(data) {
+		t.Fatalf("finish after a wrong sha256 = %v, %v", fin, err)
+	}
+	// And straight through, without a wrong guess first.
+	st, _ = e.begin(vis, chatID, "b.txt", int64(len(data)))
+	if err := e.sendChunks(vis, st.UploadId, data, 0, 2, 1, 4, 3); err != nil {
+		t.Fatal(err)
+	}
+	fin, err = e.finish(vis, st.UploadId, "")
+	if err != nil || fin.File.Sha256 != sha(data) {
+		t.Fatalf("finish = %v, %v; want sha256 %s", fin, err, sha(data))
+	}
+	got, _, err := e.download(vis, fin.File.FileId, 0)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("download = %d bytes, %v", len(got), err)
+	}
+}

@@ -20,6 +20,14 @@
 // beside the unloaded one, whether the real admin signs in on the first try
 // during the flood, and how much the operator's queue grew.
 //
+// Scenario "files" measures files in chats (issue 10): -runs uploads of a
+// -file-size file by a visitor and their downloads by the operator, in MB/s
+// beside a plain write + fsync of the same bytes next to -data (the floor);
+// the server's RSS (-pid) during -uploads concurrent uploads, each into its
+// own chat; and for -closes chats with a file, the time from CloseChat until
+// the chat's directory under <data>/files is gone and a download link
+// minted before the close answers 404.
+//
 // Scenario "messages" measures visitor → operator message latency (send
 // call to arrival on the operator's inbox stream) over many concurrent chats.
 //
@@ -55,18 +63,18 @@ import (
 
 func main() {
 	url := flag.String("url", "http://127.0.0.1:8080", "server base URL")
-	data := flag.String("data", "", "the server's data directory (scenario destroy)")
+	data := flag.String("data", "", "the server's data directory (scenarios destroy, files)")
 	email := flag.String("email", "admin@lethe.local", "operator e-mail")
 	password := flag.String("password", os.Getenv("LETHE_ADMIN_PASSWORD"), "operator password")
 	account := flag.String("account", "demo", "account id")
-	scenario := flag.String("scenario", "destroy", "destroy, messages, visitors or abuse")
+	scenario := flag.String("scenario", "destroy", "destroy, messages, visitors, abuse or files")
 	chats := flag.Int("chats", 100, "number of chats")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
 	visitors := flag.Int("visitors", 5000, "visitors on site (scenario visitors)")
 	view := flag.Duration("view", 30*time.Second, "page view interval per visitor (scenario visitors)")
 	window := flag.Duration("window", 30*time.Second, "measurement window (scenario visitors)")
-	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenarios visitors, abuse)")
+	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenarios visitors, abuse, files)")
 	logins := flag.Int("logins", 200, "concurrent sign-in attackers, one address each (scenario abuse)")
 	loginFor := flag.Duration("login-for", 20*time.Second, "how long the sign-in flood lasts (scenario abuse)")
 	starts := flag.Int("starts", 1000, "chat starts from one address (scenario abuse)")
@@ -76,6 +84,10 @@ func main() {
 	quiet := flag.Duration("quiet", 10*time.Second, "unloaded measurement before the attacks (scenario abuse)")
 	pause := flag.Duration("pause", 100*time.Millisecond, "an attacker's pause after a refusal, ignoring the retry hint (scenario abuse)")
 	phases := flag.String("phases", "", "comma-separated attacks to run: login,starts,streams,slow (scenario abuse; default all)")
+	fileSize := flag.Int64("file-size", 10<<20, "bytes per file (scenario files)")
+	runs := flag.Int("runs", 5, "one-at-a-time upload and download runs (scenario files)")
+	uploads := flag.Int("uploads", 20, "concurrent uploads, each into its own chat (scenario files)")
+	closes := flag.Int("closes", 30, "chats closed with a file, timed until it is gone (scenario files)")
 	flag.Parse()
 	ctx := context.Background()
 	var err error
@@ -87,6 +99,9 @@ func main() {
 	case "abuse":
 		err = abuse(ctx, abuseConfig{url: *url, email: *email, password: *password, account: *account, pid: *pid,
 			logins: *logins, loginFor: *loginFor, starts: *starts, streams: *streams, slow: *slow, slowWait: *slowWait, quiet: *quiet, phases: *phases, pause: *pause})
+	case "files":
+		err = filesScenario(ctx, filesConfig{url: *url, data: *data, email: *email, password: *password, account: *account, pid: *pid,
+			size: *fileSize, runs: *runs, uploads: *uploads, closes: *closes})
 	case "messages":
 		err = messageLatency(ctx, *url, *email, *password, *account, *chats, *messages, *concurrency)
 	default:

@@ -237,8 +237,11 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(accountv1connect.NewAccountServiceHandler(accountSvc, opts...))
 	mux.Handle(consentv1connect.NewConsentServiceHandler(consentSvc, opts...))
 	mux.Handle(monitorv1connect.NewMonitorServiceHandler(monitorSvc, opts...))
-	// A files request carries one chunk: a larger read limit for it alone.
-	mux.Handle(filesv1connect.NewFileServiceHandler(filesSvc, append(slices.Clip(opts), connect.WithReadMaxBytes(files.MaxRequestBytes))...))
+	// A files request carries one chunk: a larger read limit for it alone;
+	// and no gzip: files are mostly compressed already, and gzipping a
+	// download costs the server more than the wire it saves.
+	mux.Handle(filesv1connect.NewFileServiceHandler(filesSvc, append(slices.Clip(opts),
+		connect.WithReadMaxBytes(files.MaxRequestBytes), connect.WithCompression("gzip", nil, nil))...))
 	mux.Handle("GET "+files.DownloadPath+"{token}", filesSvc.DownloadHandler())
 	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName,
 		monitorv1connect.MonitorServiceName, filesv1connect.FileServiceName}
