@@ -217,10 +217,16 @@ func (s *Store) finish(ctx context.Context, u *upload, sha string) error {
 
 // deleteUpload deletes an upload or a file row (and its chunks) by id.
 func (s *Store) deleteUpload(ctx context.Context, id string) (int64, error) {
+	return s.deleteAll(ctx, id, `DELETE FROM file_uploads WHERE id = ?`, `DELETE FROM files WHERE id = ?`)
+}
+
+// deleteAll runs the deletes with arg in one transaction and returns the
+// rows they deleted.
+func (s *Store) deleteAll(ctx context.Context, arg string, queries ...string) (int64, error) {
 	var n int64
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM file_uploads WHERE id = ?`, `DELETE FROM files WHERE id = ?`} {
-			res, err := tx.ExecContext(ctx, q, id)
+		for _, q := range queries {
+			res, err := tx.ExecContext(ctx, q, arg)
 			if err != nil {
 				return err
 			}
@@ -252,19 +258,7 @@ func (s *Store) deleteKey(ctx context.Context, chatID string) (bool, error) {
 
 // deleteChatRows deletes a chat's uploads (with their chunks) and files.
 func (s *Store) deleteChatRows(ctx context.Context, chatID string) (int64, error) {
-	var n int64
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		for _, q := range []string{`DELETE FROM file_uploads WHERE chat_id = ?`, `DELETE FROM files WHERE chat_id = ?`} {
-			res, err := tx.ExecContext(ctx, q, chatID)
-			if err != nil {
-				return err
-			}
-			m, _ := res.RowsAffected()
-			n += m
-		}
-		return nil
-	})
-	return n, err
+	return s.deleteAll(ctx, chatID, `DELETE FROM file_uploads WHERE chat_id = ?`, `DELETE FROM files WHERE chat_id = ?`)
 }
 
 // chatIDs lists every chat with a key, an upload or a file (startup sweep).
