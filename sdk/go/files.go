@@ -286,7 +286,7 @@ func (u *upload) retry(ctx context.Context, call, resync func() error) error {
 			return err
 		}
 		for ; ; n++ {
-			if err := sleep(ctx, max(Backoff(n), retryHint(err))); err != nil {
+			if err := sleep(ctx, max(Backoff(n), RetryHint(err))); err != nil {
 				return err
 			}
 			if resync == nil {
@@ -333,13 +333,15 @@ func retryable(err error) bool {
 	case connect.CodeDataLoss:
 		return false
 	case connect.CodeResourceExhausted:
-		return retryHint(err) > 0
+		return RetryHint(err) > 0
 	}
 	return true
 }
 
-// retryHint is the wait the server asked for (google.rpc.RetryInfo), or 0.
-func retryHint(err error) time.Duration {
+// RetryHint is the wait the server asked for with a refusal
+// (google.rpc.RetryInfo: a rate limit says when to come back), or 0 when
+// it gave none.
+func RetryHint(err error) time.Duration {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
 		return 0

@@ -13,7 +13,7 @@ import (
 	"connectrpc.com/connect"
 	"github.com/alexedwards/argon2id"
 
-	"github.com/lethehq/lethe/server/errs"
+	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/limit"
 )
@@ -79,7 +79,7 @@ func TestLogin_HashingIsBoundedAndTheOverflowIsBusy(t *testing.T) {
 			if !strings.Contains(messageOf(err), fmt.Sprintf("at most %d at once", concurrency)) {
 				t.Fatalf("busy message %q does not name the limit", messageOf(err))
 			}
-			if errs.RetryOf(err) <= 0 {
+			if lethe.RetryHint(err) <= 0 {
 				t.Fatalf("busy answer %v has no retry hint", err)
 			}
 		case <-time.After(testkit.Wait):
@@ -113,7 +113,7 @@ func TestLogin_WaitingTooLongForHashingIsBusy(t *testing.T) {
 	testkit.Eventually(t, testkit.Wait, "one computation running", func() bool { return e.svc.hasher.stats().running == 1 })
 	err := e.newOperatorAt("198.51.100.2").login(DefaultAdminEmail, adminPassword)
 	wantCode(t, "login that waited past its time", err, connect.CodeResourceExhausted)
-	if errs.RetryOf(err) <= 0 {
+	if lethe.RetryHint(err) <= 0 {
 		t.Fatalf("busy answer %v has no retry hint", err)
 	}
 	g.release()
@@ -337,8 +337,8 @@ func TestLogin_FailedAddressesShareABudgetOfChecks(t *testing.T) {
 	wantCode(t, "second guess 2", attackers[1].login(DefaultAdminEmail, "wrong-password-2"), connect.CodeUnauthenticated)
 	err := attackers[2].login(DefaultAdminEmail, "wrong-password-2")
 	wantCode(t, "second guess 3", err, connect.CodeResourceExhausted)
-	if !strings.Contains(messageOf(err), "at most 2 per 1h password checks") || errs.RetryOf(err) <= 0 {
-		t.Fatalf("busy answer %q (retry %v) does not name the budget or say when", messageOf(err), errs.RetryOf(err))
+	if !strings.Contains(messageOf(err), "at most 2 per 1h password checks") || lethe.RetryHint(err) <= 0 {
+		t.Fatalf("busy answer %q (retry %v) does not name the budget or say when", messageOf(err), lethe.RetryHint(err))
 	}
 	// The real admin, from an address that has not failed, is checked.
 	if err := e.newOperatorAt("203.0.113.77").login(DefaultAdminEmail, e.adminPassword); err != nil {

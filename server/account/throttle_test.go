@@ -9,6 +9,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
 )
@@ -17,7 +18,7 @@ import (
 func wantThrottled(t *testing.T, what string, err error) time.Duration {
 	t.Helper()
 	wantCode(t, what, err, connect.CodeResourceExhausted)
-	retry := errs.RetryOf(err)
+	retry := lethe.RetryHint(err)
 	if retry <= 0 || !strings.Contains(messageOf(err), "retry in") {
 		t.Fatalf("%s: %q carries no retry hint (RetryInfo %v)", what, messageOf(err), retry)
 	}

@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/internal/testkit"
@@ -44,7 +45,7 @@ func (v *visitor) startFirst(ctx context.Context, first string) error {
 func wantThrottled(t *testing.T, what string, err error, want string) {
 	t.Helper()
 	wantExhausted(t, what, err, want)
-	if errs.RetryOf(err) <= 0 {
+	if lethe.RetryHint(err) <= 0 {
 		t.Fatalf("%s: no retry hint in %v", what, err)
 	}
 }
@@ -74,7 +75,7 @@ func TestStartChat_ChatsStartedPerAddressAreRateLimited(t *testing.T) {
 	}
 	err := e.from(addrA).startFirst(ctx, "hello")
 	wantThrottled(t, "fourth chat from one address", err, "chats started (at most 3 per 1h per client address)")
-	if r := errs.RetryOf(err); r < 10*time.Minute || r > 20*time.Minute {
+	if r := lethe.RetryHint(err); r < 10*time.Minute || r > 20*time.Minute {
 		t.Fatalf("retry hint %v, want the 20 minutes one more start takes to refill", r)
 	}
 	if err := e.from(addrB).startFirst(ctx, "hello"); err != nil {

@@ -64,23 +64,6 @@ func Throttled(retry time.Duration, format string, args ...any) error {
 		Msg: fmt.Sprintf(format, args...) + fmt.Sprintf("; retry in %s", retry)}
 }
 
-// RetryOf returns the retry hint of a Throttled error read by a client (0
-// when there is none).
-func RetryOf(err error) time.Duration {
-	var ce *connect.Error
-	if !errors.As(err, &ce) {
-		return 0
-	}
-	for _, d := range ce.Details() {
-		if v, err := d.Value(); err == nil {
-			if ri, ok := v.(*errdetails.RetryInfo); ok {
-				return ri.GetRetryDelay().AsDuration()
-			}
-		}
-	}
-	return 0
-}
-
 // CodeOf returns the Connect code of err (CodeUnknown for plain errors).
 func CodeOf(err error) connect.Code {
 	var ae *Error

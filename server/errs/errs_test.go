@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
 func TestToConnect_KeepsDomainCodesAndHidesEverythingElse(t *testing.T) {
@@ -86,13 +88,13 @@ func TestThrottled_CarriesTheWaitInMessageDetailAndHeader(t *testing.T) {
 	if want := "at most 5 chats per address per 10m; retry in 11s"; ce.Message() != want {
 		t.Fatalf("message %q, want %q", ce.Message(), want)
 	}
-	if got := RetryOf(out); got != 11*time.Second {
+	if got := lethe.RetryHint(out); got != 11*time.Second {
 		t.Fatalf("RetryInfo = %v, want 11s", got)
 	}
 	if got := ce.Meta().Get("Retry-After"); got != "11" {
 		t.Fatalf("Retry-After = %q, want 11", got)
 	}
-	if RetryOf(Exhausted("no hint")) != 0 {
+	if lethe.RetryHint(Exhausted("no hint")) != 0 {
 		t.Fatal("a plain error has a retry hint")
 	}
 }

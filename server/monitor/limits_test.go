@@ -10,7 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
-	"github.com/lethehq/lethe/server/errs"
+	lethe "github.com/lethehq/lethe/sdk/go"
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/limit"
 )
@@ -28,7 +28,7 @@ func throttled(t *testing.T, what string, err error, want string) {
 	if !strings.Contains(err.Error(), want) {
 		t.Fatalf("%s: %q does not name the limit %q", what, err, want)
 	}
-	if errs.RetryOf(err) <= 0 {
+	if lethe.RetryHint(err) <= 0 {
 		t.Fatalf("%s: no retry hint in %v", what, err)
 	}
 }
