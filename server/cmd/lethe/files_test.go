@@ -39,21 +39,13 @@ func textFile(canary string, n int) []byte {
 	return b.Bytes()[:n]
 }
 
-// upload sends b into chatID through c, chunk by chunk, and finishes it.
+// upload sends b into chatID through c with the Go SDK.
 func upload(ctx context.Context, c filesv1connect.FileServiceClient, chatID, name string, b []byte) (*filesv1.FinishUploadResponse, error) {
-	id, err := startUpload(ctx, c, chatID, name, int64(len(b)))
+	f, ev, err := lethe.Upload(ctx, c, chatID, name, bytes.NewReader(b), int64(len(b)), lethe.UploadOptions{})
 	if err != nil {
 		return nil, err
 	}
-	if err := sendChunks(ctx, c, id, b, 0, len(b)); err != nil {
-		return nil, err
-	}
-	sum := sha256.Sum256(b)
-	res, err := c.FinishUpload(ctx, connect.NewRequest(&filesv1.FinishUploadRequest{UploadId: id, Sha256: hex.EncodeToString(sum[:])}))
-	if err != nil {
-		return nil, err
-	}
-	return res.Msg, nil
+	return &filesv1.FinishUploadResponse{File: f, Event: ev}, nil
 }
 
 func startUpload(ctx context.Context, c filesv1connect.FileServiceClient, chatID, name string, size int64) (string, error) {
@@ -264,7 +256,7 @@ func TestFiles_OnlyTheChatsParticipantsReachItsFiles(t *testing.T) {
 }
 
 // scratchKey reads a chat's file key straight from scratch.db.
-func scratchKey(t *testing.T, dir, chatID string) []byte {
+func scratchKey(t *testing.T, dir, chatID string) string {
 	t.Helper()
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, "scratch.db")+"?mode=ro&_pragma=busy_timeout(5000)")
 	if err != nil {
@@ -278,51 +270,26 @@ func scratchKey(t *testing.T, dir, chatID string) []byte {
 	if len(key) != 32 {
 		t.Fatalf("the chat's key is %d bytes, want 32 (AES-256)", len(key))
 	}
-	return key
+	return string(key)
 }
 
 // ciphertextSample returns a slice from the middle of each file under the
 // chat's ciphertext directory.
-func ciphertextSample(t *testing.T, dir, chatID string) [][]byte {
+func ciphertextSample(t *testing.T, dir, chatID string) []string {
 	t.Helper()
 	paths, err := filepath.Glob(filepath.Join(dir, "files", chatID, "*"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no ciphertext for the chat under %s: %v", filepath.Join(dir, "files", chatID), err)
 	}
-	var out [][]byte
+	var out []string
 	for _, p := range paths {
 		b, err := os.ReadFile(p)
 		if err != nil {
 			t.Fatal(err)
 		}
-		out = append(out, b[len(b)/2:len(b)/2+48])
+		out = append(out, string(b[len(b)/2:len(b)/2+48]))
 	}
 	return out
-}
-
-// filesHolding lists the files under dirs whose bytes contain any needle.
-func filesHolding(t *testing.T, needles [][]byte, dirs ...string) []string {
-	t.Helper()
-	var hits []string
-	for _, d := range dirs {
-		filepath.WalkDir(d, func(p string, e os.DirEntry, err error) error {
-			if err != nil || e.IsDir() {
-				return nil
-			}
-			b, err := os.ReadFile(p)
-			if err != nil {
-				return nil
-			}
-			for _, n := range needles {
-				if bytes.Contains(b, n) {
-					hits = append(hits, p)
-					break
-				}
-			}
-			return nil
-		})
-	}
-	return hits
 }
 
 // P2, P6 with the real binary: while the chat is open its file is on disk
@@ -360,7 +327,7 @@ func TestForensic_FileIsCiphertextWhileOpenAndGoneWithItsKeyAfterClose(t *testin
 	if err != nil || !bytes.Equal(got, content) {
 		t.Fatalf("the operator downloads %d bytes, %v", len(got), err)
 	}
-	if hits := filesHolding(t, [][]byte{[]byte(canary)}, data, tmp); len(hits) > 0 {
+	if hits := append(testkit.FilesContaining(t, data, canary), testkit.FilesContaining(t, tmp, canary)...); len(hits) > 0 {
 		t.Fatalf("plaintext of the open chat's file on disk: %v", hits)
 	}
 	key := scratchKey(t, data, v.ChatID)
@@ -377,8 +344,8 @@ func TestForensic_FileIsCiphertextWhileOpenAndGoneWithItsKeyAfterClose(t *testin
 	if code, _, _ := fetch(t, p.client, p.URL, link.Msg.Url); code != http.StatusNotFound && code != http.StatusGone {
 		t.Fatalf("a link minted before the close answers %d", code)
 	}
-	needles := append([][]byte{[]byte(canary), key}, cipher...)
-	if hits := filesHolding(t, needles, data, tmp); len(hits) > 0 {
+	needles := append([]string{canary, key}, cipher...)
+	if hits := append(testkit.FilesContaining(t, data, needles...), testkit.FilesContaining(t, tmp, needles...)...); len(hits) > 0 {
 		t.Fatalf("after close the file, its key or its ciphertext is still in %v", hits)
 	}
 	if _, err := os.Stat(filepath.Join(data, "files", v.ChatID)); !os.IsNotExist(err) {
@@ -437,7 +404,7 @@ func TestCrash_Kill9MidUploadAndAfterCloseLeavesNothing(t *testing.T) {
 	// or not its destruction finished before the kill.
 	testkit.Eventually(t, waitTimeout, "chat B's files gone after the restart", func() bool {
 		_, err := os.Stat(filepath.Join(data, "files", b.ChatID))
-		return os.IsNotExist(err) && len(filesHolding(t, [][]byte{bKey}, data)) == 0
+		return os.IsNotExist(err) && len(testkit.FilesContaining(t, data, bKey)) == 0
 	})
 	// A: still open, and its upload resumes where it stopped.
 	a2 := p.visitor()
@@ -465,7 +432,7 @@ func TestCrash_Kill9MidUploadAndAfterCloseLeavesNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.waitDestroyed(a2.ChatID)
-	if hits := filesHolding(t, [][]byte{[]byte(canary), aKey, bKey}, data); len(hits) > 0 {
+	if hits := testkit.FilesContaining(t, data, canary, aKey, bKey); len(hits) > 0 {
 		t.Fatalf("after both chats closed, a file, key or ciphertext is still in %v", hits)
 	}
 	if left, _ := os.ReadDir(filepath.Join(data, "files")); len(left) > 0 {
