@@ -158,20 +158,7 @@ func (s *Store) file(ctx context.Context, id string) (*file, error) {
 
 // chunks returns the received chunk indexes of an upload, ascending.
 func (s *Store) chunks(ctx context.Context, uploadID string) ([]int64, error) {
-	rows, err := s.db.W.QueryContext(ctx, `SELECT idx FROM file_chunks WHERE upload_id = ? ORDER BY idx`, uploadID)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []int64
-	for rows.Next() {
-		var i int64
-		if err := rows.Scan(&i); err != nil {
-			return nil, err
-		}
-		out = append(out, i)
-	}
-	return out, rows.Err()
+	return store.Column[int64](ctx, s.db.W, `SELECT idx FROM file_chunks WHERE upload_id = ? ORDER BY idx`, uploadID)
 }
 
 // hasChunk reports whether chunk idx of an upload arrived.
@@ -263,20 +250,7 @@ func (s *Store) deleteChatRows(ctx context.Context, chatID string) (int64, error
 
 // chatIDs lists every chat with a key, an upload or a file (startup sweep).
 func (s *Store) chatIDs(ctx context.Context) ([]string, error) {
-	rows, err := s.db.R.QueryContext(ctx, `SELECT chat_id FROM file_keys UNION SELECT chat_id FROM file_uploads UNION SELECT chat_id FROM files`)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return store.Column[string](ctx, s.db.R, `SELECT chat_id FROM file_keys UNION SELECT chat_id FROM file_uploads UNION SELECT chat_id FROM files`)
 }
 
 // staleUploads lists uploads untouched since before.

@@ -310,20 +310,7 @@ func (s *Store) OnSite(ctx context.Context, accountID string) ([]visitorState, e
 
 // staleVisits lists visits on site whose last sign of life is before cutoff.
 func (s *Store) staleVisits(ctx context.Context, cutoff time.Time) ([]string, error) {
-	rows, err := s.db.W.QueryContext(ctx, `SELECT id FROM monitor_visits WHERE left_at IS NULL AND seen_at < ?`, ms(cutoff))
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		out = append(out, id)
-	}
-	return out, rows.Err()
+	return store.Column[string](ctx, s.db.W, `SELECT id FROM monitor_visits WHERE left_at IS NULL AND seen_at < ?`, ms(cutoff))
 }
 
 // markLeft records that a visitor left at now, unless a sign of life came
