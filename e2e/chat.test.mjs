@@ -4,7 +4,7 @@
 // list and its deafness to messages from foreign origins.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startLethe, launchBrowser, shot, startSite, operatorLogin, waitNoOperatorOnline } from "./harness.mjs";
+import { startShop, launchBrowser, shot, startSite, operatorLogin, waitNoOperatorOnline } from "./harness.mjs";
 
 let lethe;
 let browser;
@@ -12,11 +12,7 @@ let browser;
 let shop;
 
 before(async () => {
-  shop = await startSite((req) =>
-    req.url === "/" ? `<!doctype html><html lang="en"><head><title>Shop</title></head><body><h1>Shop</h1>
-<script async src="${lethe.base}/widget.js" data-account="demo"></script></body></html>` : null,
-  );
-  lethe = await startLethe(["--demo-origins", shop.origin]);
+  ({ shop, lethe } = await startShop());
   browser = await launchBrowser();
 });
 

@@ -12,18 +12,14 @@ import { createHash, randomBytes } from "node:crypto";
 import { readFileSync, readdirSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { deflateSync } from "node:zlib";
-import { startLethe, launchBrowser, shot, startSite, operatorLogin, allBytes, until } from "./harness.mjs";
+import { startShop, launchBrowser, shot, operatorLogin, allBytes, until } from "./harness.mjs";
 
 let lethe;
 let browser;
 let shop;
 
 before(async () => {
-  shop = await startSite((req) =>
-    req.url === "/" ? `<!doctype html><html lang="en"><head><title>Shop</title></head><body><h1>Shop</h1>
-<script async src="${lethe.base}/widget.js" data-account="demo"></script></body></html>` : null,
-  );
-  lethe = await startLethe(["--demo-origins", shop.origin]);
+  ({ shop, lethe } = await startShop());
   browser = await launchBrowser();
 });
 

@@ -92,6 +92,20 @@ export async function startSite(html) {
   return { origin: `http://localhost:${port}`, close: () => new Promise((r) => srv.close(r)) };
 }
 
+/**
+ * Starts a customer's website (its "/" embeds the widget of the demo account)
+ * on another origin, and Lethe with that origin listed for the demo account.
+ */
+export async function startShop(extraArgs = []) {
+  let lethe;
+  const shop = await startSite((req) =>
+    req.url === "/" ? `<!doctype html><html lang="en"><head><title>Shop</title></head><body><h1>Shop</h1>
+<script async src="${lethe.base}/widget.js" data-account="demo"></script></body></html>` : null,
+  );
+  lethe = await startLethe(["--demo-origins", shop.origin, ...extraArgs]);
+  return { shop, lethe };
+}
+
 /** Signs an operator in to the console in page. */
 export async function operatorLogin(page, base, email = ADMIN_EMAIL, password = ADMIN_PASSWORD) {
   await page.goto(`${base}/console/`);
