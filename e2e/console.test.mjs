@@ -154,6 +154,8 @@ test("an admin's settings, consent texts and API keys are saved and shown again"
   // API keys: the key is shown once, listed by name, and can be revoked.
   await page.getByTestId("apikey-name").fill("Shop back end");
   await page.getByTestId("apikey-create").click();
+  // The box with the key appears once the server answered (value first).
+  await page.getByTestId("apikey-secret").waitFor();
   const secret = await page.getByTestId("apikey-secret").inputValue();
   assert.ok(secret.length > 20, "a key is shown");
   const keyRow = page.getByTestId("apikey-row").filter({ hasText: "Shop back end" });
