@@ -139,6 +139,23 @@ type Message struct {
 	Text, HTML string
 	// RequireTLS: never send this message in clear text.
 	RequireTLS bool
+	// DataSubject is the e-mail address of the visitor the mail is about
+	// ("" when
+	// none): only its hash is stored, so that an admin's request by
+	// e-mail address (lethe.privacy.v1) finds the mail while it waits.
+	DataSubject string
+}
+
+// Held is a mail waiting in the queue, as the privacy service shows it to
+// the person it is about (lethe.privacy.v1).
+type Held struct {
+	ID, Ref, AccountID string
+	Subject, Text      string
+	Recipients         int
+	Attempts           int
+	CreatedAt          time.Time
+	// NotAfter is when the maximum hold drops it unsent.
+	NotAfter time.Time
 }
 
 // Stats are counters since start (never content).

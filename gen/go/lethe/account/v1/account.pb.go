@@ -155,8 +155,15 @@ type Settings struct {
 	// The kinds of files visitors and operators may send; empty means the
 	// default: images, PDF, plain text and office documents.
 	FileCategories []v1.FileCategory `protobuf:"varint,10,rep,packed,name=file_categories,json=fileCategories,proto3,enum=lethe.files.v1.FileCategory" json:"file_categories,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// Global Privacy Control (`Sec-GPC: 1`) is honoured by default: no
+	// monitoring record for such a visitor. True ignores it, which needs
+	// gpc_ignored_reason (10 to 500 characters), shown in the data inventory.
+	GpcIgnored       bool   `protobuf:"varint,11,opt,name=gpc_ignored,json=gpcIgnored,proto3" json:"gpc_ignored,omitempty"`
+	GpcIgnoredReason string `protobuf:"bytes,12,opt,name=gpc_ignored_reason,json=gpcIgnoredReason,proto3" json:"gpc_ignored_reason,omitempty"`
+	// Days the audit trail is kept (lethe.privacy.v1): 1 to 3,650; 0 means 90.
+	AuditRetentionDays int32 `protobuf:"varint,13,opt,name=audit_retention_days,json=auditRetentionDays,proto3" json:"audit_retention_days,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Settings) Reset() {
@@ -257,6 +264,27 @@ func (x *Settings) GetFileCategories() []v1.FileCategory {
 		return x.FileCategories
 	}
 	return nil
+}
+
+func (x *Settings) GetGpcIgnored() bool {
+	if x != nil {
+		return x.GpcIgnored
+	}
+	return false
+}
+
+func (x *Settings) GetGpcIgnoredReason() string {
+	if x != nil {
+		return x.GpcIgnoredReason
+	}
+	return ""
+}
+
+func (x *Settings) GetAuditRetentionDays() int32 {
+	if x != nil {
+		return x.AuditRetentionDays
+	}
+	return 0
 }
 
 // Operator is a person who answers chats.
@@ -1154,7 +1182,7 @@ var File_lethe_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alethe/files/v1/files.proto\"\xea\x03\n" +
+	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alethe/files/v1/files.proto\"\xeb\x04\n" +
 	"\bSettings\x12/\n" +
 	"\x13transcripts_enabled\x18\x01 \x01(\bR\x12transcriptsEnabled\x12\x1e\n" +
 	"\n" +
@@ -1168,7 +1196,11 @@ const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\x0emax_file_bytes\x18\b \x01(\x03R\fmaxFileBytes\x12-\n" +
 	"\x13max_chat_file_bytes\x18\t \x01(\x03R\x10maxChatFileBytes\x12E\n" +
 	"\x0ffile_categories\x18\n" +
-	" \x03(\x0e2\x1c.lethe.files.v1.FileCategoryR\x0efileCategories\"\xe6\x01\n" +
+	" \x03(\x0e2\x1c.lethe.files.v1.FileCategoryR\x0efileCategories\x12\x1f\n" +
+	"\vgpc_ignored\x18\v \x01(\bR\n" +
+	"gpcIgnored\x12,\n" +
+	"\x12gpc_ignored_reason\x18\f \x01(\tR\x10gpcIgnoredReason\x120\n" +
+	"\x14audit_retention_days\x18\r \x01(\x05R\x12auditRetentionDays\"\xe6\x01\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +

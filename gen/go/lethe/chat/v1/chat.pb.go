@@ -207,6 +207,7 @@ type ChatEvent struct {
 	//	*ChatEvent_OperatorLeft
 	//	*ChatEvent_Closed
 	//	*ChatEvent_File
+	//	*ChatEvent_VisitorUpdated
 	Kind          isChatEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -333,6 +334,15 @@ func (x *ChatEvent) GetFile() *FileShared {
 	return nil
 }
 
+func (x *ChatEvent) GetVisitorUpdated() *VisitorUpdated {
+	if x != nil {
+		if x, ok := x.Kind.(*ChatEvent_VisitorUpdated); ok {
+			return x.VisitorUpdated
+		}
+	}
+	return nil
+}
+
 type isChatEvent_Kind interface {
 	isChatEvent_Kind()
 }
@@ -372,6 +382,12 @@ type ChatEvent_File struct {
 	File *FileShared `protobuf:"bytes,16,opt,name=file,proto3,oneof"`
 }
 
+type ChatEvent_VisitorUpdated struct {
+	// The visitor corrected the name or e-mail address they gave
+	// (lethe.privacy.v1 CorrectMyData).
+	VisitorUpdated *VisitorUpdated `protobuf:"bytes,17,opt,name=visitor_updated,json=visitorUpdated,proto3,oneof"`
+}
+
 func (*ChatEvent_Started) isChatEvent_Kind() {}
 
 func (*ChatEvent_Message) isChatEvent_Kind() {}
@@ -386,6 +402,61 @@ func (*ChatEvent_Closed) isChatEvent_Kind() {}
 
 func (*ChatEvent_File) isChatEvent_Kind() {}
 
+func (*ChatEvent_VisitorUpdated) isChatEvent_Kind() {}
+
+// VisitorUpdated carries the visitor's corrected name and e-mail address.
+type VisitorUpdated struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	VisitorName   string                 `protobuf:"bytes,1,opt,name=visitor_name,json=visitorName,proto3" json:"visitor_name,omitempty"`
+	VisitorEmail  string                 `protobuf:"bytes,2,opt,name=visitor_email,json=visitorEmail,proto3" json:"visitor_email,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VisitorUpdated) Reset() {
+	*x = VisitorUpdated{}
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VisitorUpdated) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VisitorUpdated) ProtoMessage() {}
+
+func (x *VisitorUpdated) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VisitorUpdated.ProtoReflect.Descriptor instead.
+func (*VisitorUpdated) Descriptor() ([]byte, []int) {
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *VisitorUpdated) GetVisitorName() string {
+	if x != nil {
+		return x.VisitorName
+	}
+	return ""
+}
+
+func (x *VisitorUpdated) GetVisitorEmail() string {
+	if x != nil {
+		return x.VisitorEmail
+	}
+	return ""
+}
+
 // ChatStarted opens every chat (seq 1).
 type ChatStarted struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -397,7 +468,7 @@ type ChatStarted struct {
 
 func (x *ChatStarted) Reset() {
 	*x = ChatStarted{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[1]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +480,7 @@ func (x *ChatStarted) String() string {
 func (*ChatStarted) ProtoMessage() {}
 
 func (x *ChatStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[1]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +493,7 @@ func (x *ChatStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatStarted.ProtoReflect.Descriptor instead.
 func (*ChatStarted) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{1}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChatStarted) GetVisitorName() string {
@@ -448,7 +519,7 @@ type Message struct {
 
 func (x *Message) Reset() {
 	*x = Message{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[2]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -460,7 +531,7 @@ func (x *Message) String() string {
 func (*Message) ProtoMessage() {}
 
 func (x *Message) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[2]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -473,7 +544,7 @@ func (x *Message) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Message.ProtoReflect.Descriptor instead.
 func (*Message) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{2}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Message) GetId() string {
@@ -516,7 +587,7 @@ type Typing struct {
 
 func (x *Typing) Reset() {
 	*x = Typing{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[3]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -528,7 +599,7 @@ func (x *Typing) String() string {
 func (*Typing) ProtoMessage() {}
 
 func (x *Typing) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[3]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -541,7 +612,7 @@ func (x *Typing) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Typing.ProtoReflect.Descriptor instead.
 func (*Typing) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{3}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Typing) GetAuthorKind() AuthorKind {
@@ -576,7 +647,7 @@ type OperatorJoined struct {
 
 func (x *OperatorJoined) Reset() {
 	*x = OperatorJoined{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[4]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -588,7 +659,7 @@ func (x *OperatorJoined) String() string {
 func (*OperatorJoined) ProtoMessage() {}
 
 func (x *OperatorJoined) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[4]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -601,7 +672,7 @@ func (x *OperatorJoined) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorJoined.ProtoReflect.Descriptor instead.
 func (*OperatorJoined) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{4}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *OperatorJoined) GetOperatorId() string {
@@ -629,7 +700,7 @@ type OperatorLeft struct {
 
 func (x *OperatorLeft) Reset() {
 	*x = OperatorLeft{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[5]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -641,7 +712,7 @@ func (x *OperatorLeft) String() string {
 func (*OperatorLeft) ProtoMessage() {}
 
 func (x *OperatorLeft) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[5]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -654,7 +725,7 @@ func (x *OperatorLeft) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorLeft.ProtoReflect.Descriptor instead.
 func (*OperatorLeft) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{5}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *OperatorLeft) GetOperatorId() string {
@@ -685,7 +756,7 @@ type ChatClosed struct {
 
 func (x *ChatClosed) Reset() {
 	*x = ChatClosed{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[6]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -697,7 +768,7 @@ func (x *ChatClosed) String() string {
 func (*ChatClosed) ProtoMessage() {}
 
 func (x *ChatClosed) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[6]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -710,7 +781,7 @@ func (x *ChatClosed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatClosed.ProtoReflect.Descriptor instead.
 func (*ChatClosed) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{6}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ChatClosed) GetClosedBy() AuthorKind {
@@ -748,7 +819,7 @@ type FileShared struct {
 
 func (x *FileShared) Reset() {
 	*x = FileShared{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -760,7 +831,7 @@ func (x *FileShared) String() string {
 func (*FileShared) ProtoMessage() {}
 
 func (x *FileShared) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[7]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -773,7 +844,7 @@ func (x *FileShared) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileShared.ProtoReflect.Descriptor instead.
 func (*FileShared) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{7}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *FileShared) GetFileId() string {
@@ -849,7 +920,7 @@ type ChatSummary struct {
 
 func (x *ChatSummary) Reset() {
 	*x = ChatSummary{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -861,7 +932,7 @@ func (x *ChatSummary) String() string {
 func (*ChatSummary) ProtoMessage() {}
 
 func (x *ChatSummary) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[8]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -874,7 +945,7 @@ func (x *ChatSummary) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatSummary.ProtoReflect.Descriptor instead.
 func (*ChatSummary) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{8}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ChatSummary) GetChatId() string {
@@ -959,7 +1030,7 @@ type OperatorPresence struct {
 
 func (x *OperatorPresence) Reset() {
 	*x = OperatorPresence{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1042,7 @@ func (x *OperatorPresence) String() string {
 func (*OperatorPresence) ProtoMessage() {}
 
 func (x *OperatorPresence) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[9]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1055,7 @@ func (x *OperatorPresence) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OperatorPresence.ProtoReflect.Descriptor instead.
 func (*OperatorPresence) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{9}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *OperatorPresence) GetOperatorId() string {
@@ -1018,7 +1089,7 @@ type GetWidgetConfigRequest struct {
 
 func (x *GetWidgetConfigRequest) Reset() {
 	*x = GetWidgetConfigRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1030,7 +1101,7 @@ func (x *GetWidgetConfigRequest) String() string {
 func (*GetWidgetConfigRequest) ProtoMessage() {}
 
 func (x *GetWidgetConfigRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[10]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1043,7 +1114,7 @@ func (x *GetWidgetConfigRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWidgetConfigRequest.ProtoReflect.Descriptor instead.
 func (*GetWidgetConfigRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{10}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetWidgetConfigRequest) GetAccountId() string {
@@ -1071,7 +1142,7 @@ type GetWidgetConfigResponse struct {
 
 func (x *GetWidgetConfigResponse) Reset() {
 	*x = GetWidgetConfigResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1083,7 +1154,7 @@ func (x *GetWidgetConfigResponse) String() string {
 func (*GetWidgetConfigResponse) ProtoMessage() {}
 
 func (x *GetWidgetConfigResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[11]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1096,7 +1167,7 @@ func (x *GetWidgetConfigResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetWidgetConfigResponse.ProtoReflect.Descriptor instead.
 func (*GetWidgetConfigResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{11}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetWidgetConfigResponse) GetAccountName() string {
@@ -1154,7 +1225,7 @@ type StartChatRequest struct {
 
 func (x *StartChatRequest) Reset() {
 	*x = StartChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1237,7 @@ func (x *StartChatRequest) String() string {
 func (*StartChatRequest) ProtoMessage() {}
 
 func (x *StartChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[12]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1250,7 @@ func (x *StartChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartChatRequest.ProtoReflect.Descriptor instead.
 func (*StartChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{12}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *StartChatRequest) GetAccountId() string {
@@ -1236,7 +1307,7 @@ type StartChatResponse struct {
 
 func (x *StartChatResponse) Reset() {
 	*x = StartChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1248,7 +1319,7 @@ func (x *StartChatResponse) String() string {
 func (*StartChatResponse) ProtoMessage() {}
 
 func (x *StartChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[13]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1261,7 +1332,7 @@ func (x *StartChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartChatResponse.ProtoReflect.Descriptor instead.
 func (*StartChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{13}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *StartChatResponse) GetVisitorToken() string {
@@ -1289,7 +1360,7 @@ type SendMessageRequest struct {
 
 func (x *SendMessageRequest) Reset() {
 	*x = SendMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1301,7 +1372,7 @@ func (x *SendMessageRequest) String() string {
 func (*SendMessageRequest) ProtoMessage() {}
 
 func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[14]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,7 +1385,7 @@ func (x *SendMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{14}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *SendMessageRequest) GetChatId() string {
@@ -1341,7 +1412,7 @@ type SendMessageResponse struct {
 
 func (x *SendMessageResponse) Reset() {
 	*x = SendMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1353,7 +1424,7 @@ func (x *SendMessageResponse) String() string {
 func (*SendMessageResponse) ProtoMessage() {}
 
 func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[15]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1366,7 +1437,7 @@ func (x *SendMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{15}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SendMessageResponse) GetEvent() *ChatEvent {
@@ -1386,7 +1457,7 @@ type SetTypingRequest struct {
 
 func (x *SetTypingRequest) Reset() {
 	*x = SetTypingRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +1469,7 @@ func (x *SetTypingRequest) String() string {
 func (*SetTypingRequest) ProtoMessage() {}
 
 func (x *SetTypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[16]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +1482,7 @@ func (x *SetTypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTypingRequest.ProtoReflect.Descriptor instead.
 func (*SetTypingRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{16}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *SetTypingRequest) GetChatId() string {
@@ -1436,7 +1507,7 @@ type SetTypingResponse struct {
 
 func (x *SetTypingResponse) Reset() {
 	*x = SetTypingResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1448,7 +1519,7 @@ func (x *SetTypingResponse) String() string {
 func (*SetTypingResponse) ProtoMessage() {}
 
 func (x *SetTypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[17]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1461,7 +1532,7 @@ func (x *SetTypingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetTypingResponse.ProtoReflect.Descriptor instead.
 func (*SetTypingResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{17}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{18}
 }
 
 type EndChatRequest struct {
@@ -1473,7 +1544,7 @@ type EndChatRequest struct {
 
 func (x *EndChatRequest) Reset() {
 	*x = EndChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1485,7 +1556,7 @@ func (x *EndChatRequest) String() string {
 func (*EndChatRequest) ProtoMessage() {}
 
 func (x *EndChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[18]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1498,7 +1569,7 @@ func (x *EndChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndChatRequest.ProtoReflect.Descriptor instead.
 func (*EndChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{18}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *EndChatRequest) GetChatId() string {
@@ -1516,7 +1587,7 @@ type EndChatResponse struct {
 
 func (x *EndChatResponse) Reset() {
 	*x = EndChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1528,7 +1599,7 @@ func (x *EndChatResponse) String() string {
 func (*EndChatResponse) ProtoMessage() {}
 
 func (x *EndChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[19]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1541,7 +1612,7 @@ func (x *EndChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EndChatResponse.ProtoReflect.Descriptor instead.
 func (*EndChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{19}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{20}
 }
 
 type WatchChatRequest struct {
@@ -1555,7 +1626,7 @@ type WatchChatRequest struct {
 
 func (x *WatchChatRequest) Reset() {
 	*x = WatchChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1567,7 +1638,7 @@ func (x *WatchChatRequest) String() string {
 func (*WatchChatRequest) ProtoMessage() {}
 
 func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[20]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1580,7 +1651,7 @@ func (x *WatchChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatRequest.ProtoReflect.Descriptor instead.
 func (*WatchChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{20}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *WatchChatRequest) GetChatId() string {
@@ -1608,7 +1679,7 @@ type WatchChatResponse struct {
 
 func (x *WatchChatResponse) Reset() {
 	*x = WatchChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1620,7 +1691,7 @@ func (x *WatchChatResponse) String() string {
 func (*WatchChatResponse) ProtoMessage() {}
 
 func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[21]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1633,7 +1704,7 @@ func (x *WatchChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchChatResponse.ProtoReflect.Descriptor instead.
 func (*WatchChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{21}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *WatchChatResponse) GetEvent() *ChatEvent {
@@ -1661,7 +1732,7 @@ type WatchInboxRequest struct {
 
 func (x *WatchInboxRequest) Reset() {
 	*x = WatchInboxRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1744,7 @@ func (x *WatchInboxRequest) String() string {
 func (*WatchInboxRequest) ProtoMessage() {}
 
 func (x *WatchInboxRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[22]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1757,7 @@ func (x *WatchInboxRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInboxRequest.ProtoReflect.Descriptor instead.
 func (*WatchInboxRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{22}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *WatchInboxRequest) GetAfterSeq() map[string]int64 {
@@ -1712,7 +1783,7 @@ type WatchInboxResponse struct {
 
 func (x *WatchInboxResponse) Reset() {
 	*x = WatchInboxResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1724,7 +1795,7 @@ func (x *WatchInboxResponse) String() string {
 func (*WatchInboxResponse) ProtoMessage() {}
 
 func (x *WatchInboxResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[23]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1737,7 +1808,7 @@ func (x *WatchInboxResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchInboxResponse.ProtoReflect.Descriptor instead.
 func (*WatchInboxResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{23}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *WatchInboxResponse) GetKind() isWatchInboxResponse_Kind {
@@ -1842,7 +1913,7 @@ type SnapshotDone struct {
 
 func (x *SnapshotDone) Reset() {
 	*x = SnapshotDone{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1925,7 @@ func (x *SnapshotDone) String() string {
 func (*SnapshotDone) ProtoMessage() {}
 
 func (x *SnapshotDone) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[24]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1938,7 @@ func (x *SnapshotDone) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SnapshotDone.ProtoReflect.Descriptor instead.
 func (*SnapshotDone) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{24}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{25}
 }
 
 // ChatRemoved names a chat that should disappear from the operator's view.
@@ -1880,7 +1951,7 @@ type ChatRemoved struct {
 
 func (x *ChatRemoved) Reset() {
 	*x = ChatRemoved{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +1963,7 @@ func (x *ChatRemoved) String() string {
 func (*ChatRemoved) ProtoMessage() {}
 
 func (x *ChatRemoved) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[25]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +1976,7 @@ func (x *ChatRemoved) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChatRemoved.ProtoReflect.Descriptor instead.
 func (*ChatRemoved) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{25}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ChatRemoved) GetChatId() string {
@@ -1924,7 +1995,7 @@ type AcceptChatRequest struct {
 
 func (x *AcceptChatRequest) Reset() {
 	*x = AcceptChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1936,7 +2007,7 @@ func (x *AcceptChatRequest) String() string {
 func (*AcceptChatRequest) ProtoMessage() {}
 
 func (x *AcceptChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[26]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1949,7 +2020,7 @@ func (x *AcceptChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptChatRequest.ProtoReflect.Descriptor instead.
 func (*AcceptChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{26}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *AcceptChatRequest) GetChatId() string {
@@ -1968,7 +2039,7 @@ type AcceptChatResponse struct {
 
 func (x *AcceptChatResponse) Reset() {
 	*x = AcceptChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1980,7 +2051,7 @@ func (x *AcceptChatResponse) String() string {
 func (*AcceptChatResponse) ProtoMessage() {}
 
 func (x *AcceptChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[27]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1993,7 +2064,7 @@ func (x *AcceptChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AcceptChatResponse.ProtoReflect.Descriptor instead.
 func (*AcceptChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{27}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *AcceptChatResponse) GetChat() *ChatSummary {
@@ -2014,7 +2085,7 @@ type SendOperatorMessageRequest struct {
 
 func (x *SendOperatorMessageRequest) Reset() {
 	*x = SendOperatorMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2026,7 +2097,7 @@ func (x *SendOperatorMessageRequest) String() string {
 func (*SendOperatorMessageRequest) ProtoMessage() {}
 
 func (x *SendOperatorMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[28]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2039,7 +2110,7 @@ func (x *SendOperatorMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOperatorMessageRequest.ProtoReflect.Descriptor instead.
 func (*SendOperatorMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{28}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *SendOperatorMessageRequest) GetChatId() string {
@@ -2065,7 +2136,7 @@ type SendOperatorMessageResponse struct {
 
 func (x *SendOperatorMessageResponse) Reset() {
 	*x = SendOperatorMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2077,7 +2148,7 @@ func (x *SendOperatorMessageResponse) String() string {
 func (*SendOperatorMessageResponse) ProtoMessage() {}
 
 func (x *SendOperatorMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[29]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2090,7 +2161,7 @@ func (x *SendOperatorMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SendOperatorMessageResponse.ProtoReflect.Descriptor instead.
 func (*SendOperatorMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{29}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *SendOperatorMessageResponse) GetEvent() *ChatEvent {
@@ -2110,7 +2181,7 @@ type SetOperatorTypingRequest struct {
 
 func (x *SetOperatorTypingRequest) Reset() {
 	*x = SetOperatorTypingRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2193,7 @@ func (x *SetOperatorTypingRequest) String() string {
 func (*SetOperatorTypingRequest) ProtoMessage() {}
 
 func (x *SetOperatorTypingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[30]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2206,7 @@ func (x *SetOperatorTypingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorTypingRequest.ProtoReflect.Descriptor instead.
 func (*SetOperatorTypingRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{30}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *SetOperatorTypingRequest) GetChatId() string {
@@ -2160,7 +2231,7 @@ type SetOperatorTypingResponse struct {
 
 func (x *SetOperatorTypingResponse) Reset() {
 	*x = SetOperatorTypingResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2172,7 +2243,7 @@ func (x *SetOperatorTypingResponse) String() string {
 func (*SetOperatorTypingResponse) ProtoMessage() {}
 
 func (x *SetOperatorTypingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[31]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2185,7 +2256,7 @@ func (x *SetOperatorTypingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetOperatorTypingResponse.ProtoReflect.Descriptor instead.
 func (*SetOperatorTypingResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{31}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{32}
 }
 
 type TransferChatRequest struct {
@@ -2199,7 +2270,7 @@ type TransferChatRequest struct {
 
 func (x *TransferChatRequest) Reset() {
 	*x = TransferChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2211,7 +2282,7 @@ func (x *TransferChatRequest) String() string {
 func (*TransferChatRequest) ProtoMessage() {}
 
 func (x *TransferChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[32]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2224,7 +2295,7 @@ func (x *TransferChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChatRequest.ProtoReflect.Descriptor instead.
 func (*TransferChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{32}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *TransferChatRequest) GetChatId() string {
@@ -2250,7 +2321,7 @@ type TransferChatResponse struct {
 
 func (x *TransferChatResponse) Reset() {
 	*x = TransferChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2262,7 +2333,7 @@ func (x *TransferChatResponse) String() string {
 func (*TransferChatResponse) ProtoMessage() {}
 
 func (x *TransferChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[33]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2275,7 +2346,7 @@ func (x *TransferChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferChatResponse.ProtoReflect.Descriptor instead.
 func (*TransferChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{33}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *TransferChatResponse) GetChat() *ChatSummary {
@@ -2294,7 +2365,7 @@ type CloseChatRequest struct {
 
 func (x *CloseChatRequest) Reset() {
 	*x = CloseChatRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2306,7 +2377,7 @@ func (x *CloseChatRequest) String() string {
 func (*CloseChatRequest) ProtoMessage() {}
 
 func (x *CloseChatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[34]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2319,7 +2390,7 @@ func (x *CloseChatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChatRequest.ProtoReflect.Descriptor instead.
 func (*CloseChatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{34}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CloseChatRequest) GetChatId() string {
@@ -2337,7 +2408,7 @@ type CloseChatResponse struct {
 
 func (x *CloseChatResponse) Reset() {
 	*x = CloseChatResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2349,7 +2420,7 @@ func (x *CloseChatResponse) String() string {
 func (*CloseChatResponse) ProtoMessage() {}
 
 func (x *CloseChatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[35]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2362,7 +2433,7 @@ func (x *CloseChatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CloseChatResponse.ProtoReflect.Descriptor instead.
 func (*CloseChatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{35}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
 }
 
 type LeaveOfflineMessageRequest struct {
@@ -2383,7 +2454,7 @@ type LeaveOfflineMessageRequest struct {
 
 func (x *LeaveOfflineMessageRequest) Reset() {
 	*x = LeaveOfflineMessageRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2395,7 +2466,7 @@ func (x *LeaveOfflineMessageRequest) String() string {
 func (*LeaveOfflineMessageRequest) ProtoMessage() {}
 
 func (x *LeaveOfflineMessageRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[36]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2408,7 +2479,7 @@ func (x *LeaveOfflineMessageRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveOfflineMessageRequest.ProtoReflect.Descriptor instead.
 func (*LeaveOfflineMessageRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{36}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *LeaveOfflineMessageRequest) GetAccountId() string {
@@ -2454,14 +2525,18 @@ func (x *LeaveOfflineMessageRequest) GetConsentVersion() int32 {
 }
 
 type LeaveOfflineMessageResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A secret that lets the visitor see and erase the message while it waits
+	// for the mail server (lethe.privacy.v1 GetMyData and ForgetMe,
+	// offline_tokens). The widget keeps it in the panel's session storage.
+	OfflineToken  string `protobuf:"bytes,1,opt,name=offline_token,json=offlineToken,proto3" json:"offline_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LeaveOfflineMessageResponse) Reset() {
 	*x = LeaveOfflineMessageResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2473,7 +2548,7 @@ func (x *LeaveOfflineMessageResponse) String() string {
 func (*LeaveOfflineMessageResponse) ProtoMessage() {}
 
 func (x *LeaveOfflineMessageResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[37]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2486,7 +2561,14 @@ func (x *LeaveOfflineMessageResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveOfflineMessageResponse.ProtoReflect.Descriptor instead.
 func (*LeaveOfflineMessageResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{37}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *LeaveOfflineMessageResponse) GetOfflineToken() string {
+	if x != nil {
+		return x.OfflineToken
+	}
+	return ""
 }
 
 type RequestTranscriptRequest struct {
@@ -2500,7 +2582,7 @@ type RequestTranscriptRequest struct {
 
 func (x *RequestTranscriptRequest) Reset() {
 	*x = RequestTranscriptRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2512,7 +2594,7 @@ func (x *RequestTranscriptRequest) String() string {
 func (*RequestTranscriptRequest) ProtoMessage() {}
 
 func (x *RequestTranscriptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[38]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2525,7 +2607,7 @@ func (x *RequestTranscriptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestTranscriptRequest.ProtoReflect.Descriptor instead.
 func (*RequestTranscriptRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{38}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *RequestTranscriptRequest) GetChatId() string {
@@ -2550,7 +2632,7 @@ type RequestTranscriptResponse struct {
 
 func (x *RequestTranscriptResponse) Reset() {
 	*x = RequestTranscriptResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2562,7 +2644,7 @@ func (x *RequestTranscriptResponse) String() string {
 func (*RequestTranscriptResponse) ProtoMessage() {}
 
 func (x *RequestTranscriptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[39]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2575,7 +2657,7 @@ func (x *RequestTranscriptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RequestTranscriptResponse.ProtoReflect.Descriptor instead.
 func (*RequestTranscriptResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{39}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{40}
 }
 
 type SetStatusRequest struct {
@@ -2588,7 +2670,7 @@ type SetStatusRequest struct {
 
 func (x *SetStatusRequest) Reset() {
 	*x = SetStatusRequest{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +2682,7 @@ func (x *SetStatusRequest) String() string {
 func (*SetStatusRequest) ProtoMessage() {}
 
 func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[40]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +2695,7 @@ func (x *SetStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusRequest.ProtoReflect.Descriptor instead.
 func (*SetStatusRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{40}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *SetStatusRequest) GetStatus() OperatorStatus {
@@ -2632,7 +2714,7 @@ type SetStatusResponse struct {
 
 func (x *SetStatusResponse) Reset() {
 	*x = SetStatusResponse{}
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2644,7 +2726,7 @@ func (x *SetStatusResponse) String() string {
 func (*SetStatusResponse) ProtoMessage() {}
 
 func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_chat_v1_chat_proto_msgTypes[41]
+	mi := &file_lethe_chat_v1_chat_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2657,7 +2739,7 @@ func (x *SetStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetStatusResponse.ProtoReflect.Descriptor instead.
 func (*SetStatusResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{41}
+	return file_lethe_chat_v1_chat_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *SetStatusResponse) GetStatus() OperatorStatus {
@@ -2671,7 +2753,7 @@ var File_lethe_chat_v1_chat_proto protoreflect.FileDescriptor
 
 const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\n" +
-	"\x18lethe/chat/v1/chat.proto\x12\rlethe.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xff\x03\n" +
+	"\x18lethe/chat/v1/chat.proto\x12\rlethe.chat.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc9\x04\n" +
 	"\tChatEvent\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x03R\x03seq\x12.\n" +
@@ -2683,8 +2765,12 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x0foperator_joined\x18\r \x01(\v2\x1d.lethe.chat.v1.OperatorJoinedH\x00R\x0eoperatorJoined\x12B\n" +
 	"\roperator_left\x18\x0e \x01(\v2\x1b.lethe.chat.v1.OperatorLeftH\x00R\foperatorLeft\x123\n" +
 	"\x06closed\x18\x0f \x01(\v2\x19.lethe.chat.v1.ChatClosedH\x00R\x06closed\x12/\n" +
-	"\x04file\x18\x10 \x01(\v2\x19.lethe.chat.v1.FileSharedH\x00R\x04fileB\x06\n" +
-	"\x04kind\"0\n" +
+	"\x04file\x18\x10 \x01(\v2\x19.lethe.chat.v1.FileSharedH\x00R\x04file\x12H\n" +
+	"\x0fvisitor_updated\x18\x11 \x01(\v2\x1d.lethe.chat.v1.VisitorUpdatedH\x00R\x0evisitorUpdatedB\x06\n" +
+	"\x04kind\"X\n" +
+	"\x0eVisitorUpdated\x12!\n" +
+	"\fvisitor_name\x18\x01 \x01(\tR\vvisitorName\x12#\n" +
+	"\rvisitor_email\x18\x02 \x01(\tR\fvisitorEmail\"0\n" +
 	"\vChatStarted\x12!\n" +
 	"\fvisitor_name\x18\x01 \x01(\tR\vvisitorName\"\x8a\x01\n" +
 	"\aMessage\x12\x0e\n" +
@@ -2824,8 +2910,9 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\rvisitor_email\x18\x03 \x01(\tR\fvisitorEmail\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x12\x16\n" +
 	"\x06locale\x18\x05 \x01(\tR\x06locale\x12'\n" +
-	"\x0fconsent_version\x18\x06 \x01(\x05R\x0econsentVersion\"\x1d\n" +
-	"\x1bLeaveOfflineMessageResponse\"I\n" +
+	"\x0fconsent_version\x18\x06 \x01(\x05R\x0econsentVersion\"B\n" +
+	"\x1bLeaveOfflineMessageResponse\x12#\n" +
+	"\roffline_token\x18\x01 \x01(\tR\fofflineToken\"I\n" +
 	"\x18RequestTranscriptRequest\x12\x17\n" +
 	"\achat_id\x18\x01 \x01(\tR\x06chatId\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\"\x1b\n" +
@@ -2883,121 +2970,123 @@ func file_lethe_chat_v1_chat_proto_rawDescGZIP() []byte {
 }
 
 var file_lethe_chat_v1_chat_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 43)
+var file_lethe_chat_v1_chat_proto_msgTypes = make([]protoimpl.MessageInfo, 44)
 var file_lethe_chat_v1_chat_proto_goTypes = []any{
 	(ChatState)(0),                      // 0: lethe.chat.v1.ChatState
 	(AuthorKind)(0),                     // 1: lethe.chat.v1.AuthorKind
 	(OperatorStatus)(0),                 // 2: lethe.chat.v1.OperatorStatus
 	(*ChatEvent)(nil),                   // 3: lethe.chat.v1.ChatEvent
-	(*ChatStarted)(nil),                 // 4: lethe.chat.v1.ChatStarted
-	(*Message)(nil),                     // 5: lethe.chat.v1.Message
-	(*Typing)(nil),                      // 6: lethe.chat.v1.Typing
-	(*OperatorJoined)(nil),              // 7: lethe.chat.v1.OperatorJoined
-	(*OperatorLeft)(nil),                // 8: lethe.chat.v1.OperatorLeft
-	(*ChatClosed)(nil),                  // 9: lethe.chat.v1.ChatClosed
-	(*FileShared)(nil),                  // 10: lethe.chat.v1.FileShared
-	(*ChatSummary)(nil),                 // 11: lethe.chat.v1.ChatSummary
-	(*OperatorPresence)(nil),            // 12: lethe.chat.v1.OperatorPresence
-	(*GetWidgetConfigRequest)(nil),      // 13: lethe.chat.v1.GetWidgetConfigRequest
-	(*GetWidgetConfigResponse)(nil),     // 14: lethe.chat.v1.GetWidgetConfigResponse
-	(*StartChatRequest)(nil),            // 15: lethe.chat.v1.StartChatRequest
-	(*StartChatResponse)(nil),           // 16: lethe.chat.v1.StartChatResponse
-	(*SendMessageRequest)(nil),          // 17: lethe.chat.v1.SendMessageRequest
-	(*SendMessageResponse)(nil),         // 18: lethe.chat.v1.SendMessageResponse
-	(*SetTypingRequest)(nil),            // 19: lethe.chat.v1.SetTypingRequest
-	(*SetTypingResponse)(nil),           // 20: lethe.chat.v1.SetTypingResponse
-	(*EndChatRequest)(nil),              // 21: lethe.chat.v1.EndChatRequest
-	(*EndChatResponse)(nil),             // 22: lethe.chat.v1.EndChatResponse
-	(*WatchChatRequest)(nil),            // 23: lethe.chat.v1.WatchChatRequest
-	(*WatchChatResponse)(nil),           // 24: lethe.chat.v1.WatchChatResponse
-	(*WatchInboxRequest)(nil),           // 25: lethe.chat.v1.WatchInboxRequest
-	(*WatchInboxResponse)(nil),          // 26: lethe.chat.v1.WatchInboxResponse
-	(*SnapshotDone)(nil),                // 27: lethe.chat.v1.SnapshotDone
-	(*ChatRemoved)(nil),                 // 28: lethe.chat.v1.ChatRemoved
-	(*AcceptChatRequest)(nil),           // 29: lethe.chat.v1.AcceptChatRequest
-	(*AcceptChatResponse)(nil),          // 30: lethe.chat.v1.AcceptChatResponse
-	(*SendOperatorMessageRequest)(nil),  // 31: lethe.chat.v1.SendOperatorMessageRequest
-	(*SendOperatorMessageResponse)(nil), // 32: lethe.chat.v1.SendOperatorMessageResponse
-	(*SetOperatorTypingRequest)(nil),    // 33: lethe.chat.v1.SetOperatorTypingRequest
-	(*SetOperatorTypingResponse)(nil),   // 34: lethe.chat.v1.SetOperatorTypingResponse
-	(*TransferChatRequest)(nil),         // 35: lethe.chat.v1.TransferChatRequest
-	(*TransferChatResponse)(nil),        // 36: lethe.chat.v1.TransferChatResponse
-	(*CloseChatRequest)(nil),            // 37: lethe.chat.v1.CloseChatRequest
-	(*CloseChatResponse)(nil),           // 38: lethe.chat.v1.CloseChatResponse
-	(*LeaveOfflineMessageRequest)(nil),  // 39: lethe.chat.v1.LeaveOfflineMessageRequest
-	(*LeaveOfflineMessageResponse)(nil), // 40: lethe.chat.v1.LeaveOfflineMessageResponse
-	(*RequestTranscriptRequest)(nil),    // 41: lethe.chat.v1.RequestTranscriptRequest
-	(*RequestTranscriptResponse)(nil),   // 42: lethe.chat.v1.RequestTranscriptResponse
-	(*SetStatusRequest)(nil),            // 43: lethe.chat.v1.SetStatusRequest
-	(*SetStatusResponse)(nil),           // 44: lethe.chat.v1.SetStatusResponse
-	nil,                                 // 45: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
-	(*timestamppb.Timestamp)(nil),       // 46: google.protobuf.Timestamp
+	(*VisitorUpdated)(nil),              // 4: lethe.chat.v1.VisitorUpdated
+	(*ChatStarted)(nil),                 // 5: lethe.chat.v1.ChatStarted
+	(*Message)(nil),                     // 6: lethe.chat.v1.Message
+	(*Typing)(nil),                      // 7: lethe.chat.v1.Typing
+	(*OperatorJoined)(nil),              // 8: lethe.chat.v1.OperatorJoined
+	(*OperatorLeft)(nil),                // 9: lethe.chat.v1.OperatorLeft
+	(*ChatClosed)(nil),                  // 10: lethe.chat.v1.ChatClosed
+	(*FileShared)(nil),                  // 11: lethe.chat.v1.FileShared
+	(*ChatSummary)(nil),                 // 12: lethe.chat.v1.ChatSummary
+	(*OperatorPresence)(nil),            // 13: lethe.chat.v1.OperatorPresence
+	(*GetWidgetConfigRequest)(nil),      // 14: lethe.chat.v1.GetWidgetConfigRequest
+	(*GetWidgetConfigResponse)(nil),     // 15: lethe.chat.v1.GetWidgetConfigResponse
+	(*StartChatRequest)(nil),            // 16: lethe.chat.v1.StartChatRequest
+	(*StartChatResponse)(nil),           // 17: lethe.chat.v1.StartChatResponse
+	(*SendMessageRequest)(nil),          // 18: lethe.chat.v1.SendMessageRequest
+	(*SendMessageResponse)(nil),         // 19: lethe.chat.v1.SendMessageResponse
+	(*SetTypingRequest)(nil),            // 20: lethe.chat.v1.SetTypingRequest
+	(*SetTypingResponse)(nil),           // 21: lethe.chat.v1.SetTypingResponse
+	(*EndChatRequest)(nil),              // 22: lethe.chat.v1.EndChatRequest
+	(*EndChatResponse)(nil),             // 23: lethe.chat.v1.EndChatResponse
+	(*WatchChatRequest)(nil),            // 24: lethe.chat.v1.WatchChatRequest
+	(*WatchChatResponse)(nil),           // 25: lethe.chat.v1.WatchChatResponse
+	(*WatchInboxRequest)(nil),           // 26: lethe.chat.v1.WatchInboxRequest
+	(*WatchInboxResponse)(nil),          // 27: lethe.chat.v1.WatchInboxResponse
+	(*SnapshotDone)(nil),                // 28: lethe.chat.v1.SnapshotDone
+	(*ChatRemoved)(nil),                 // 29: lethe.chat.v1.ChatRemoved
+	(*AcceptChatRequest)(nil),           // 30: lethe.chat.v1.AcceptChatRequest
+	(*AcceptChatResponse)(nil),          // 31: lethe.chat.v1.AcceptChatResponse
+	(*SendOperatorMessageRequest)(nil),  // 32: lethe.chat.v1.SendOperatorMessageRequest
+	(*SendOperatorMessageResponse)(nil), // 33: lethe.chat.v1.SendOperatorMessageResponse
+	(*SetOperatorTypingRequest)(nil),    // 34: lethe.chat.v1.SetOperatorTypingRequest
+	(*SetOperatorTypingResponse)(nil),   // 35: lethe.chat.v1.SetOperatorTypingResponse
+	(*TransferChatRequest)(nil),         // 36: lethe.chat.v1.TransferChatRequest
+	(*TransferChatResponse)(nil),        // 37: lethe.chat.v1.TransferChatResponse
+	(*CloseChatRequest)(nil),            // 38: lethe.chat.v1.CloseChatRequest
+	(*CloseChatResponse)(nil),           // 39: lethe.chat.v1.CloseChatResponse
+	(*LeaveOfflineMessageRequest)(nil),  // 40: lethe.chat.v1.LeaveOfflineMessageRequest
+	(*LeaveOfflineMessageResponse)(nil), // 41: lethe.chat.v1.LeaveOfflineMessageResponse
+	(*RequestTranscriptRequest)(nil),    // 42: lethe.chat.v1.RequestTranscriptRequest
+	(*RequestTranscriptResponse)(nil),   // 43: lethe.chat.v1.RequestTranscriptResponse
+	(*SetStatusRequest)(nil),            // 44: lethe.chat.v1.SetStatusRequest
+	(*SetStatusResponse)(nil),           // 45: lethe.chat.v1.SetStatusResponse
+	nil,                                 // 46: lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	(*timestamppb.Timestamp)(nil),       // 47: google.protobuf.Timestamp
 }
 var file_lethe_chat_v1_chat_proto_depIdxs = []int32{
-	46, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
-	4,  // 1: lethe.chat.v1.ChatEvent.started:type_name -> lethe.chat.v1.ChatStarted
-	5,  // 2: lethe.chat.v1.ChatEvent.message:type_name -> lethe.chat.v1.Message
-	6,  // 3: lethe.chat.v1.ChatEvent.typing:type_name -> lethe.chat.v1.Typing
-	7,  // 4: lethe.chat.v1.ChatEvent.operator_joined:type_name -> lethe.chat.v1.OperatorJoined
-	8,  // 5: lethe.chat.v1.ChatEvent.operator_left:type_name -> lethe.chat.v1.OperatorLeft
-	9,  // 6: lethe.chat.v1.ChatEvent.closed:type_name -> lethe.chat.v1.ChatClosed
-	10, // 7: lethe.chat.v1.ChatEvent.file:type_name -> lethe.chat.v1.FileShared
-	1,  // 8: lethe.chat.v1.Message.author_kind:type_name -> lethe.chat.v1.AuthorKind
-	1,  // 9: lethe.chat.v1.Typing.author_kind:type_name -> lethe.chat.v1.AuthorKind
-	1,  // 10: lethe.chat.v1.ChatClosed.closed_by:type_name -> lethe.chat.v1.AuthorKind
-	1,  // 11: lethe.chat.v1.FileShared.author_kind:type_name -> lethe.chat.v1.AuthorKind
-	0,  // 12: lethe.chat.v1.ChatSummary.state:type_name -> lethe.chat.v1.ChatState
-	46, // 13: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
-	2,  // 14: lethe.chat.v1.OperatorPresence.status:type_name -> lethe.chat.v1.OperatorStatus
-	3,  // 15: lethe.chat.v1.SendMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	3,  // 16: lethe.chat.v1.WatchChatResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	0,  // 17: lethe.chat.v1.WatchChatResponse.state:type_name -> lethe.chat.v1.ChatState
-	45, // 18: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
-	27, // 19: lethe.chat.v1.WatchInboxResponse.snapshot_done:type_name -> lethe.chat.v1.SnapshotDone
-	11, // 20: lethe.chat.v1.WatchInboxResponse.chat_updated:type_name -> lethe.chat.v1.ChatSummary
-	28, // 21: lethe.chat.v1.WatchInboxResponse.chat_removed:type_name -> lethe.chat.v1.ChatRemoved
-	3,  // 22: lethe.chat.v1.WatchInboxResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	12, // 23: lethe.chat.v1.WatchInboxResponse.presence:type_name -> lethe.chat.v1.OperatorPresence
-	11, // 24: lethe.chat.v1.AcceptChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
-	3,  // 25: lethe.chat.v1.SendOperatorMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
-	11, // 26: lethe.chat.v1.TransferChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
-	2,  // 27: lethe.chat.v1.SetStatusRequest.status:type_name -> lethe.chat.v1.OperatorStatus
-	2,  // 28: lethe.chat.v1.SetStatusResponse.status:type_name -> lethe.chat.v1.OperatorStatus
-	13, // 29: lethe.chat.v1.ChatService.GetWidgetConfig:input_type -> lethe.chat.v1.GetWidgetConfigRequest
-	15, // 30: lethe.chat.v1.ChatService.StartChat:input_type -> lethe.chat.v1.StartChatRequest
-	17, // 31: lethe.chat.v1.ChatService.SendMessage:input_type -> lethe.chat.v1.SendMessageRequest
-	19, // 32: lethe.chat.v1.ChatService.SetTyping:input_type -> lethe.chat.v1.SetTypingRequest
-	21, // 33: lethe.chat.v1.ChatService.EndChat:input_type -> lethe.chat.v1.EndChatRequest
-	23, // 34: lethe.chat.v1.ChatService.WatchChat:input_type -> lethe.chat.v1.WatchChatRequest
-	25, // 35: lethe.chat.v1.ChatService.WatchInbox:input_type -> lethe.chat.v1.WatchInboxRequest
-	29, // 36: lethe.chat.v1.ChatService.AcceptChat:input_type -> lethe.chat.v1.AcceptChatRequest
-	31, // 37: lethe.chat.v1.ChatService.SendOperatorMessage:input_type -> lethe.chat.v1.SendOperatorMessageRequest
-	33, // 38: lethe.chat.v1.ChatService.SetOperatorTyping:input_type -> lethe.chat.v1.SetOperatorTypingRequest
-	35, // 39: lethe.chat.v1.ChatService.TransferChat:input_type -> lethe.chat.v1.TransferChatRequest
-	37, // 40: lethe.chat.v1.ChatService.CloseChat:input_type -> lethe.chat.v1.CloseChatRequest
-	39, // 41: lethe.chat.v1.ChatService.LeaveOfflineMessage:input_type -> lethe.chat.v1.LeaveOfflineMessageRequest
-	41, // 42: lethe.chat.v1.ChatService.RequestTranscript:input_type -> lethe.chat.v1.RequestTranscriptRequest
-	43, // 43: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
-	14, // 44: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
-	16, // 45: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
-	18, // 46: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
-	20, // 47: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
-	22, // 48: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
-	24, // 49: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
-	26, // 50: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
-	30, // 51: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
-	32, // 52: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
-	34, // 53: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
-	36, // 54: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
-	38, // 55: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
-	40, // 56: lethe.chat.v1.ChatService.LeaveOfflineMessage:output_type -> lethe.chat.v1.LeaveOfflineMessageResponse
-	42, // 57: lethe.chat.v1.ChatService.RequestTranscript:output_type -> lethe.chat.v1.RequestTranscriptResponse
-	44, // 58: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
-	44, // [44:59] is the sub-list for method output_type
-	29, // [29:44] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	47, // 0: lethe.chat.v1.ChatEvent.time:type_name -> google.protobuf.Timestamp
+	5,  // 1: lethe.chat.v1.ChatEvent.started:type_name -> lethe.chat.v1.ChatStarted
+	6,  // 2: lethe.chat.v1.ChatEvent.message:type_name -> lethe.chat.v1.Message
+	7,  // 3: lethe.chat.v1.ChatEvent.typing:type_name -> lethe.chat.v1.Typing
+	8,  // 4: lethe.chat.v1.ChatEvent.operator_joined:type_name -> lethe.chat.v1.OperatorJoined
+	9,  // 5: lethe.chat.v1.ChatEvent.operator_left:type_name -> lethe.chat.v1.OperatorLeft
+	10, // 6: lethe.chat.v1.ChatEvent.closed:type_name -> lethe.chat.v1.ChatClosed
+	11, // 7: lethe.chat.v1.ChatEvent.file:type_name -> lethe.chat.v1.FileShared
+	4,  // 8: lethe.chat.v1.ChatEvent.visitor_updated:type_name -> lethe.chat.v1.VisitorUpdated
+	1,  // 9: lethe.chat.v1.Message.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 10: lethe.chat.v1.Typing.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 11: lethe.chat.v1.ChatClosed.closed_by:type_name -> lethe.chat.v1.AuthorKind
+	1,  // 12: lethe.chat.v1.FileShared.author_kind:type_name -> lethe.chat.v1.AuthorKind
+	0,  // 13: lethe.chat.v1.ChatSummary.state:type_name -> lethe.chat.v1.ChatState
+	47, // 14: lethe.chat.v1.ChatSummary.started_at:type_name -> google.protobuf.Timestamp
+	2,  // 15: lethe.chat.v1.OperatorPresence.status:type_name -> lethe.chat.v1.OperatorStatus
+	3,  // 16: lethe.chat.v1.SendMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	3,  // 17: lethe.chat.v1.WatchChatResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	0,  // 18: lethe.chat.v1.WatchChatResponse.state:type_name -> lethe.chat.v1.ChatState
+	46, // 19: lethe.chat.v1.WatchInboxRequest.after_seq:type_name -> lethe.chat.v1.WatchInboxRequest.AfterSeqEntry
+	28, // 20: lethe.chat.v1.WatchInboxResponse.snapshot_done:type_name -> lethe.chat.v1.SnapshotDone
+	12, // 21: lethe.chat.v1.WatchInboxResponse.chat_updated:type_name -> lethe.chat.v1.ChatSummary
+	29, // 22: lethe.chat.v1.WatchInboxResponse.chat_removed:type_name -> lethe.chat.v1.ChatRemoved
+	3,  // 23: lethe.chat.v1.WatchInboxResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	13, // 24: lethe.chat.v1.WatchInboxResponse.presence:type_name -> lethe.chat.v1.OperatorPresence
+	12, // 25: lethe.chat.v1.AcceptChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
+	3,  // 26: lethe.chat.v1.SendOperatorMessageResponse.event:type_name -> lethe.chat.v1.ChatEvent
+	12, // 27: lethe.chat.v1.TransferChatResponse.chat:type_name -> lethe.chat.v1.ChatSummary
+	2,  // 28: lethe.chat.v1.SetStatusRequest.status:type_name -> lethe.chat.v1.OperatorStatus
+	2,  // 29: lethe.chat.v1.SetStatusResponse.status:type_name -> lethe.chat.v1.OperatorStatus
+	14, // 30: lethe.chat.v1.ChatService.GetWidgetConfig:input_type -> lethe.chat.v1.GetWidgetConfigRequest
+	16, // 31: lethe.chat.v1.ChatService.StartChat:input_type -> lethe.chat.v1.StartChatRequest
+	18, // 32: lethe.chat.v1.ChatService.SendMessage:input_type -> lethe.chat.v1.SendMessageRequest
+	20, // 33: lethe.chat.v1.ChatService.SetTyping:input_type -> lethe.chat.v1.SetTypingRequest
+	22, // 34: lethe.chat.v1.ChatService.EndChat:input_type -> lethe.chat.v1.EndChatRequest
+	24, // 35: lethe.chat.v1.ChatService.WatchChat:input_type -> lethe.chat.v1.WatchChatRequest
+	26, // 36: lethe.chat.v1.ChatService.WatchInbox:input_type -> lethe.chat.v1.WatchInboxRequest
+	30, // 37: lethe.chat.v1.ChatService.AcceptChat:input_type -> lethe.chat.v1.AcceptChatRequest
+	32, // 38: lethe.chat.v1.ChatService.SendOperatorMessage:input_type -> lethe.chat.v1.SendOperatorMessageRequest
+	34, // 39: lethe.chat.v1.ChatService.SetOperatorTyping:input_type -> lethe.chat.v1.SetOperatorTypingRequest
+	36, // 40: lethe.chat.v1.ChatService.TransferChat:input_type -> lethe.chat.v1.TransferChatRequest
+	38, // 41: lethe.chat.v1.ChatService.CloseChat:input_type -> lethe.chat.v1.CloseChatRequest
+	40, // 42: lethe.chat.v1.ChatService.LeaveOfflineMessage:input_type -> lethe.chat.v1.LeaveOfflineMessageRequest
+	42, // 43: lethe.chat.v1.ChatService.RequestTranscript:input_type -> lethe.chat.v1.RequestTranscriptRequest
+	44, // 44: lethe.chat.v1.ChatService.SetStatus:input_type -> lethe.chat.v1.SetStatusRequest
+	15, // 45: lethe.chat.v1.ChatService.GetWidgetConfig:output_type -> lethe.chat.v1.GetWidgetConfigResponse
+	17, // 46: lethe.chat.v1.ChatService.StartChat:output_type -> lethe.chat.v1.StartChatResponse
+	19, // 47: lethe.chat.v1.ChatService.SendMessage:output_type -> lethe.chat.v1.SendMessageResponse
+	21, // 48: lethe.chat.v1.ChatService.SetTyping:output_type -> lethe.chat.v1.SetTypingResponse
+	23, // 49: lethe.chat.v1.ChatService.EndChat:output_type -> lethe.chat.v1.EndChatResponse
+	25, // 50: lethe.chat.v1.ChatService.WatchChat:output_type -> lethe.chat.v1.WatchChatResponse
+	27, // 51: lethe.chat.v1.ChatService.WatchInbox:output_type -> lethe.chat.v1.WatchInboxResponse
+	31, // 52: lethe.chat.v1.ChatService.AcceptChat:output_type -> lethe.chat.v1.AcceptChatResponse
+	33, // 53: lethe.chat.v1.ChatService.SendOperatorMessage:output_type -> lethe.chat.v1.SendOperatorMessageResponse
+	35, // 54: lethe.chat.v1.ChatService.SetOperatorTyping:output_type -> lethe.chat.v1.SetOperatorTypingResponse
+	37, // 55: lethe.chat.v1.ChatService.TransferChat:output_type -> lethe.chat.v1.TransferChatResponse
+	39, // 56: lethe.chat.v1.ChatService.CloseChat:output_type -> lethe.chat.v1.CloseChatResponse
+	41, // 57: lethe.chat.v1.ChatService.LeaveOfflineMessage:output_type -> lethe.chat.v1.LeaveOfflineMessageResponse
+	43, // 58: lethe.chat.v1.ChatService.RequestTranscript:output_type -> lethe.chat.v1.RequestTranscriptResponse
+	45, // 59: lethe.chat.v1.ChatService.SetStatus:output_type -> lethe.chat.v1.SetStatusResponse
+	45, // [45:60] is the sub-list for method output_type
+	30, // [30:45] is the sub-list for method input_type
+	30, // [30:30] is the sub-list for extension type_name
+	30, // [30:30] is the sub-list for extension extendee
+	0,  // [0:30] is the sub-list for field type_name
 }
 
 func init() { file_lethe_chat_v1_chat_proto_init() }
@@ -3013,8 +3102,9 @@ func file_lethe_chat_v1_chat_proto_init() {
 		(*ChatEvent_OperatorLeft)(nil),
 		(*ChatEvent_Closed)(nil),
 		(*ChatEvent_File)(nil),
+		(*ChatEvent_VisitorUpdated)(nil),
 	}
-	file_lethe_chat_v1_chat_proto_msgTypes[23].OneofWrappers = []any{
+	file_lethe_chat_v1_chat_proto_msgTypes[24].OneofWrappers = []any{
 		(*WatchInboxResponse_SnapshotDone)(nil),
 		(*WatchInboxResponse_ChatUpdated)(nil),
 		(*WatchInboxResponse_ChatRemoved)(nil),
@@ -3027,7 +3117,7 @@ func file_lethe_chat_v1_chat_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_chat_v1_chat_proto_rawDesc), len(file_lethe_chat_v1_chat_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   43,
+			NumMessages:   44,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

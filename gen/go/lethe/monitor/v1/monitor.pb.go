@@ -698,7 +698,11 @@ type TrackResponse struct {
 	// as `Authorization: Bearer <visit_token>` on every later visitor call.
 	VisitToken string `protobuf:"bytes,1,opt,name=visit_token,json=visitToken,proto3" json:"visit_token,omitempty"`
 	// The visitor's id (as operators see it).
-	VisitorId     string `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	VisitorId string `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	// The browser sent Global Privacy Control (`Sec-GPC: 1`) and the account
+	// honours it: no visit was recorded and no token issued; visit_token and
+	// visitor_id are empty. The widget sends nothing more.
+	GpcHonoured   bool `protobuf:"varint,3,opt,name=gpc_honoured,json=gpcHonoured,proto3" json:"gpc_honoured,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -745,6 +749,13 @@ func (x *TrackResponse) GetVisitorId() string {
 		return x.VisitorId
 	}
 	return ""
+}
+
+func (x *TrackResponse) GetGpcHonoured() bool {
+	if x != nil {
+		return x.GpcHonoured
+	}
+	return false
 }
 
 type HeartbeatRequest struct {
@@ -2071,12 +2082,13 @@ const file_lethe_monitor_v1_monitor_proto_rawDesc = "" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12*\n" +
 	"\x04page\x18\x02 \x01(\v2\x16.lethe.monitor.v1.PageR\x04page\x12\x16\n" +
-	"\x06ticket\x18\x03 \x01(\tR\x06ticket\"O\n" +
+	"\x06ticket\x18\x03 \x01(\tR\x06ticket\"r\n" +
 	"\rTrackResponse\x12\x1f\n" +
 	"\vvisit_token\x18\x01 \x01(\tR\n" +
 	"visitToken\x12\x1d\n" +
 	"\n" +
-	"visitor_id\x18\x02 \x01(\tR\tvisitorId\"\x12\n" +
+	"visitor_id\x18\x02 \x01(\tR\tvisitorId\x12!\n" +
+	"\fgpc_honoured\x18\x03 \x01(\bR\vgpcHonoured\"\x12\n" +
 	"\x10HeartbeatRequest\"\x13\n" +
 	"\x11HeartbeatResponse\"\x0e\n" +
 	"\fLeaveRequest\"\x0f\n" +

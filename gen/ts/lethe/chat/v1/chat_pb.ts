@@ -12,7 +12,7 @@ import type { Message as Message$1 } from "@bufbuild/protobuf";
  * Describes the file lethe/chat/v1/chat.proto.
  */
 export const file_lethe_chat_v1_chat: GenFile = /*@__PURE__*/
-  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEipgMKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIABIpCgRmaWxlGBAgASgLMhkubGV0aGUuY2hhdC52MS5GaWxlU2hhcmVkSABCBgoEa2luZCIjCgtDaGF0U3RhcnRlZBIUCgx2aXNpdG9yX25hbWUYASABKAkiaAoHTWVzc2FnZRIKCgJpZBgBIAEoCRIuCgthdXRob3Jfa2luZBgCIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgDIAEoCRIMCgR0ZXh0GAQgASgJIl0KBlR5cGluZxIuCgthdXRob3Jfa2luZBgBIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgCIAEoCRIOCgZ0eXBpbmcYAyABKAgiPAoOT3BlcmF0b3JKb2luZWQSEwoLb3BlcmF0b3JfaWQYASABKAkSFQoNb3BlcmF0b3JfbmFtZRgCIAEoCSI6CgxPcGVyYXRvckxlZnQSEwoLb3BlcmF0b3JfaWQYASABKAkSFQoNb3BlcmF0b3JfbmFtZRgCIAEoCSJKCgpDaGF0Q2xvc2VkEiwKCWNsb3NlZF9ieRgBIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBIOCgZyZWFzb24YAiABKAkipAEKCkZpbGVTaGFyZWQSDwoHZmlsZV9pZBgBIAEoCRIuCgthdXRob3Jfa2luZBgCIAEoDjIZLmxldGhlLmNoYXQudjEuQXV0aG9yS2luZBITCgthdXRob3JfbmFtZRgDIAEoCRIMCgRuYW1lGAQgASgJEgwKBHNpemUYBSABKAMSFAoMY29udGVudF90eXBlGAYgASgJEg4KBnNoYTI1NhgHIAEoCSKMAgoLQ2hhdFN1bW1hcnkSDwoHY2hhdF9pZBgBIAEoCRInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlEhQKDHZpc2l0b3JfbmFtZRgDIAEoCRIVCg12aXNpdG9yX2VtYWlsGAQgASgJEhMKC29wZXJhdG9yX2lkGAUgASgJEhUKDW9wZXJhdG9yX25hbWUYBiABKAkSLgoKc3RhcnRlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASEAoIbGFzdF9zZXEYCCABKAMSEgoKdmlzaXRvcl9pcBgJIAEoCRIUCgx2aXNpdG9yX2hvc3QYCiABKAkiZAoQT3BlcmF0b3JQcmVzZW5jZRITCgtvcGVyYXRvcl9pZBgBIAEoCRIMCgRuYW1lGAIgASgJEi0KBnN0YXR1cxgDIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiLAoWR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJIqsBChdHZXRXaWRnZXRDb25maWdSZXNwb25zZRIUCgxhY2NvdW50X25hbWUYASABKAkSGAoQb3BlcmF0b3JzX29ubGluZRgCIAEoCBIZChFtYXhfbWVzc2FnZV9jaGFycxgDIAEoBRIgChhvZmZsaW5lX21lc3NhZ2VzX2VuYWJsZWQYBCABKAgSIwobdHJhbnNjcmlwdF9yZXF1ZXN0c19lbmFibGVkGAUgASgIIpMBChBTdGFydENoYXRSZXF1ZXN0EhIKCmFjY291bnRfaWQYASABKAkSFAoMdmlzaXRvcl9uYW1lGAIgASgJEhUKDXZpc2l0b3JfZW1haWwYAyABKAkSFQoNZmlyc3RfbWVzc2FnZRgEIAEoCRIOCgZsb2NhbGUYBSABKAkSFwoPY29uc2VudF92ZXJzaW9uGAYgASgFIjsKEVN0YXJ0Q2hhdFJlc3BvbnNlEhUKDXZpc2l0b3JfdG9rZW4YASABKAkSDwoHY2hhdF9pZBgCIAEoCSIzChJTZW5kTWVzc2FnZVJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIMCgR0ZXh0GAIgASgJIj4KE1NlbmRNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCIzChBTZXRUeXBpbmdSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDgoGdHlwaW5nGAIgASgIIhMKEVNldFR5cGluZ1Jlc3BvbnNlIiEKDkVuZENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiEQoPRW5kQ2hhdFJlc3BvbnNlIjYKEFdhdGNoQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIRCglhZnRlcl9zZXEYAiABKAMiZQoRV2F0Y2hDaGF0UmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudBInCgVzdGF0ZRgCIAEoDjIYLmxldGhlLmNoYXQudjEuQ2hhdFN0YXRlIocBChFXYXRjaEluYm94UmVxdWVzdBJBCglhZnRlcl9zZXEYASADKAsyLi5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXF1ZXN0LkFmdGVyU2VxRW50cnkaLwoNQWZ0ZXJTZXFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAM6AjgBIpoCChJXYXRjaEluYm94UmVzcG9uc2USNAoNc25hcHNob3RfZG9uZRgBIAEoCzIbLmxldGhlLmNoYXQudjEuU25hcHNob3REb25lSAASMgoMY2hhdF91cGRhdGVkGAIgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeUgAEjIKDGNoYXRfcmVtb3ZlZBgDIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFJlbW92ZWRIABIpCgVldmVudBgEIAEoCzIYLmxldGhlLmNoYXQudjEuQ2hhdEV2ZW50SAASMwoIcHJlc2VuY2UYBSABKAsyHy5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yUHJlc2VuY2VIAEIGCgRraW5kIg4KDFNuYXBzaG90RG9uZSIeCgtDaGF0UmVtb3ZlZBIPCgdjaGF0X2lkGAEgASgJIiQKEUFjY2VwdENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkiPgoSQWNjZXB0Q2hhdFJlc3BvbnNlEigKBGNoYXQYASABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5IjsKGlNlbmRPcGVyYXRvck1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDAoEdGV4dBgCIAEoCSJGChtTZW5kT3BlcmF0b3JNZXNzYWdlUmVzcG9uc2USJwoFZXZlbnQYASABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudCI7ChhTZXRPcGVyYXRvclR5cGluZ1JlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCRIOCgZ0eXBpbmcYAiABKAgiGwoZU2V0T3BlcmF0b3JUeXBpbmdSZXNwb25zZSI+ChNUcmFuc2ZlckNoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSFgoOdG9fb3BlcmF0b3JfaWQYAiABKAkiQAoUVHJhbnNmZXJDaGF0UmVzcG9uc2USKAoEY2hhdBgBIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnkiIwoQQ2xvc2VDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIhMKEUNsb3NlQ2hhdFJlc3BvbnNlIpcBChpMZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSDgoGbG9jYWxlGAUgASgJEhcKD2NvbnNlbnRfdmVyc2lvbhgGIAEoBSIdChtMZWF2ZU9mZmxpbmVNZXNzYWdlUmVzcG9uc2UiOgoYUmVxdWVzdFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDQoFZW1haWwYAiABKAkiGwoZUmVxdWVzdFRyYW5zY3JpcHRSZXNwb25zZSJBChBTZXRTdGF0dXNSZXF1ZXN0Ei0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiQgoRU2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyptCglDaGF0U3RhdGUSGgoWQ0hBVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNIQVRfU1RBVEVfV0FJVElORxABEhUKEUNIQVRfU1RBVEVfQUNUSVZFEAISFQoRQ0hBVF9TVEFURV9DTE9TRUQQAyp0CgpBdXRob3JLaW5kEhsKF0FVVEhPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSE9SX0tJTkRfVklTSVRPUhABEhgKFEFVVEhPUl9LSU5EX09QRVJBVE9SEAISFgoSQVVUSE9SX0tJTkRfU1lTVEVNEAMqhAEKDk9wZXJhdG9yU3RhdHVzEh8KG09QRVJBVE9SX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF09QRVJBVE9SX1NUQVRVU19PRkZMSU5FEAESGgoWT1BFUkFUT1JfU1RBVFVTX09OTElORRACEhgKFE9QRVJBVE9SX1NUQVRVU19BV0FZEAMyzgoKC0NoYXRTZXJ2aWNlEmAKD0dldFdpZGdldENvbmZpZxIlLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBomLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USTgoJU3RhcnRDaGF0Eh8ubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXNwb25zZRJUCgtTZW5kTWVzc2FnZRIhLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiIubGV0aGUuY2hhdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk4KCVNldFR5cGluZxIfLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVxdWVzdBogLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVzcG9uc2USSAoHRW5kQ2hhdBIdLmxldGhlLmNoYXQudjEuRW5kQ2hhdFJlcXVlc3QaHi5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXNwb25zZRJQCglXYXRjaENoYXQSHy5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlc3BvbnNlMAESUwoKV2F0Y2hJbmJveBIgLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QaIS5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXNwb25zZTABElEKCkFjY2VwdENoYXQSIC5sZXRoZS5jaGF0LnYxLkFjY2VwdENoYXRSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVzcG9uc2USbAoTU2VuZE9wZXJhdG9yTWVzc2FnZRIpLmxldGhlLmNoYXQudjEuU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QaKi5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRJmChFTZXRPcGVyYXRvclR5cGluZxInLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0GigubGV0aGUuY2hhdC52MS5TZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlElcKDFRyYW5zZmVyQ2hhdBIiLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVxdWVzdBojLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVzcG9uc2USTgoJQ2xvc2VDaGF0Eh8ubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXNwb25zZRJsChNMZWF2ZU9mZmxpbmVNZXNzYWdlEikubGV0aGUuY2hhdC52MS5MZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBoqLmxldGhlLmNoYXQudjEuTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEmYKEVJlcXVlc3RUcmFuc2NyaXB0EicubGV0aGUuY2hhdC52MS5SZXF1ZXN0VHJhbnNjcmlwdFJlcXVlc3QaKC5sZXRoZS5jaGF0LnYxLlJlcXVlc3RUcmFuc2NyaXB0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("ChhsZXRoZS9jaGF0L3YxL2NoYXQucHJvdG8SDWxldGhlLmNoYXQudjEi4AMKCUNoYXRFdmVudBIPCgdjaGF0X2lkGAEgASgJEgsKA3NlcRgCIAEoAxIoCgR0aW1lGAMgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCgdzdGFydGVkGAogASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3RhcnRlZEgAEikKB21lc3NhZ2UYCyABKAsyFi5sZXRoZS5jaGF0LnYxLk1lc3NhZ2VIABInCgZ0eXBpbmcYDCABKAsyFS5sZXRoZS5jaGF0LnYxLlR5cGluZ0gAEjgKD29wZXJhdG9yX2pvaW5lZBgNIAEoCzIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JKb2luZWRIABI0Cg1vcGVyYXRvcl9sZWZ0GA4gASgLMhsubGV0aGUuY2hhdC52MS5PcGVyYXRvckxlZnRIABIrCgZjbG9zZWQYDyABKAsyGS5sZXRoZS5jaGF0LnYxLkNoYXRDbG9zZWRIABIpCgRmaWxlGBAgASgLMhkubGV0aGUuY2hhdC52MS5GaWxlU2hhcmVkSAASOAoPdmlzaXRvcl91cGRhdGVkGBEgASgLMh0ubGV0aGUuY2hhdC52MS5WaXNpdG9yVXBkYXRlZEgAQgYKBGtpbmQiPQoOVmlzaXRvclVwZGF0ZWQSFAoMdmlzaXRvcl9uYW1lGAEgASgJEhUKDXZpc2l0b3JfZW1haWwYAiABKAkiIwoLQ2hhdFN0YXJ0ZWQSFAoMdmlzaXRvcl9uYW1lGAEgASgJImgKB01lc3NhZ2USCgoCaWQYASABKAkSLgoLYXV0aG9yX2tpbmQYAiABKA4yGS5sZXRoZS5jaGF0LnYxLkF1dGhvcktpbmQSEwoLYXV0aG9yX25hbWUYAyABKAkSDAoEdGV4dBgEIAEoCSJdCgZUeXBpbmcSLgoLYXV0aG9yX2tpbmQYASABKA4yGS5sZXRoZS5jaGF0LnYxLkF1dGhvcktpbmQSEwoLYXV0aG9yX25hbWUYAiABKAkSDgoGdHlwaW5nGAMgASgIIjwKDk9wZXJhdG9ySm9pbmVkEhMKC29wZXJhdG9yX2lkGAEgASgJEhUKDW9wZXJhdG9yX25hbWUYAiABKAkiOgoMT3BlcmF0b3JMZWZ0EhMKC29wZXJhdG9yX2lkGAEgASgJEhUKDW9wZXJhdG9yX25hbWUYAiABKAkiSgoKQ2hhdENsb3NlZBIsCgljbG9zZWRfYnkYASABKA4yGS5sZXRoZS5jaGF0LnYxLkF1dGhvcktpbmQSDgoGcmVhc29uGAIgASgJIqQBCgpGaWxlU2hhcmVkEg8KB2ZpbGVfaWQYASABKAkSLgoLYXV0aG9yX2tpbmQYAiABKA4yGS5sZXRoZS5jaGF0LnYxLkF1dGhvcktpbmQSEwoLYXV0aG9yX25hbWUYAyABKAkSDAoEbmFtZRgEIAEoCRIMCgRzaXplGAUgASgDEhQKDGNvbnRlbnRfdHlwZRgGIAEoCRIOCgZzaGEyNTYYByABKAkijAIKC0NoYXRTdW1tYXJ5Eg8KB2NoYXRfaWQYASABKAkSJwoFc3RhdGUYAiABKA4yGC5sZXRoZS5jaGF0LnYxLkNoYXRTdGF0ZRIUCgx2aXNpdG9yX25hbWUYAyABKAkSFQoNdmlzaXRvcl9lbWFpbBgEIAEoCRITCgtvcGVyYXRvcl9pZBgFIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAYgASgJEi4KCnN0YXJ0ZWRfYXQYByABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEhAKCGxhc3Rfc2VxGAggASgDEhIKCnZpc2l0b3JfaXAYCSABKAkSFAoMdmlzaXRvcl9ob3N0GAogASgJImQKEE9wZXJhdG9yUHJlc2VuY2USEwoLb3BlcmF0b3JfaWQYASABKAkSDAoEbmFtZRgCIAEoCRItCgZzdGF0dXMYAyABKA4yHS5sZXRoZS5jaGF0LnYxLk9wZXJhdG9yU3RhdHVzIiwKFkdldFdpZGdldENvbmZpZ1JlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCSKrAQoXR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USFAoMYWNjb3VudF9uYW1lGAEgASgJEhgKEG9wZXJhdG9yc19vbmxpbmUYAiABKAgSGQoRbWF4X21lc3NhZ2VfY2hhcnMYAyABKAUSIAoYb2ZmbGluZV9tZXNzYWdlc19lbmFibGVkGAQgASgIEiMKG3RyYW5zY3JpcHRfcmVxdWVzdHNfZW5hYmxlZBgFIAEoCCKTAQoQU3RhcnRDaGF0UmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEhQKDHZpc2l0b3JfbmFtZRgCIAEoCRIVCg12aXNpdG9yX2VtYWlsGAMgASgJEhUKDWZpcnN0X21lc3NhZ2UYBCABKAkSDgoGbG9jYWxlGAUgASgJEhcKD2NvbnNlbnRfdmVyc2lvbhgGIAEoBSI7ChFTdGFydENoYXRSZXNwb25zZRIVCg12aXNpdG9yX3Rva2VuGAEgASgJEg8KB2NoYXRfaWQYAiABKAkiMwoSU2VuZE1lc3NhZ2VSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDAoEdGV4dBgCIAEoCSI+ChNTZW5kTWVzc2FnZVJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhgubGV0aGUuY2hhdC52MS5DaGF0RXZlbnQiMwoQU2V0VHlwaW5nUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEg4KBnR5cGluZxgCIAEoCCITChFTZXRUeXBpbmdSZXNwb25zZSIhCg5FbmRDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIhEKD0VuZENoYXRSZXNwb25zZSI2ChBXYXRjaENoYXRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSEQoJYWZ0ZXJfc2VxGAIgASgDImUKEVdhdGNoQ2hhdFJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhgubGV0aGUuY2hhdC52MS5DaGF0RXZlbnQSJwoFc3RhdGUYAiABKA4yGC5sZXRoZS5jaGF0LnYxLkNoYXRTdGF0ZSKHAQoRV2F0Y2hJbmJveFJlcXVlc3QSQQoJYWZ0ZXJfc2VxGAEgAygLMi4ubGV0aGUuY2hhdC52MS5XYXRjaEluYm94UmVxdWVzdC5BZnRlclNlcUVudHJ5Gi8KDUFmdGVyU2VxRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgDOgI4ASKaAgoSV2F0Y2hJbmJveFJlc3BvbnNlEjQKDXNuYXBzaG90X2RvbmUYASABKAsyGy5sZXRoZS5jaGF0LnYxLlNuYXBzaG90RG9uZUgAEjIKDGNoYXRfdXBkYXRlZBgCIAEoCzIaLmxldGhlLmNoYXQudjEuQ2hhdFN1bW1hcnlIABIyCgxjaGF0X3JlbW92ZWQYAyABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRSZW1vdmVkSAASKQoFZXZlbnQYBCABKAsyGC5sZXRoZS5jaGF0LnYxLkNoYXRFdmVudEgAEjMKCHByZXNlbmNlGAUgASgLMh8ubGV0aGUuY2hhdC52MS5PcGVyYXRvclByZXNlbmNlSABCBgoEa2luZCIOCgxTbmFwc2hvdERvbmUiHgoLQ2hhdFJlbW92ZWQSDwoHY2hhdF9pZBgBIAEoCSIkChFBY2NlcHRDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJIj4KEkFjY2VwdENoYXRSZXNwb25zZRIoCgRjaGF0GAEgASgLMhoubGV0aGUuY2hhdC52MS5DaGF0U3VtbWFyeSI7ChpTZW5kT3BlcmF0b3JNZXNzYWdlUmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEgwKBHRleHQYAiABKAkiRgobU2VuZE9wZXJhdG9yTWVzc2FnZVJlc3BvbnNlEicKBWV2ZW50GAEgASgLMhgubGV0aGUuY2hhdC52MS5DaGF0RXZlbnQiOwoYU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDgoGdHlwaW5nGAIgASgIIhsKGVNldE9wZXJhdG9yVHlwaW5nUmVzcG9uc2UiPgoTVHJhbnNmZXJDaGF0UmVxdWVzdBIPCgdjaGF0X2lkGAEgASgJEhYKDnRvX29wZXJhdG9yX2lkGAIgASgJIkAKFFRyYW5zZmVyQ2hhdFJlc3BvbnNlEigKBGNoYXQYASABKAsyGi5sZXRoZS5jaGF0LnYxLkNoYXRTdW1tYXJ5IiMKEENsb3NlQ2hhdFJlcXVlc3QSDwoHY2hhdF9pZBgBIAEoCSITChFDbG9zZUNoYXRSZXNwb25zZSKXAQoaTGVhdmVPZmZsaW5lTWVzc2FnZVJlcXVlc3QSEgoKYWNjb3VudF9pZBgBIAEoCRIUCgx2aXNpdG9yX25hbWUYAiABKAkSFQoNdmlzaXRvcl9lbWFpbBgDIAEoCRIPCgdtZXNzYWdlGAQgASgJEg4KBmxvY2FsZRgFIAEoCRIXCg9jb25zZW50X3ZlcnNpb24YBiABKAUiNAobTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEhUKDW9mZmxpbmVfdG9rZW4YASABKAkiOgoYUmVxdWVzdFRyYW5zY3JpcHRSZXF1ZXN0Eg8KB2NoYXRfaWQYASABKAkSDQoFZW1haWwYAiABKAkiGwoZUmVxdWVzdFRyYW5zY3JpcHRSZXNwb25zZSJBChBTZXRTdGF0dXNSZXF1ZXN0Ei0KBnN0YXR1cxgBIAEoDjIdLmxldGhlLmNoYXQudjEuT3BlcmF0b3JTdGF0dXMiQgoRU2V0U3RhdHVzUmVzcG9uc2USLQoGc3RhdHVzGAEgASgOMh0ubGV0aGUuY2hhdC52MS5PcGVyYXRvclN0YXR1cyptCglDaGF0U3RhdGUSGgoWQ0hBVF9TVEFURV9VTlNQRUNJRklFRBAAEhYKEkNIQVRfU1RBVEVfV0FJVElORxABEhUKEUNIQVRfU1RBVEVfQUNUSVZFEAISFQoRQ0hBVF9TVEFURV9DTE9TRUQQAyp0CgpBdXRob3JLaW5kEhsKF0FVVEhPUl9LSU5EX1VOU1BFQ0lGSUVEEAASFwoTQVVUSE9SX0tJTkRfVklTSVRPUhABEhgKFEFVVEhPUl9LSU5EX09QRVJBVE9SEAISFgoSQVVUSE9SX0tJTkRfU1lTVEVNEAMqhAEKDk9wZXJhdG9yU3RhdHVzEh8KG09QRVJBVE9SX1NUQVRVU19VTlNQRUNJRklFRBAAEhsKF09QRVJBVE9SX1NUQVRVU19PRkZMSU5FEAESGgoWT1BFUkFUT1JfU1RBVFVTX09OTElORRACEhgKFE9QRVJBVE9SX1NUQVRVU19BV0FZEAMyzgoKC0NoYXRTZXJ2aWNlEmAKD0dldFdpZGdldENvbmZpZxIlLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVxdWVzdBomLmxldGhlLmNoYXQudjEuR2V0V2lkZ2V0Q29uZmlnUmVzcG9uc2USTgoJU3RhcnRDaGF0Eh8ubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TdGFydENoYXRSZXNwb25zZRJUCgtTZW5kTWVzc2FnZRIhLmxldGhlLmNoYXQudjEuU2VuZE1lc3NhZ2VSZXF1ZXN0GiIubGV0aGUuY2hhdC52MS5TZW5kTWVzc2FnZVJlc3BvbnNlEk4KCVNldFR5cGluZxIfLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVxdWVzdBogLmxldGhlLmNoYXQudjEuU2V0VHlwaW5nUmVzcG9uc2USSAoHRW5kQ2hhdBIdLmxldGhlLmNoYXQudjEuRW5kQ2hhdFJlcXVlc3QaHi5sZXRoZS5jaGF0LnYxLkVuZENoYXRSZXNwb25zZRJQCglXYXRjaENoYXQSHy5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlcXVlc3QaIC5sZXRoZS5jaGF0LnYxLldhdGNoQ2hhdFJlc3BvbnNlMAESUwoKV2F0Y2hJbmJveBIgLmxldGhlLmNoYXQudjEuV2F0Y2hJbmJveFJlcXVlc3QaIS5sZXRoZS5jaGF0LnYxLldhdGNoSW5ib3hSZXNwb25zZTABElEKCkFjY2VwdENoYXQSIC5sZXRoZS5jaGF0LnYxLkFjY2VwdENoYXRSZXF1ZXN0GiEubGV0aGUuY2hhdC52MS5BY2NlcHRDaGF0UmVzcG9uc2USbAoTU2VuZE9wZXJhdG9yTWVzc2FnZRIpLmxldGhlLmNoYXQudjEuU2VuZE9wZXJhdG9yTWVzc2FnZVJlcXVlc3QaKi5sZXRoZS5jaGF0LnYxLlNlbmRPcGVyYXRvck1lc3NhZ2VSZXNwb25zZRJmChFTZXRPcGVyYXRvclR5cGluZxInLmxldGhlLmNoYXQudjEuU2V0T3BlcmF0b3JUeXBpbmdSZXF1ZXN0GigubGV0aGUuY2hhdC52MS5TZXRPcGVyYXRvclR5cGluZ1Jlc3BvbnNlElcKDFRyYW5zZmVyQ2hhdBIiLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVxdWVzdBojLmxldGhlLmNoYXQudjEuVHJhbnNmZXJDaGF0UmVzcG9uc2USTgoJQ2xvc2VDaGF0Eh8ubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5DbG9zZUNoYXRSZXNwb25zZRJsChNMZWF2ZU9mZmxpbmVNZXNzYWdlEikubGV0aGUuY2hhdC52MS5MZWF2ZU9mZmxpbmVNZXNzYWdlUmVxdWVzdBoqLmxldGhlLmNoYXQudjEuTGVhdmVPZmZsaW5lTWVzc2FnZVJlc3BvbnNlEmYKEVJlcXVlc3RUcmFuc2NyaXB0EicubGV0aGUuY2hhdC52MS5SZXF1ZXN0VHJhbnNjcmlwdFJlcXVlc3QaKC5sZXRoZS5jaGF0LnYxLlJlcXVlc3RUcmFuc2NyaXB0UmVzcG9uc2USTgoJU2V0U3RhdHVzEh8ubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXF1ZXN0GiAubGV0aGUuY2hhdC52MS5TZXRTdGF0dXNSZXNwb25zZUI2WjRnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL2NoYXQvdjE7Y2hhdHYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * ChatEvent is one thing that happened in a chat. Stored events carry a
@@ -102,6 +102,15 @@ export type ChatEvent = Message$1<"lethe.chat.v1.ChatEvent"> & {
      */
     value: FileShared;
     case: "file";
+  } | {
+    /**
+     * The visitor corrected the name or e-mail address they gave
+     * (lethe.privacy.v1 CorrectMyData).
+     *
+     * @generated from field: lethe.chat.v1.VisitorUpdated visitor_updated = 17;
+     */
+    value: VisitorUpdated;
+    case: "visitorUpdated";
   } | { case: undefined; value?: undefined };
 };
 
@@ -111,6 +120,30 @@ export type ChatEvent = Message$1<"lethe.chat.v1.ChatEvent"> & {
  */
 export const ChatEventSchema: GenMessage<ChatEvent> = /*@__PURE__*/
   messageDesc(file_lethe_chat_v1_chat, 0);
+
+/**
+ * VisitorUpdated carries the visitor's corrected name and e-mail address.
+ *
+ * @generated from message lethe.chat.v1.VisitorUpdated
+ */
+export type VisitorUpdated = Message$1<"lethe.chat.v1.VisitorUpdated"> & {
+  /**
+   * @generated from field: string visitor_name = 1;
+   */
+  visitorName: string;
+
+  /**
+   * @generated from field: string visitor_email = 2;
+   */
+  visitorEmail: string;
+};
+
+/**
+ * Describes the message lethe.chat.v1.VisitorUpdated.
+ * Use `create(VisitorUpdatedSchema)` to create a new message.
+ */
+export const VisitorUpdatedSchema: GenMessage<VisitorUpdated> = /*@__PURE__*/
+  messageDesc(file_lethe_chat_v1_chat, 1);
 
 /**
  * ChatStarted opens every chat (seq 1).
@@ -131,7 +164,7 @@ export type ChatStarted = Message$1<"lethe.chat.v1.ChatStarted"> & {
  * Use `create(ChatStartedSchema)` to create a new message.
  */
 export const ChatStartedSchema: GenMessage<ChatStarted> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 1);
+  messageDesc(file_lethe_chat_v1_chat, 2);
 
 /**
  * Message is chat text. It is plain text: clients must never render it as HTML.
@@ -171,7 +204,7 @@ export type Message = Message$1<"lethe.chat.v1.Message"> & {
  * Use `create(MessageSchema)` to create a new message.
  */
 export const MessageSchema: GenMessage<Message> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 2);
+  messageDesc(file_lethe_chat_v1_chat, 3);
 
 /**
  * Typing is ephemeral and never stored.
@@ -200,7 +233,7 @@ export type Typing = Message$1<"lethe.chat.v1.Typing"> & {
  * Use `create(TypingSchema)` to create a new message.
  */
 export const TypingSchema: GenMessage<Typing> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 3);
+  messageDesc(file_lethe_chat_v1_chat, 4);
 
 /**
  * OperatorJoined says which operator now answers the chat.
@@ -224,7 +257,7 @@ export type OperatorJoined = Message$1<"lethe.chat.v1.OperatorJoined"> & {
  * Use `create(OperatorJoinedSchema)` to create a new message.
  */
 export const OperatorJoinedSchema: GenMessage<OperatorJoined> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 4);
+  messageDesc(file_lethe_chat_v1_chat, 5);
 
 /**
  * OperatorLeft says an operator handed the chat over.
@@ -248,7 +281,7 @@ export type OperatorLeft = Message$1<"lethe.chat.v1.OperatorLeft"> & {
  * Use `create(OperatorLeftSchema)` to create a new message.
  */
 export const OperatorLeftSchema: GenMessage<OperatorLeft> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 5);
+  messageDesc(file_lethe_chat_v1_chat, 6);
 
 /**
  * ChatClosed is the last event of a chat.
@@ -277,7 +310,7 @@ export type ChatClosed = Message$1<"lethe.chat.v1.ChatClosed"> & {
  * Use `create(ChatClosedSchema)` to create a new message.
  */
 export const ChatClosedSchema: GenMessage<ChatClosed> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 6);
+  messageDesc(file_lethe_chat_v1_chat, 7);
 
 /**
  * FileShared announces a file in the chat. The bytes are fetched with
@@ -334,7 +367,7 @@ export type FileShared = Message$1<"lethe.chat.v1.FileShared"> & {
  * Use `create(FileSharedSchema)` to create a new message.
  */
 export const FileSharedSchema: GenMessage<FileShared> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 7);
+  messageDesc(file_lethe_chat_v1_chat, 8);
 
 /**
  * ChatSummary describes a chat in the operator's queue or list.
@@ -407,7 +440,7 @@ export type ChatSummary = Message$1<"lethe.chat.v1.ChatSummary"> & {
  * Use `create(ChatSummarySchema)` to create a new message.
  */
 export const ChatSummarySchema: GenMessage<ChatSummary> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 8);
+  messageDesc(file_lethe_chat_v1_chat, 9);
 
 /**
  * OperatorPresence is one operator's status as seen by colleagues.
@@ -436,7 +469,7 @@ export type OperatorPresence = Message$1<"lethe.chat.v1.OperatorPresence"> & {
  * Use `create(OperatorPresenceSchema)` to create a new message.
  */
 export const OperatorPresenceSchema: GenMessage<OperatorPresence> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 9);
+  messageDesc(file_lethe_chat_v1_chat, 10);
 
 /**
  * @generated from message lethe.chat.v1.GetWidgetConfigRequest
@@ -455,7 +488,7 @@ export type GetWidgetConfigRequest = Message$1<"lethe.chat.v1.GetWidgetConfigReq
  * Use `create(GetWidgetConfigRequestSchema)` to create a new message.
  */
 export const GetWidgetConfigRequestSchema: GenMessage<GetWidgetConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 10);
+  messageDesc(file_lethe_chat_v1_chat, 11);
 
 /**
  * @generated from message lethe.chat.v1.GetWidgetConfigResponse
@@ -502,7 +535,7 @@ export type GetWidgetConfigResponse = Message$1<"lethe.chat.v1.GetWidgetConfigRe
  * Use `create(GetWidgetConfigResponseSchema)` to create a new message.
  */
 export const GetWidgetConfigResponseSchema: GenMessage<GetWidgetConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 11);
+  messageDesc(file_lethe_chat_v1_chat, 12);
 
 /**
  * @generated from message lethe.chat.v1.StartChatRequest
@@ -556,7 +589,7 @@ export type StartChatRequest = Message$1<"lethe.chat.v1.StartChatRequest"> & {
  * Use `create(StartChatRequestSchema)` to create a new message.
  */
 export const StartChatRequestSchema: GenMessage<StartChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 12);
+  messageDesc(file_lethe_chat_v1_chat, 13);
 
 /**
  * @generated from message lethe.chat.v1.StartChatResponse
@@ -582,7 +615,7 @@ export type StartChatResponse = Message$1<"lethe.chat.v1.StartChatResponse"> & {
  * Use `create(StartChatResponseSchema)` to create a new message.
  */
 export const StartChatResponseSchema: GenMessage<StartChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 13);
+  messageDesc(file_lethe_chat_v1_chat, 14);
 
 /**
  * @generated from message lethe.chat.v1.SendMessageRequest
@@ -606,7 +639,7 @@ export type SendMessageRequest = Message$1<"lethe.chat.v1.SendMessageRequest"> &
  * Use `create(SendMessageRequestSchema)` to create a new message.
  */
 export const SendMessageRequestSchema: GenMessage<SendMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 14);
+  messageDesc(file_lethe_chat_v1_chat, 15);
 
 /**
  * @generated from message lethe.chat.v1.SendMessageResponse
@@ -625,7 +658,7 @@ export type SendMessageResponse = Message$1<"lethe.chat.v1.SendMessageResponse">
  * Use `create(SendMessageResponseSchema)` to create a new message.
  */
 export const SendMessageResponseSchema: GenMessage<SendMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 15);
+  messageDesc(file_lethe_chat_v1_chat, 16);
 
 /**
  * @generated from message lethe.chat.v1.SetTypingRequest
@@ -647,7 +680,7 @@ export type SetTypingRequest = Message$1<"lethe.chat.v1.SetTypingRequest"> & {
  * Use `create(SetTypingRequestSchema)` to create a new message.
  */
 export const SetTypingRequestSchema: GenMessage<SetTypingRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 16);
+  messageDesc(file_lethe_chat_v1_chat, 17);
 
 /**
  * @generated from message lethe.chat.v1.SetTypingResponse
@@ -660,7 +693,7 @@ export type SetTypingResponse = Message$1<"lethe.chat.v1.SetTypingResponse"> & {
  * Use `create(SetTypingResponseSchema)` to create a new message.
  */
 export const SetTypingResponseSchema: GenMessage<SetTypingResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 17);
+  messageDesc(file_lethe_chat_v1_chat, 18);
 
 /**
  * @generated from message lethe.chat.v1.EndChatRequest
@@ -677,7 +710,7 @@ export type EndChatRequest = Message$1<"lethe.chat.v1.EndChatRequest"> & {
  * Use `create(EndChatRequestSchema)` to create a new message.
  */
 export const EndChatRequestSchema: GenMessage<EndChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 18);
+  messageDesc(file_lethe_chat_v1_chat, 19);
 
 /**
  * @generated from message lethe.chat.v1.EndChatResponse
@@ -690,7 +723,7 @@ export type EndChatResponse = Message$1<"lethe.chat.v1.EndChatResponse"> & {
  * Use `create(EndChatResponseSchema)` to create a new message.
  */
 export const EndChatResponseSchema: GenMessage<EndChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 19);
+  messageDesc(file_lethe_chat_v1_chat, 20);
 
 /**
  * @generated from message lethe.chat.v1.WatchChatRequest
@@ -714,7 +747,7 @@ export type WatchChatRequest = Message$1<"lethe.chat.v1.WatchChatRequest"> & {
  * Use `create(WatchChatRequestSchema)` to create a new message.
  */
 export const WatchChatRequestSchema: GenMessage<WatchChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 20);
+  messageDesc(file_lethe_chat_v1_chat, 21);
 
 /**
  * @generated from message lethe.chat.v1.WatchChatResponse
@@ -738,7 +771,7 @@ export type WatchChatResponse = Message$1<"lethe.chat.v1.WatchChatResponse"> & {
  * Use `create(WatchChatResponseSchema)` to create a new message.
  */
 export const WatchChatResponseSchema: GenMessage<WatchChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 21);
+  messageDesc(file_lethe_chat_v1_chat, 22);
 
 /**
  * @generated from message lethe.chat.v1.WatchInboxRequest
@@ -758,7 +791,7 @@ export type WatchInboxRequest = Message$1<"lethe.chat.v1.WatchInboxRequest"> & {
  * Use `create(WatchInboxRequestSchema)` to create a new message.
  */
 export const WatchInboxRequestSchema: GenMessage<WatchInboxRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 22);
+  messageDesc(file_lethe_chat_v1_chat, 23);
 
 /**
  * @generated from message lethe.chat.v1.WatchInboxResponse
@@ -817,7 +850,7 @@ export type WatchInboxResponse = Message$1<"lethe.chat.v1.WatchInboxResponse"> &
  * Use `create(WatchInboxResponseSchema)` to create a new message.
  */
 export const WatchInboxResponseSchema: GenMessage<WatchInboxResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 23);
+  messageDesc(file_lethe_chat_v1_chat, 24);
 
 /**
  * SnapshotDone marks the end of the initial snapshot.
@@ -832,7 +865,7 @@ export type SnapshotDone = Message$1<"lethe.chat.v1.SnapshotDone"> & {
  * Use `create(SnapshotDoneSchema)` to create a new message.
  */
 export const SnapshotDoneSchema: GenMessage<SnapshotDone> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 24);
+  messageDesc(file_lethe_chat_v1_chat, 25);
 
 /**
  * ChatRemoved names a chat that should disappear from the operator's view.
@@ -851,7 +884,7 @@ export type ChatRemoved = Message$1<"lethe.chat.v1.ChatRemoved"> & {
  * Use `create(ChatRemovedSchema)` to create a new message.
  */
 export const ChatRemovedSchema: GenMessage<ChatRemoved> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 25);
+  messageDesc(file_lethe_chat_v1_chat, 26);
 
 /**
  * @generated from message lethe.chat.v1.AcceptChatRequest
@@ -868,7 +901,7 @@ export type AcceptChatRequest = Message$1<"lethe.chat.v1.AcceptChatRequest"> & {
  * Use `create(AcceptChatRequestSchema)` to create a new message.
  */
 export const AcceptChatRequestSchema: GenMessage<AcceptChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 26);
+  messageDesc(file_lethe_chat_v1_chat, 27);
 
 /**
  * @generated from message lethe.chat.v1.AcceptChatResponse
@@ -885,7 +918,7 @@ export type AcceptChatResponse = Message$1<"lethe.chat.v1.AcceptChatResponse"> &
  * Use `create(AcceptChatResponseSchema)` to create a new message.
  */
 export const AcceptChatResponseSchema: GenMessage<AcceptChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 27);
+  messageDesc(file_lethe_chat_v1_chat, 28);
 
 /**
  * @generated from message lethe.chat.v1.SendOperatorMessageRequest
@@ -909,7 +942,7 @@ export type SendOperatorMessageRequest = Message$1<"lethe.chat.v1.SendOperatorMe
  * Use `create(SendOperatorMessageRequestSchema)` to create a new message.
  */
 export const SendOperatorMessageRequestSchema: GenMessage<SendOperatorMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 28);
+  messageDesc(file_lethe_chat_v1_chat, 29);
 
 /**
  * @generated from message lethe.chat.v1.SendOperatorMessageResponse
@@ -926,7 +959,7 @@ export type SendOperatorMessageResponse = Message$1<"lethe.chat.v1.SendOperatorM
  * Use `create(SendOperatorMessageResponseSchema)` to create a new message.
  */
 export const SendOperatorMessageResponseSchema: GenMessage<SendOperatorMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 29);
+  messageDesc(file_lethe_chat_v1_chat, 30);
 
 /**
  * @generated from message lethe.chat.v1.SetOperatorTypingRequest
@@ -948,7 +981,7 @@ export type SetOperatorTypingRequest = Message$1<"lethe.chat.v1.SetOperatorTypin
  * Use `create(SetOperatorTypingRequestSchema)` to create a new message.
  */
 export const SetOperatorTypingRequestSchema: GenMessage<SetOperatorTypingRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 30);
+  messageDesc(file_lethe_chat_v1_chat, 31);
 
 /**
  * @generated from message lethe.chat.v1.SetOperatorTypingResponse
@@ -961,7 +994,7 @@ export type SetOperatorTypingResponse = Message$1<"lethe.chat.v1.SetOperatorTypi
  * Use `create(SetOperatorTypingResponseSchema)` to create a new message.
  */
 export const SetOperatorTypingResponseSchema: GenMessage<SetOperatorTypingResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 31);
+  messageDesc(file_lethe_chat_v1_chat, 32);
 
 /**
  * @generated from message lethe.chat.v1.TransferChatRequest
@@ -985,7 +1018,7 @@ export type TransferChatRequest = Message$1<"lethe.chat.v1.TransferChatRequest">
  * Use `create(TransferChatRequestSchema)` to create a new message.
  */
 export const TransferChatRequestSchema: GenMessage<TransferChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 32);
+  messageDesc(file_lethe_chat_v1_chat, 33);
 
 /**
  * @generated from message lethe.chat.v1.TransferChatResponse
@@ -1002,7 +1035,7 @@ export type TransferChatResponse = Message$1<"lethe.chat.v1.TransferChatResponse
  * Use `create(TransferChatResponseSchema)` to create a new message.
  */
 export const TransferChatResponseSchema: GenMessage<TransferChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 33);
+  messageDesc(file_lethe_chat_v1_chat, 34);
 
 /**
  * @generated from message lethe.chat.v1.CloseChatRequest
@@ -1019,7 +1052,7 @@ export type CloseChatRequest = Message$1<"lethe.chat.v1.CloseChatRequest"> & {
  * Use `create(CloseChatRequestSchema)` to create a new message.
  */
 export const CloseChatRequestSchema: GenMessage<CloseChatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 34);
+  messageDesc(file_lethe_chat_v1_chat, 35);
 
 /**
  * @generated from message lethe.chat.v1.CloseChatResponse
@@ -1032,7 +1065,7 @@ export type CloseChatResponse = Message$1<"lethe.chat.v1.CloseChatResponse"> & {
  * Use `create(CloseChatResponseSchema)` to create a new message.
  */
 export const CloseChatResponseSchema: GenMessage<CloseChatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 35);
+  messageDesc(file_lethe_chat_v1_chat, 36);
 
 /**
  * @generated from message lethe.chat.v1.LeaveOfflineMessageRequest
@@ -1082,12 +1115,20 @@ export type LeaveOfflineMessageRequest = Message$1<"lethe.chat.v1.LeaveOfflineMe
  * Use `create(LeaveOfflineMessageRequestSchema)` to create a new message.
  */
 export const LeaveOfflineMessageRequestSchema: GenMessage<LeaveOfflineMessageRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 36);
+  messageDesc(file_lethe_chat_v1_chat, 37);
 
 /**
  * @generated from message lethe.chat.v1.LeaveOfflineMessageResponse
  */
 export type LeaveOfflineMessageResponse = Message$1<"lethe.chat.v1.LeaveOfflineMessageResponse"> & {
+  /**
+   * A secret that lets the visitor see and erase the message while it waits
+   * for the mail server (lethe.privacy.v1 GetMyData and ForgetMe,
+   * offline_tokens). The widget keeps it in the panel's session storage.
+   *
+   * @generated from field: string offline_token = 1;
+   */
+  offlineToken: string;
 };
 
 /**
@@ -1095,7 +1136,7 @@ export type LeaveOfflineMessageResponse = Message$1<"lethe.chat.v1.LeaveOfflineM
  * Use `create(LeaveOfflineMessageResponseSchema)` to create a new message.
  */
 export const LeaveOfflineMessageResponseSchema: GenMessage<LeaveOfflineMessageResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 37);
+  messageDesc(file_lethe_chat_v1_chat, 38);
 
 /**
  * @generated from message lethe.chat.v1.RequestTranscriptRequest
@@ -1119,7 +1160,7 @@ export type RequestTranscriptRequest = Message$1<"lethe.chat.v1.RequestTranscrip
  * Use `create(RequestTranscriptRequestSchema)` to create a new message.
  */
 export const RequestTranscriptRequestSchema: GenMessage<RequestTranscriptRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 38);
+  messageDesc(file_lethe_chat_v1_chat, 39);
 
 /**
  * @generated from message lethe.chat.v1.RequestTranscriptResponse
@@ -1132,7 +1173,7 @@ export type RequestTranscriptResponse = Message$1<"lethe.chat.v1.RequestTranscri
  * Use `create(RequestTranscriptResponseSchema)` to create a new message.
  */
 export const RequestTranscriptResponseSchema: GenMessage<RequestTranscriptResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 39);
+  messageDesc(file_lethe_chat_v1_chat, 40);
 
 /**
  * @generated from message lethe.chat.v1.SetStatusRequest
@@ -1151,7 +1192,7 @@ export type SetStatusRequest = Message$1<"lethe.chat.v1.SetStatusRequest"> & {
  * Use `create(SetStatusRequestSchema)` to create a new message.
  */
 export const SetStatusRequestSchema: GenMessage<SetStatusRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 40);
+  messageDesc(file_lethe_chat_v1_chat, 41);
 
 /**
  * @generated from message lethe.chat.v1.SetStatusResponse
@@ -1168,7 +1209,7 @@ export type SetStatusResponse = Message$1<"lethe.chat.v1.SetStatusResponse"> & {
  * Use `create(SetStatusResponseSchema)` to create a new message.
  */
 export const SetStatusResponseSchema: GenMessage<SetStatusResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_chat_v1_chat, 41);
+  messageDesc(file_lethe_chat_v1_chat, 42);
 
 /**
  * ChatState is where a chat is in its life: waiting → active → closed.
