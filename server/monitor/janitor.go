@@ -59,7 +59,11 @@ func (s *Service) sweep(ctx context.Context, now time.Time) error {
 		s.publish(ctx, st.accountID, st.id)
 	}
 
-	return s.purge(ctx, now)
+	err = s.purge(ctx, now)
+	if perr := s.pruneKeys(ctx, now); err == nil {
+		err = perr
+	}
+	return err
 }
 
 // purge destroys every visit that left more than Retention ago, and the
