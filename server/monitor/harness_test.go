@@ -194,6 +194,8 @@ type visitor struct {
 	id    string
 	ua    string
 	xff   string
+	// gpc: the browser sends Global Privacy Control (Sec-GPC: 1).
+	gpc bool
 }
 
 func (v *visitor) header(h http.Header) {
@@ -205,6 +207,9 @@ func (v *visitor) header(h http.Header) {
 	}
 	if v.xff != "" {
 		h.Set("X-Forwarded-For", v.xff)
+	}
+	if v.gpc {
+		h.Set("Sec-GPC", "1")
 	}
 }
 
