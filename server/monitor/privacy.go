@@ -111,7 +111,11 @@ func (s *Service) destroyVisit(ctx context.Context, accountID, visitID string) (
 	s.destroyed.Add(1)
 	s.publishLeft(st)
 	s.hub.Publish(visitTopic(visitID), visitEnded{})
-	if err := s.store.DB().Checkpoint(ctx); err != nil {
+	// The rows are gone; the WAL is truncated even if the caller hangs up,
+	// and by the janitor's next pass if it cannot be now.
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := s.checkpoint(cctx); err != nil {
 		return pages, data, true, err
 	}
 	return pages, data, true, nil

@@ -126,14 +126,18 @@ type Service struct {
 	keysMu    sync.Mutex
 	keysNoted map[string]time.Time
 
-	// sweepMu: one janitor pass at a time.
-	sweepMu sync.Mutex
-	// keysPruned is when the janitor last pruned old custom data keys.
+	// sweepMu: one janitor pass at a time; keysPruned is when it last
+	// pruned old custom data keys (custom_keys.go).
+	sweepMu    sync.Mutex
 	keysPruned time.Time
-	destroyed  atomic.Int64
-	stop       chan struct{}
-	wg         sync.WaitGroup
-	closeOnce  sync.Once
+
+	destroyed atomic.Int64
+	// uncheckpointed: rows were deleted and the WAL not yet truncated.
+	uncheckpointed atomic.Bool
+
+	stop      chan struct{}
+	wg        sync.WaitGroup
+	closeOnce sync.Once
 }
 
 var _ monitorv1connect.MonitorServiceHandler = (*Service)(nil)
