@@ -17,7 +17,11 @@ import (
 	privacyv1 "github.com/lethehq/lethe/gen/go/lethe/privacy/v1"
 	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/errs"
+	"github.com/lethehq/lethe/server/privacy"
 )
+
+// The privacy service reads and destroys visits through this interface.
+var _ privacy.Visits = (*Service)(nil)
 
 // count returns the rows of a scratch table.
 func (e *env) count(table string) int {
