@@ -10,7 +10,10 @@
 // (default 3 minutes) — rows deleted with secure_delete, WAL truncated — so it
 // is gone from every file (P4); with the account's "hide IP and host" on the
 // address and host name are dropped at ingress and never stored, streamed or
-// logged (P5); logs carry ids and counts only (P9); nothing of one account is
+// logged (P5); a browser sending Global Privacy Control (Sec-GPC: 1) leaves
+// no visit at all unless its account ignores GPC with a stated reason, and a
+// visitor's visit can be shown to them and destroyed at once on request
+// (privacy.go); logs carry ids and counts only (P9); nothing of one account is
 // visible to another account's operators, visitors or API keys (P11). Only
 // hashes of visit tokens, tickets and API keys are stored.
 package monitor
