@@ -6,20 +6,25 @@ import (
 
 	"github.com/lethehq/lethe/server/account"
 	"github.com/lethehq/lethe/server/chat"
+	"github.com/lethehq/lethe/server/monitor"
 )
 
 // The adapters give each domain what it asks of another in the shape of its
 // own small interface, so that no domain imports another's types.
 
-// hideIPSetting gives the monitor package the "hide IP and host" setting.
+// hideIPSetting gives the monitor package the "hide IP and host" setting and
+// whether the account honours Global Privacy Control.
 type hideIPSetting struct{ accounts *account.Store }
 
-func (m hideIPSetting) Settings(ctx context.Context, accountID string) (bool, error) {
+func (m hideIPSetting) Settings(ctx context.Context, accountID string) (monitor.AccountSettings, error) {
 	s, err := m.accounts.Settings(ctx, accountID)
 	if err != nil {
-		return false, err
+		return monitor.AccountSettings{}, err
 	}
-	return s.HideVisitorIP, nil
+	// TODO(lead, at merge of p11-acct): HonourGPC: !s.GPCIgnored once
+	// account.Settings has the field; until then GPC is always honoured
+	// (the contract's default).
+	return monitor.AccountSettings{HideIP: s.HideVisitorIP, HonourGPC: true}, nil
 }
 
 // directory gives the chat package what it needs of accounts.
