@@ -87,11 +87,11 @@ func (w *withdrawals) called() []string {
 }
 
 type env struct {
-	t           testing.TB
-	durable     *store.DB
-	store       *Store
-	checker     *Checker
-	svc         *Service
+	t       testing.TB
+	durable *store.DB
+	store   *Store
+	checker *Checker
+	svc     *Service
 	// audit is the audit trail the service records into, on lethe.db.
 	audit       *audit.Log
 	withdrawals *withdrawals
