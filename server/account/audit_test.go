@@ -4,14 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"testing/fstest"
 
 	"connectrpc.com/connect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	"github.com/lethehq/lethe/server/audit"
+	"github.com/lethehq/lethe/server/store"
 )
 
 func TestAudit_SignInsNameTheOperatorNetworkAndReasonOnly(t *testing.T) {
@@ -208,5 +212,44 @@ func TestUpdateSettings_AuditRetentionDays(t *testing.T) {
 	_, err := e.store.AuditRetention(context.Background(), "no-such-account")
 	if !errors.Is(err, ErrNotFound) {
 		t.Errorf("unknown account: %v, want ErrNotFound", err)
+	}
+}
+
+// Migration 004 adds GPC and the audit retention to an account saved before
+// it: GPC honoured, the trail kept 90 days, the rest as saved.
+func TestMigration_PrivacySettingsAddedToExistingSettings(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := store.Open(filepath.Join(t.TempDir(), "lethe.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	before := fstest.MapFS{}
+	for _, name := range []string{"001_accounts.sql", "002_settings.sql", "003_file_settings.sql"} {
+		b, err := fs.ReadFile(migrations, "migrations/"+name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		before[name] = &fstest.MapFile{Data: b}
+	}
+	if err := db.Migrate(ctx, "account", before); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.W.ExecContext(ctx, `INSERT INTO accounts (id, name, created_at) VALUES ('a', 'A', 0);
+		INSERT INTO account_settings (account_id, hide_visitor_ip, idle_timeout_seconds, max_file_bytes) VALUES ('a', 1, 1234, 1000)`); err != nil {
+		t.Fatal(err)
+	}
+	st, err := NewStore(ctx, db)
+	if err != nil {
+		t.Fatalf("migrate to the privacy settings: %v", err)
+	}
+	s, err := st.Settings(ctx, "a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !s.HideVisitorIP || s.IdleTimeoutSeconds != 1234 || s.MaxFileBytes != 1000 || s.GPCIgnored || s.GPCIgnoredReason != "" ||
+		s.AuditRetentionDays != DefaultAuditRetentionDays {
+		t.Fatalf("settings after the migration = %+v", s)
 	}
 }
