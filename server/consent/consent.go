@@ -20,6 +20,7 @@ import (
 
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/store"
@@ -214,13 +215,33 @@ func NewChecker(st *Store) *Checker { return &Checker{store: st} }
 type Service struct {
 	store    *Store
 	withdraw Withdrawer
+	audit    audit.Recorder
 }
 
 var _ consentv1connect.ConsentServiceHandler = (*Service)(nil)
 
+// Option configures the service.
+type Option func(*Service)
+
+// WithAudit records each new consent text version in the audit trail
+// (without its text). Without it nothing is recorded.
+func WithAudit(r audit.Recorder) Option {
+	return func(s *Service) {
+		if r != nil {
+			s.audit = r
+		}
+	}
+}
+
 // NewService returns the consent service; w ends chats whose visitor
 // withdrew consent.
-func NewService(st *Store, w Withdrawer) *Service { return &Service{store: st, withdraw: w} }
+func NewService(st *Store, w Withdrawer, opts ...Option) *Service {
+	s := &Service{store: st, withdraw: w, audit: audit.Discard}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Policy says who may call each procedure.
 func Policy() map[string]auth.Kind {
@@ -309,6 +330,14 @@ func (s *Service) ListConsentTexts(ctx context.Context, _ *connect.Request[conse
 	return connect.NewResponse(res), nil
 }
 
+// formName is a form's short name ("prechat", "offline").
+func formName(f Form) string {
+	if f == Offline {
+		return "offline"
+	}
+	return "prechat"
+}
+
 // SetConsentText implements ConsentServiceHandler.
 func (s *Service) SetConsentText(ctx context.Context, req *connect.Request[consentv1.SetConsentTextRequest]) (*connect.Response[consentv1.SetConsentTextResponse], error) {
 	op, _ := auth.OperatorFrom(ctx)
@@ -332,6 +361,9 @@ func (s *Service) SetConsentText(ctx context.Context, req *connect.Request[conse
 	if err != nil {
 		return nil, err
 	}
+	// Which text, by form and locale, and its version: never the text.
+	s.audit.Record(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.ConsentTextSet,
+		Fields: []string{"form:" + formName(t.Form), "locale:" + t.Locale}, Count: int64(t.Version)})
 	return connect.NewResponse(&consentv1.SetConsentTextResponse{Text: toProto(t, true)}), nil
 }
 
