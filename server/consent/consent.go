@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -276,6 +277,20 @@ func (c *Checker) Check(ctx context.Context, accountID string, form Form, locale
 		return Text{}, errs.Precondition("the consent text has changed; accept the current version (%d)", t.Version)
 	}
 	return Text{}, nil
+}
+
+// Text returns the text of one stored version of the account's consent
+// text of form in locale (the locale of the text, as Check returned it):
+// what a visitor accepted, for their consent receipt. errs.ErrNotFound
+// when there is no such version.
+func (c *Checker) Text(ctx context.Context, accountID string, form consentv1.ConsentForm, locale string, version int32) (string, error) {
+	var text string
+	err := c.store.db.R.QueryRowContext(ctx, `SELECT text FROM consent_texts WHERE account_id = ? AND form = ? AND locale = ? AND version = ?`,
+		accountID, form, locale, version).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("consent text %s %s v%d: %w", form, locale, version, errs.ErrNotFound)
+	}
+	return text, err
 }
 
 // Accepted counts an acceptance (counts only, no visitor data).
