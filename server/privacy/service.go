@@ -643,7 +643,4 @@ func (s *Service) pendingMail(ref string, h mail.Held) *privacyv1.PendingMail {
 }
 
 // entryProto is an audit entry as the API shows it.
-func entryProto(e audit.Entry) *privacyv1.AuditEntry {
-	return &privacyv1.AuditEntry{Id: "", At: timestamppb.New(e.At), ActorKind: e.ActorKind, ActorId: e.ActorID, Action: e.Action,
-		TargetId: e.TargetID, Fields: e.Fields, Count: e.Count, ReceiptId: e.ReceiptID, Network: e.Network, Reason: e.Reason}
-}
+func entryProto(e audit.Entry) *privacyv1.AuditEntry { return audit.ToProto(e) }

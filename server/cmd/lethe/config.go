@@ -19,8 +19,8 @@ import (
 	"github.com/lethehq/lethe/server/guard"
 	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/monitor"
-	"github.com/lethehq/lethe/server/privacy"
 	"github.com/lethehq/lethe/server/netinfo"
+	"github.com/lethehq/lethe/server/privacy"
 )
 
 // config is everything the server is started with.
