@@ -29,6 +29,7 @@ import (
 	"github.com/lethehq/lethe/server/internal/testkit"
 	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/netinfo"
+	"github.com/lethehq/lethe/server/privacy"
 	"github.com/lethehq/lethe/server/store"
 )
 
@@ -175,7 +176,8 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	mux.Handle(accountv1connect.NewAccountServiceHandler(e.svc, interceptors, connect.WithRequireConnectProtocolHeader()))
 	// The operator RPCs of lethe.privacy.v1 over the service, as the
 	// privacy service serves them (operator session required).
-	mux.Handle(privacyv1connect.NewPrivacyServiceHandler(operatorRights{e.svc}, interceptors, connect.WithRequireConnectProtocolHeader()))
+	rights := privacy.NewService(nil, nil, nil, e.svc, e.audit, nil, log, privacy.Options{})
+	mux.Handle(privacyv1connect.NewPrivacyServiceHandler(rights, interceptors, connect.WithRequireConnectProtocolHeader()))
 	// The client's address as app.go resolves it, with the test client
 	// behind a trusted proxy so that each console can say where it is
 	// (newOperatorAt).

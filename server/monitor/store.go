@@ -248,41 +248,17 @@ func (s *Store) visitors(ctx context.Context, where string, args ...any) ([]visi
 	if len(out) == 0 {
 		return nil, nil
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT p.visit_id, p.url, p.title, p.referrer, p.viewed_at FROM monitor_pages p
-		JOIN monitor_visits v ON v.id = p.visit_id WHERE `+where+` ORDER BY p.visit_id, p.seq`, args...)
-	if err != nil {
-		return nil, err
-	}
-	for rows.Next() {
-		var id string
-		var pg monitorv1.Page
-		var at int64
-		if err := rows.Scan(&id, &pg.Url, &pg.Title, &pg.Referrer, &at); err != nil {
-			rows.Close()
-			return nil, err
-		}
+	err = eachPage(ctx, tx, where, args, func(id string, pg *monitorv1.Page, at time.Time) {
 		if p := byID[id]; p != nil {
-			pv := &monitorv1.PageView{Page: &pg, ViewedAt: timestamppb.New(time.UnixMilli(at))}
+			pv := &monitorv1.PageView{Page: pg, ViewedAt: timestamppb.New(at)}
 			p.Pages = append(p.Pages, pv)
 			p.CurrentPage = pv
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT d.visit_id, d.verified, d.key, d.value FROM monitor_custom_data d
-		JOIN monitor_visits v ON v.id = d.visit_id WHERE `+where, args...)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, k, val string
-		var verified bool
-		if err := rows.Scan(&id, &verified, &k, &val); err != nil {
-			return nil, err
-		}
+	err = eachDatum(ctx, tx, where, args, func(id string, verified bool, k, val string) {
 		if p := byID[id]; p != nil {
 			if verified {
 				p.VerifiedData[k] = val
@@ -290,8 +266,52 @@ func (s *Store) visitors(ctx context.Context, where string, args ...any) ([]visi
 				p.PageData[k] = val
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
-	return out, rows.Err()
+	return out, nil
+}
+
+// eachPage calls fn with every page of the visits matching where (on
+// monitor_visits v), by visit and in the order they were viewed.
+func eachPage(ctx context.Context, tx querier, where string, args []any, fn func(visitID string, p *monitorv1.Page, viewedAt time.Time)) error {
+	rows, err := tx.QueryContext(ctx, `SELECT p.visit_id, p.url, p.title, p.referrer, p.viewed_at FROM monitor_pages p
+		JOIN monitor_visits v ON v.id = p.visit_id WHERE `+where+` ORDER BY p.visit_id, p.seq`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var pg monitorv1.Page
+		var at int64
+		if err := rows.Scan(&id, &pg.Url, &pg.Title, &pg.Referrer, &at); err != nil {
+			return err
+		}
+		fn(id, &pg, time.UnixMilli(at))
+	}
+	return rows.Err()
+}
+
+// eachDatum calls fn with every custom data value of the visits matching
+// where (on monitor_visits v), by visit and key.
+func eachDatum(ctx context.Context, tx querier, where string, args []any, fn func(visitID string, verified bool, key, value string)) error {
+	rows, err := tx.QueryContext(ctx, `SELECT d.visit_id, d.verified, d.key, d.value FROM monitor_custom_data d
+		JOIN monitor_visits v ON v.id = d.visit_id WHERE `+where+` ORDER BY d.visit_id, d.key, d.verified`, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, k, val string
+		var verified bool
+		if err := rows.Scan(&id, &verified, &k, &val); err != nil {
+			return err
+		}
+		fn(id, verified, k, val)
+	}
+	return rows.Err()
 }
 
 // Visitor returns the operator view of one visit.
@@ -503,45 +523,23 @@ func (s *Store) held(ctx context.Context, where string, args ...any) ([]*heldVis
 	if len(out) == 0 {
 		return nil, nil
 	}
-	rows, err = tx.QueryContext(ctx, `SELECT p.visit_id, p.url, p.title, p.referrer, p.viewed_at FROM monitor_pages p
-		JOIN monitor_visits v ON v.id = p.visit_id WHERE `+where+` ORDER BY p.visit_id, p.seq`, args...)
+	err = eachPage(ctx, tx, where, args, func(id string, pg *monitorv1.Page, at time.Time) {
+		if h := byID[id]; h != nil {
+			h.pages = append(h.pages, &privacyv1.PageView{Url: pg.Url, Title: pg.Title, Referrer: pg.Referrer, ViewedAt: timestamppb.New(at)})
+		}
+	})
 	if err != nil {
 		return nil, err
 	}
-	for rows.Next() {
-		var id string
-		var at int64
-		pv := &privacyv1.PageView{}
-		if err := rows.Scan(&id, &pv.Url, &pv.Title, &pv.Referrer, &at); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		pv.ViewedAt = timestamppb.New(time.UnixMilli(at))
+	err = eachDatum(ctx, tx, where, args, func(id string, verified bool, k, val string) {
 		if h := byID[id]; h != nil {
-			h.pages = append(h.pages, pv)
+			h.data = append(h.data, &privacyv1.CustomDatum{Key: k, Value: val, Verified: verified})
 		}
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, err
-	}
-	rows, err = tx.QueryContext(ctx, `SELECT d.visit_id, d.key, d.value, d.verified FROM monitor_custom_data d
-		JOIN monitor_visits v ON v.id = d.visit_id WHERE `+where+` ORDER BY d.visit_id, d.key, d.verified`, args...)
+	})
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		cd := &privacyv1.CustomDatum{}
-		if err := rows.Scan(&id, &cd.Key, &cd.Value, &cd.Verified); err != nil {
-			return nil, err
-		}
-		if h := byID[id]; h != nil {
-			h.data = append(h.data, cd)
-		}
-	}
-	return out, rows.Err()
+	return out, nil
 }
 
 // visitsWithValue lists the ids of the account's visits with a custom data

@@ -543,17 +543,24 @@ func (sub *subject) items() int64 {
 	return int64(len(sub.data.Chats) + len(sub.data.Mail) + len(sub.data.Visits))
 }
 
-// FindDataSubject implements PrivacyServiceHandler.
-func (s *Service) FindDataSubject(ctx context.Context, req *connect.Request[privacyv1.FindDataSubjectRequest]) (*connect.Response[privacyv1.FindDataSubjectResponse], error) {
+// request is an admin's request by e-mail address: the admin, and what
+// their account holds for the address.
+func (s *Service) request(ctx context.Context, address string) (*auth.Operator, *subject, error) {
 	op, err := operator(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	email, err := subjectEmail(req.Msg.Email)
+	email, err := subjectEmail(address)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	sub, err := s.find(ctx, op.AccountID, email)
+	return op, sub, err
+}
+
+// FindDataSubject implements PrivacyServiceHandler.
+func (s *Service) FindDataSubject(ctx context.Context, req *connect.Request[privacyv1.FindDataSubjectRequest]) (*connect.Response[privacyv1.FindDataSubjectResponse], error) {
+	op, sub, err := s.request(ctx, req.Msg.Email)
 	if err != nil {
 		return nil, err
 	}
@@ -563,15 +570,7 @@ func (s *Service) FindDataSubject(ctx context.Context, req *connect.Request[priv
 
 // EraseDataSubject implements PrivacyServiceHandler.
 func (s *Service) EraseDataSubject(ctx context.Context, req *connect.Request[privacyv1.EraseDataSubjectRequest]) (*connect.Response[privacyv1.EraseDataSubjectResponse], error) {
-	op, err := operator(ctx)
-	if err != nil {
-		return nil, err
-	}
-	email, err := subjectEmail(req.Msg.Email)
-	if err != nil {
-		return nil, err
-	}
-	sub, err := s.find(ctx, op.AccountID, email)
+	op, sub, err := s.request(ctx, req.Msg.Email)
 	if err != nil {
 		return nil, err
 	}
