@@ -203,6 +203,11 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
       case "operatorLeft":
         sysLine(`${k.value.operatorName} left the chat`);
         break;
+      case "visitorUpdated": {
+        const v = k.value;
+        sysLine(`The visitor corrected their details: ${v.visitorName}${v.visitorEmail ? ` <${v.visitorEmail}>` : ""}`);
+        break;
+      }
       case "closed":
         hideTyping();
         disableDownloads(log);
