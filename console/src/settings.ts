@@ -66,7 +66,7 @@ function settingsCard(ctx: PageContext): HTMLElement {
   const gpcIgnored = h("input", { type: "checkbox", id: "set-gpc-ignored", class: "check", "data-testid": "set-gpc-ignored" });
   const gpcReason = h("input", { id: "set-gpc-reason", "data-testid": "set-gpc-reason", maxlength: 500, autocomplete: "off" });
   const gpcReasonField = hinted("Why Global Privacy Control is ignored", "Required. Shown on the public privacy page and in the data inventory.", gpcReason);
-  const auditDays = h("input", { type: "number", id: "set-audit-days", class: "num", "data-testid": "set-audit-days", min: 1, max: 3650, step: 1, inputmode: "numeric", placeholder: "server's default" });
+  const auditDays = h("input", { type: "number", id: "set-audit-days", class: "num", "data-testid": "set-audit-days", min: 1, max: 3650, step: 1, inputmode: "numeric", placeholder: "default" });
   const save = h("button", { type: "submit", class: "btn primary", "data-testid": "set-save" }, "Save settings");
   const ok = h("span", { class: "ok", role: "status", "data-testid": "set-ok", hidden: true }, "Settings saved.");
   // Disabled until the current settings are in, so a save cannot blank them.
