@@ -8,7 +8,7 @@
  * the chat panel's first load stays small. Every text is set as text.
  */
 import { toJsonString } from "@bufbuild/protobuf";
-import { createClient, createLetheTransport, errorMessage } from "@lethe/sdk";
+import { Code, ConnectError, create, createClient, createLetheTransport, errorMessage } from "@lethe/sdk";
 import {
   type ChatData,
   type DeletionReceipt,
@@ -101,15 +101,26 @@ export function createDataView(d: DataDeps): DataView {
     intro.textContent = "Reading…";
     content.replaceChildren();
     show(actions, false);
+    const req = request();
+    // With no chat, no visit and no message waiting, there is nothing to ask for.
+    if (!d.chatToken() && !req.visitToken && !req.offlineTokens.length) return nothing();
     try {
-      const res = await api.getMyData(request());
+      const res = await api.getMyData(req);
       d.clearError();
       st.data = res.data;
       render();
     } catch (err) {
+      // None of the visitor's secrets is known any more: nothing is held for them.
+      if (ConnectError.from(err).code === Code.Unauthenticated) return nothing();
       intro.textContent = "Your data could not be read.";
       d.showError(errorMessage(err));
     }
+  }
+
+  function nothing(): void {
+    d.clearError();
+    st.data = create(VisitorDataSchema, {});
+    render();
   }
 
   function render(): void {
