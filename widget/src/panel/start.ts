@@ -154,7 +154,7 @@ export function createStart(d: StartDeps): Start {
   const sent = h(
     "p",
     { class: "notice sent", role: "status", tabindex: -1, "data-testid": "offline-sent", hidden: true },
-    "Thanks — your message was sent. It is deleted from our chat server as soon as it has been e-mailed.",
+    "Thanks — your message was sent. It is deleted from our chat server as soon as it has been e-mailed; until then you can see or erase it under “Your data”.",
   );
   const chooseChat = h(
     "button",
