@@ -50,6 +50,8 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	privacyv1 "github.com/lethehq/lethe/gen/go/lethe/privacy/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/privacy/v1/privacyv1connect"
 )
 
 // Visitor is a website visitor: it reads the consent texts, starts a chat
@@ -65,6 +67,12 @@ type Visitor struct {
 	Token string
 	// ChatID is the visitor's chat, set by Start.
 	ChatID string
+	// Privacy serves the visitor's rights over their data (see MyData and
+	// ForgetMe).
+	Privacy privacyv1connect.PrivacyServiceClient
+	// OfflineTokens are the secrets of the offline messages this visitor
+	// left (LeaveOfflineMessage), sent with MyData and ForgetMe.
+	OfflineTokens []string
 }
 
 // NewVisitor returns a visitor client for the server at baseURL.
@@ -74,6 +82,7 @@ func NewVisitor(httpClient connect.HTTPClient, baseURL string, opts ...connect.C
 	v.Chat = chatv1connect.NewChatServiceClient(httpClient, baseURL, opts...)
 	v.Consent = consentv1connect.NewConsentServiceClient(httpClient, baseURL, opts...)
 	v.Files = newFilesClient(httpClient, baseURL, opts)
+	v.Privacy = privacyv1connect.NewPrivacyServiceClient(httpClient, baseURL, opts...)
 	return v
 }
 
@@ -177,11 +186,40 @@ type OfflineMessage struct {
 // the server holds it only until the mail is accepted. It needs no chat.
 // FailedPrecondition when the account takes no offline messages or a
 // required consent text was not accepted in its current version.
+// The message's offline token is added to OfflineTokens.
 func (v *Visitor) LeaveOfflineMessage(ctx context.Context, m OfflineMessage) error {
-	_, err := v.Chat.LeaveOfflineMessage(ctx, connect.NewRequest(&chatv1.LeaveOfflineMessageRequest{
+	res, err := v.Chat.LeaveOfflineMessage(ctx, connect.NewRequest(&chatv1.LeaveOfflineMessageRequest{
 		AccountId: m.AccountID, VisitorName: m.Name, VisitorEmail: m.Email, Message: m.Message,
 		Locale: m.Locale, ConsentVersion: m.ConsentVersion}))
-	return err
+	if err != nil {
+		return err
+	}
+	if t := res.Msg.OfflineToken; t != "" {
+		v.OfflineTokens = append(v.OfflineTokens, t)
+	}
+	return nil
+}
+
+// MyData returns everything the server holds about this visitor right now:
+// their chat, the visit of visitToken ("" when none) and their offline
+// messages waiting for the mail server.
+func (v *Visitor) MyData(ctx context.Context, visitToken string) (*privacyv1.VisitorData, error) {
+	res, err := v.Privacy.GetMyData(ctx, connect.NewRequest(&privacyv1.GetMyDataRequest{VisitToken: visitToken, OfflineTokens: v.OfflineTokens}))
+	if err != nil {
+		return nil, err
+	}
+	return res.Msg.Data, nil
+}
+
+// ForgetMe destroys everything the server holds about this visitor now (the
+// chat ends) and returns the deletion receipt.
+func (v *Visitor) ForgetMe(ctx context.Context, visitToken string) (*privacyv1.DeletionReceipt, error) {
+	res, err := v.Privacy.ForgetMe(ctx, connect.NewRequest(&privacyv1.ForgetMeRequest{VisitToken: visitToken, OfflineTokens: v.OfflineTokens}))
+	if err != nil {
+		return nil, err
+	}
+	v.OfflineTokens = nil
+	return res.Msg.Receipt, nil
 }
 
 // WithdrawConsent withdraws the consent given for the chat: the chat ends at
@@ -249,6 +287,13 @@ type Operator struct {
 	// Files carries files in the operator's chats (see SendFile and
 	// Download).
 	Files filesv1connect.FileServiceClient
+	// Privacy serves the operator's own data (export, profile, sessions,
+	// deletion) and, for admins, requests by e-mail address, the data
+	// inventory and the audit trail.
+	Privacy privacyv1connect.PrivacyServiceClient
+	// HTTPClient carries the operator's session cookie, for the plain HTTP
+	// endpoints (the audit trail as JSON Lines, /privacy/audit.jsonl).
+	HTTPClient *http.Client
 	// Me is the operator, set by Login.
 	Me *accountv1.Operator
 }
@@ -261,11 +306,13 @@ func NewOperator(httpClient *http.Client, baseURL string, opts ...connect.Client
 		c.Jar, _ = cookiejar.New(nil)
 	}
 	return &Operator{
-		Chat:    chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
-		Account: accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
-		Monitor: monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
-		Consent: consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
-		Files:   newFilesClient(&c, baseURL, opts),
+		Chat:       chatv1connect.NewChatServiceClient(&c, baseURL, opts...),
+		Account:    accountv1connect.NewAccountServiceClient(&c, baseURL, opts...),
+		Monitor:    monitorv1connect.NewMonitorServiceClient(&c, baseURL, opts...),
+		Consent:    consentv1connect.NewConsentServiceClient(&c, baseURL, opts...),
+		Files:      newFilesClient(&c, baseURL, opts),
+		Privacy:    privacyv1connect.NewPrivacyServiceClient(&c, baseURL, opts...),
+		HTTPClient: &c,
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/netip"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -21,6 +22,8 @@ import (
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/privacy/v1/privacyv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
@@ -73,6 +76,8 @@ type env struct {
 	store    *Store
 	sessions *scs.SessionManager
 	svc      *Service
+	// audit is the audit trail the service records into, on lethe.db.
+	audit    *audit.Log
 	srv      *httptest.Server
 	logs     *testkit.LogBuffer
 	signOuts *signOuts
@@ -133,7 +138,12 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	e.sessions = auth.NewSessions(e.db, true)
 	var log *slog.Logger
 	log, e.logs = testkit.Logger(t)
+	if e.audit, err = audit.NewLog(ctx, e.db, log, audit.Options{Retention: e.store.AuditRetention}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.audit.Close() })
 	o := cfg.opts
+	o.Audit = e.audit
 	o.PasswordParams = testkit.CheapPasswords
 	if o.HashFailedRate == nil {
 		// Off unless a test sets it: it runs on real time, and the
@@ -158,13 +168,14 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle(accountv1connect.NewAccountServiceHandler(e.svc,
-		connect.WithInterceptors(
-			errs.Interceptor{Log: log},
-			&auth.Interceptor{Sessions: e.sessions, Operators: e.svc, Visitors: noVisitors{}, Policy: Policy()},
-		),
-		connect.WithRequireConnectProtocolHeader(),
-	))
+	interceptors := connect.WithInterceptors(
+		errs.Interceptor{Log: log},
+		&auth.Interceptor{Sessions: e.sessions, Operators: e.svc, Visitors: noVisitors{}, Policy: Policy()},
+	)
+	mux.Handle(accountv1connect.NewAccountServiceHandler(e.svc, interceptors, connect.WithRequireConnectProtocolHeader()))
+	// The operator RPCs of lethe.privacy.v1 over the service, as the
+	// privacy service serves them (operator session required).
+	mux.Handle(privacyv1connect.NewPrivacyServiceHandler(operatorRights{e.svc}, interceptors, connect.WithRequireConnectProtocolHeader()))
 	// The client's address as app.go resolves it, with the test client
 	// behind a trusted proxy so that each console can say where it is
 	// (newOperatorAt).
@@ -181,29 +192,50 @@ func newEnv(t testing.TB, opts ...envOption) *env {
 type operator struct {
 	e       *env
 	account accountv1connect.AccountServiceClient
+	privacy privacyv1connect.PrivacyServiceClient
+	// jar holds the session cookie.
+	jar http.CookieJar
 	// me is the operator as Login returned it.
 	me *accountv1.Operator
 }
 
 // newOperator returns a console that has not signed in.
 func (e *env) newOperator() *operator {
-	c := *e.srv.Client()
-	c.Jar, _ = cookiejar.New(nil)
-	return &operator{e: e, account: accountv1connect.NewAccountServiceClient(&c, e.srv.URL)}
+	return e.newConsole(nil)
 }
 
 // newOperatorAt returns a console that has not signed in, at client
 // address addr (forwarded by the trusted proxy in front of the server).
 func (e *env) newOperatorAt(addr string) *operator {
+	return e.newConsole(http.Header{"X-Forwarded-For": {addr}})
+}
+
+// newConsole returns a console that has not signed in and sends header
+// with every call.
+func (e *env) newConsole(header http.Header) *operator {
 	c := *e.srv.Client()
 	c.Jar, _ = cookiejar.New(nil)
-	fwd := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
+	set := connect.WithInterceptors(connect.UnaryInterceptorFunc(func(next connect.UnaryFunc) connect.UnaryFunc {
 		return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
-			req.Header().Set("X-Forwarded-For", addr)
+			for k, vs := range header {
+				req.Header()[k] = vs
+			}
 			return next(ctx, req)
 		}
 	}))
-	return &operator{e: e, account: accountv1connect.NewAccountServiceClient(&c, e.srv.URL, fwd)}
+	return &operator{e: e, jar: c.Jar, account: accountv1connect.NewAccountServiceClient(&c, e.srv.URL, set),
+		privacy: privacyv1connect.NewPrivacyServiceClient(&c, e.srv.URL, set)}
+}
+
+// cookie is the console's session cookie (nil when it has none).
+func (o *operator) cookie() *http.Cookie {
+	u, _ := url.Parse(o.e.srv.URL)
+	for _, c := range o.jar.Cookies(u) {
+		if c.Name == sessionCookie {
+			return c
+		}
+	}
+	return nil
 }
 
 // clock is a settable time.

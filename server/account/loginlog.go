@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/netip"
 
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
@@ -35,6 +36,20 @@ func AddrPrefix(a netip.Addr) string {
 func (s *Service) loginFailed(ctx context.Context, who string, from netip.Addr, reason string) {
 	s.log.InfoContext(ctx, "login failed", slog.String("operator", who), slog.String("from", AddrPrefix(from)),
 		slog.String("reason", reason))
+}
+
+// auditLoginFailed records a sign-in answered with a failure in the
+// account's audit trail when the address typed is an operator's (o; nil
+// when it is nobody's, which has no account to record it in): the
+// operator's id as the target (whoever typed the password is not known),
+// the client's network and the reason, a fixed word. These are the answered
+// attempts, so the login throttle bounds them.
+func (s *Service) auditLoginFailed(ctx context.Context, o *Operator, from netip.Addr, reason string) {
+	if o == nil {
+		return
+	}
+	s.opts.Audit.Record(ctx, audit.Entry{AccountID: o.AccountID, ActorKind: audit.ActorOperator, TargetID: o.ID, Action: audit.LoginFailed,
+		Network: AddrPrefix(from), Reason: reason})
 }
 
 // loginRefused logs a sign-in refused before its password was checked

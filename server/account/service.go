@@ -15,10 +15,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/alexedwards/argon2id"
 	"github.com/alexedwards/scs/v2"
+	"github.com/medama-io/go-useragent"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/account/v1/accountv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
@@ -47,6 +49,8 @@ type Service struct {
 	quiet  *limit.Keyed
 	tarpit *tarpit
 	dummy  string
+	// ua summarises the User-Agent of a sign-in for the session list.
+	ua *useragent.Parser
 }
 
 // Options are what the account service needs beyond its store.
@@ -78,9 +82,13 @@ type Options struct {
 	// on a chat's files (0: files.DefaultMaxFileBytes and
 	// files.DefaultMaxChatBytes); an account may set lower ones, not higher.
 	MaxFileBytes, MaxChatBytes int64
-	// OnSignOut is called when an operator logs out or is disabled, so that
-	// presence and streams can follow (nil: nothing to tell).
+	// OnSignOut is called when an operator logs out, is disabled or
+	// deletes themself, so that presence and streams can follow (nil:
+	// nothing to tell).
 	OnSignOut func(operatorID string)
+	// Audit records sign-ins, settings changes and changes to operators
+	// (nil: audit.Discard).
+	Audit audit.Recorder
 
 	// Set by tests only: the throttle's clock and table bound, and a hook
 	// run inside each argon2id computation's slot.
@@ -100,6 +108,9 @@ func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) 
 	if o.OnSignOut == nil {
 		o.OnSignOut = func(string) {}
 	}
+	if o.Audit == nil {
+		o.Audit = audit.Discard
+	}
 	if o.Login == (LoginLimits{}) {
 		o.Login = DefaultLoginLimits()
 	}
@@ -109,6 +120,7 @@ func NewService(st *Store, sm *scs.SessionManager, log *slog.Logger, o Options) 
 		throttle: newThrottle(o.Login, o.clock, o.maxKeys),
 		quiet:    limit.New(time.Minute, 1),
 		tarpit:   &tarpit{max: o.Tarpit},
+		ua:       useragent.NewParser(),
 	}
 	// Unknown e-mail addresses are checked against this hash, made with the
 	// same parameters and through the same hasher as every other, so that
@@ -194,11 +206,13 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 	}
 	if o == nil || !ok {
 		s.loginFailed(ctx, who, from, "wrong password")
+		s.auditLoginFailed(ctx, o, from, "wrong password")
 		return nil, errs.Unauthenticated("wrong e-mail address or password")
 	}
 	s.throttle.succeeded(at)
 	if o.Disabled {
 		s.loginFailed(ctx, who, from, "disabled")
+		s.auditLoginFailed(ctx, o, from, "disabled")
 		return nil, errs.Denied("this operator is disabled")
 	}
 	// A new session token on every login defeats session fixation.
@@ -206,12 +220,15 @@ func (s *Service) Login(ctx context.Context, req *connect.Request[accountv1.Logi
 		return nil, err
 	}
 	s.sessions.Put(ctx, auth.SessionKey, o.ID)
+	s.describeSession(ctx, req.Header().Get("User-Agent"), from)
 	s.rehash(ctx, o, req.Msg.Password)
 	a, err := s.store.Account(ctx, o.AccountID)
 	if err != nil {
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "login", slog.String("operator", o.ID), slog.String("account", o.AccountID), slog.String("from", AddrPrefix(from)))
+	s.opts.Audit.Record(ctx, audit.Entry{AccountID: o.AccountID, ActorKind: audit.ActorOperator, ActorID: o.ID, Action: audit.Login,
+		Network: AddrPrefix(from)})
 	return connect.NewResponse(&accountv1.LoginResponse{Operator: toProtoOperator(o), Account: toProtoAccount(a)}), nil
 }
 
@@ -242,6 +259,7 @@ func (s *Service) Logout(ctx context.Context, _ *connect.Request[accountv1.Logou
 		return nil, err
 	}
 	s.opts.OnSignOut(op.ID)
+	s.opts.Audit.Record(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.Logout})
 	return connect.NewResponse(&accountv1.LogoutResponse{}), nil
 }
 
@@ -275,16 +293,9 @@ func (s *Service) ListOperators(ctx context.Context, _ *connect.Request[accountv
 
 // ValidateNewOperator checks the fields of a new operator.
 func ValidateNewOperator(email, name, password string) (string, string, error) {
-	email = strings.ToLower(strings.TrimSpace(email))
-	name = strings.TrimSpace(name)
-	if email == "" || len(email) > MaxEmailChars {
-		return "", "", errs.Invalid("e-mail address is required (at most %d characters)", MaxEmailChars)
-	}
-	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
-		return "", "", errs.Invalid("e-mail address is malformed")
-	}
-	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
-		return "", "", errs.Invalid("name is required (at most %d characters)", MaxNameChars)
+	email, name, err := validateProfile(email, name)
+	if err != nil {
+		return "", "", err
 	}
 	if n := utf8.RuneCountInString(password); n < MinPasswordChars || n > MaxPasswordChars {
 		return "", "", errs.Invalid("password must be %d to %d characters", MinPasswordChars, MaxPasswordChars)
@@ -319,6 +330,7 @@ func (s *Service) CreateOperator(ctx context.Context, req *connect.Request[accou
 		return nil, err
 	}
 	s.log.InfoContext(ctx, "operator created", slog.String("operator", o.ID), slog.String("account", o.AccountID), slog.String("by", op.ID))
+	s.opts.Audit.Record(ctx, audit.Entry{AccountID: o.AccountID, Action: audit.OperatorCreated, TargetID: o.ID})
 	return connect.NewResponse(&accountv1.CreateOperatorResponse{Operator: toProtoOperator(&o)}), nil
 }
 
@@ -354,7 +366,29 @@ func (s *Service) SetOperatorDisabled(ctx context.Context, req *connect.Request[
 		s.opts.OnSignOut(o.ID)
 	}
 	s.log.InfoContext(ctx, "operator disabled changed", slog.String("operator", o.ID), slog.Bool("disabled", o.Disabled), slog.String("by", op.ID))
+	action := audit.OperatorEnabled
+	if o.Disabled {
+		action = audit.OperatorDisabled
+	}
+	s.opts.Audit.Record(ctx, audit.Entry{AccountID: o.AccountID, Action: action, TargetID: o.ID})
 	return connect.NewResponse(&accountv1.SetOperatorDisabledResponse{Operator: toProtoOperator(o)}), nil
+}
+
+// validateProfile checks and normalises an operator's sign-in address
+// (lower case, trimmed) and name (trimmed).
+func validateProfile(email, name string) (string, string, error) {
+	email = strings.ToLower(strings.TrimSpace(email))
+	name = strings.TrimSpace(name)
+	if email == "" || len(email) > MaxEmailChars {
+		return "", "", errs.Invalid("e-mail address is required (at most %d characters)", MaxEmailChars)
+	}
+	if a, err := mail.ParseAddress(email); err != nil || a.Address != email {
+		return "", "", errs.Invalid("e-mail address is malformed")
+	}
+	if name == "" || utf8.RuneCountInString(name) > MaxNameChars {
+		return "", "", errs.Invalid("name is required (at most %d characters)", MaxNameChars)
+	}
+	return email, name, nil
 }
 
 func toProtoOperator(o *Operator) *accountv1.Operator {

@@ -10,11 +10,16 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
+	"unicode/utf8"
 
 	"connectrpc.com/connect"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	filesv1 "github.com/lethehq/lethe/gen/go/lethe/files/v1"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/files"
@@ -37,6 +42,13 @@ type Settings struct {
 	MaxFileBytes     int64
 	MaxChatFileBytes int64
 	FileCategories   []filesv1.FileCategory
+	// GPCIgnored: Global Privacy Control is not honoured, for
+	// GPCIgnoredReason (shown in the data inventory; "" while honoured).
+	GPCIgnored       bool
+	GPCIgnoredReason string
+	// AuditRetentionDays is how long the audit trail is kept
+	// (DefaultAuditRetentionDays unless set).
+	AuditRetentionDays int
 }
 
 // Limits on settings.
@@ -46,7 +58,31 @@ const (
 	MinIdleTimeout     = 10
 	MaxIdleTimeout     = 86400
 	DefaultIdleTimeout = 600
+
+	MinGPCReasonChars         = 10
+	MaxGPCReasonChars         = 500
+	DefaultAuditRetentionDays = 90
+	MaxAuditRetentionDays     = 3650
 )
+
+// AuditRetention is how long the account's audit trail is kept.
+func (st *Settings) AuditRetention() time.Duration {
+	days := st.AuditRetentionDays
+	if days <= 0 {
+		days = DefaultAuditRetentionDays
+	}
+	return time.Duration(days) * 24 * time.Hour
+}
+
+// AuditRetention is how long an account's audit trail is kept; ErrNotFound
+// for no such account. Its signature is audit.Options.Retention's.
+func (s *Store) AuditRetention(ctx context.Context, accountID string) (time.Duration, error) {
+	st, err := s.Settings(ctx, accountID)
+	if err != nil {
+		return 0, err
+	}
+	return st.AuditRetention(), nil
+}
 
 // Settings returns an account's settings (defaults when never saved).
 func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, error) {
@@ -54,13 +90,13 @@ func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, erro
 	if err != nil {
 		return nil, err
 	}
-	st := &Settings{IdleTimeoutSeconds: DefaultIdleTimeout, AllowedOrigins: a.AllowedOrigins}
+	st := &Settings{IdleTimeoutSeconds: DefaultIdleTimeout, AllowedOrigins: a.AllowedOrigins, AuditRetentionDays: DefaultAuditRetentionDays}
 	var recipients, categories string
 	var policy int
 	err = s.db.R.QueryRowContext(ctx, `SELECT transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
-		files_disabled, max_file_bytes, max_chat_file_bytes, file_categories
+		files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days
 		FROM account_settings WHERE account_id = ?`, accountID).Scan(&st.TranscriptsEnabled, &recipients, &st.HideVisitorIP, &policy, &st.IdleTimeoutSeconds,
-		&st.FilesDisabled, &st.MaxFileBytes, &st.MaxChatFileBytes, &categories)
+		&st.FilesDisabled, &st.MaxFileBytes, &st.MaxChatFileBytes, &categories, &st.GPCIgnored, &st.GPCIgnoredReason, &st.AuditRetentionDays)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -68,6 +104,9 @@ func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, erro
 		return nil, err
 	}
 	st.RequireTLS = policy == int(accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY)
+	if st.AuditRetentionDays <= 0 {
+		st.AuditRetentionDays = DefaultAuditRetentionDays
+	}
 	if err := json.Unmarshal([]byte(recipients), &st.Recipients); err != nil {
 		return nil, err
 	}
@@ -106,14 +145,15 @@ func (s *Store) SaveSettings(ctx context.Context, accountID string, st *Settings
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_settings (account_id, transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
-			files_disabled, max_file_bytes, max_chat_file_bytes, file_categories)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET transcripts_enabled = excluded.transcripts_enabled, recipients = excluded.recipients,
 			hide_visitor_ip = excluded.hide_visitor_ip, mail_tls_policy = excluded.mail_tls_policy, idle_timeout_seconds = excluded.idle_timeout_seconds,
 			files_disabled = excluded.files_disabled, max_file_bytes = excluded.max_file_bytes, max_chat_file_bytes = excluded.max_chat_file_bytes,
-			file_categories = excluded.file_categories`,
+			file_categories = excluded.file_categories, gpc_ignored = excluded.gpc_ignored, gpc_ignored_reason = excluded.gpc_ignored_reason,
+			audit_retention_days = excluded.audit_retention_days`,
 			accountID, st.TranscriptsEnabled, string(recipients), st.HideVisitorIP, int(policy), st.IdleTimeoutSeconds,
-			st.FilesDisabled, st.MaxFileBytes, st.MaxChatFileBytes, string(categories))
+			st.FilesDisabled, st.MaxFileBytes, st.MaxChatFileBytes, string(categories), st.GPCIgnored, st.GPCIgnoredReason, st.AuditRetentionDays)
 		return err
 	})
 }
@@ -132,7 +172,8 @@ func (s *Service) settingsToProto(st *Settings) *accountv1.Settings {
 	}
 	return &accountv1.Settings{TranscriptsEnabled: st.TranscriptsEnabled, Recipients: nonNil(st.Recipients), HideVisitorIp: st.HideVisitorIP,
 		MailTlsPolicy: policy, IdleTimeoutSeconds: int32(st.IdleTimeoutSeconds), AllowedOrigins: nonNil(st.AllowedOrigins),
-		FilesDisabled: st.FilesDisabled, MaxFileBytes: st.MaxFileBytes, MaxChatFileBytes: st.MaxChatFileBytes, FileCategories: st.FileCategories}
+		FilesDisabled: st.FilesDisabled, MaxFileBytes: st.MaxFileBytes, MaxChatFileBytes: st.MaxChatFileBytes, FileCategories: st.FileCategories,
+		GpcIgnored: st.GPCIgnored, GpcIgnoredReason: st.GPCIgnoredReason, AuditRetentionDays: int32(st.AuditRetention() / (24 * time.Hour))}
 }
 
 // GetSettings implements AccountServiceHandler.
@@ -200,11 +241,71 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 	if err := s.checkFileSettings(in, st); err != nil {
 		return nil, err
 	}
+	if err := checkPrivacySettings(in, st); err != nil {
+		return nil, err
+	}
+	old, err := s.store.Settings(ctx, op.AccountID)
+	if err != nil {
+		return nil, err
+	}
 	if err := s.store.SaveSettings(ctx, op.AccountID, st); err != nil {
 		return nil, err
 	}
-	s.log.InfoContext(ctx, "settings updated", "account", op.AccountID, "by", op.ID)
-	return connect.NewResponse(&accountv1.UpdateSettingsResponse{Settings: s.settingsToProto(st)}), nil
+	saved := s.settingsToProto(st)
+	changed := changedFields(s.settingsToProto(old), saved)
+	if len(changed) > 0 {
+		s.opts.Audit.Record(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.SettingsChanged, Fields: changed})
+	}
+	s.log.InfoContext(ctx, "settings updated", "account", op.AccountID, "by", op.ID, "fields", changed)
+	return connect.NewResponse(&accountv1.UpdateSettingsResponse{Settings: saved}), nil
+}
+
+// checkPrivacySettings checks the Global Privacy Control and audit trail
+// settings of in and copies them into st. A reason for ignoring GPC is kept
+// only while GPC is ignored.
+func checkPrivacySettings(in *accountv1.Settings, st *Settings) error {
+	st.GPCIgnored = in.GpcIgnored
+	if in.GpcIgnored {
+		st.GPCIgnoredReason = strings.TrimSpace(in.GpcIgnoredReason)
+		if n := utf8.RuneCountInString(st.GPCIgnoredReason); n < MinGPCReasonChars || n > MaxGPCReasonChars {
+			return errs.Invalid("gpc_ignored_reason is required to ignore Global Privacy Control (%d to %d characters)",
+				MinGPCReasonChars, MaxGPCReasonChars)
+		}
+	}
+	switch d := in.AuditRetentionDays; {
+	case d == 0:
+		st.AuditRetentionDays = DefaultAuditRetentionDays
+	case d < 1 || d > MaxAuditRetentionDays:
+		return errs.Invalid("audit_retention_days must be 1 to %d (0 means %d)", MaxAuditRetentionDays, DefaultAuditRetentionDays)
+	default:
+		st.AuditRetentionDays = int(d)
+	}
+	return nil
+}
+
+// changedFields names the fields of b whose value differs from a's (proto
+// field names, in field order): what a settings_changed entry records,
+// never the values.
+func changedFields(a, b proto.Message) []string {
+	ma, mb := a.ProtoReflect(), b.ProtoReflect()
+	fields := ma.Descriptor().Fields()
+	var out []string
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		if !proto.Equal(only(ma, fd), only(mb, fd)) {
+			out = append(out, string(fd.Name()))
+		}
+	}
+	return out
+}
+
+// only is a message holding m's field fd and nothing else.
+func only(m protoreflect.Message, fd protoreflect.FieldDescriptor) proto.Message {
+	x := m.Type().New()
+	if m.Has(fd) {
+		x.Set(fd, m.Get(fd))
+	}
+	return x.Interface()
 }
 
 // checkFileSettings checks the file settings of in against the server's

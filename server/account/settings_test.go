@@ -41,6 +41,7 @@ func TestGetSettings_DefaultsBeforeFirstSave(t *testing.T) {
 		MailTlsPolicy:      accountv1.MailTlsPolicy_MAIL_TLS_POLICY_OPPORTUNISTIC,
 		IdleTimeoutSeconds: DefaultIdleTimeout,
 		AllowedOrigins:     []string{origin.Self},
+		AuditRetentionDays: DefaultAuditRetentionDays,
 	}
 	if got := settingsOf(t, e.admin()); !proto.Equal(got, want) {
 		t.Fatalf("settings of a new demo account = %v, want %v", got, want)
@@ -93,6 +94,9 @@ func TestUpdateSettings_SavesEveryField(t *testing.T) {
 		MailTlsPolicy:      accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY,
 		IdleTimeoutSeconds: 1234,
 		AllowedOrigins:     []string{origin.Self, "https://shop.example"},
+		GpcIgnored:         true,
+		GpcIgnoredReason:   "Fraud prevention needs every visit.",
+		AuditRetentionDays: 30,
 	}
 	got, err := admin.updateSettings(want)
 	if err != nil {

@@ -207,3 +207,54 @@ func (s *Store) AllowedOrigins(ctx context.Context, id string) ([]string, error)
 	}
 	return a.AllowedOrigins, nil
 }
+
+// UpdateProfile sets an operator's name and sign-in address. An address
+// that is someone else's is ErrEmailTaken; an unknown operator ErrNotFound.
+func (s *Store) UpdateProfile(ctx context.Context, id, name, email string) error {
+	res, err := s.db.W.ExecContext(ctx, `UPDATE operators SET name = ?, email = ? WHERE id = ?`, name, email, id)
+	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
+		return ErrEmailTaken
+	}
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ErrLastAdmin is returned when deleting the operator would leave their
+// account without an enabled admin.
+var ErrLastAdmin = errors.New("the account's last enabled admin")
+
+// DeleteOperator deletes an operator, unless they are the last enabled
+// admin of their account (ErrLastAdmin): checked and deleted in one
+// transaction, so that two admins deleting themselves at once cannot both
+// go. An unknown operator is ErrNotFound.
+func (s *Store) DeleteOperator(ctx context.Context, id string) error {
+	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var account string
+		var role Role
+		var disabled bool
+		err := tx.QueryRowContext(ctx, `SELECT account_id, role, disabled FROM operators WHERE id = ?`, id).Scan(&account, &role, &disabled)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return err
+		}
+		if role == RoleAdmin && !disabled {
+			var others int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM operators WHERE account_id = ? AND role = ? AND NOT disabled AND id != ?`,
+				account, RoleAdmin, id).Scan(&others); err != nil {
+				return err
+			}
+			if others == 0 {
+				return ErrLastAdmin
+			}
+		}
+		_, err = tx.ExecContext(ctx, `DELETE FROM operators WHERE id = ?`, id)
+		return err
+	})
+}

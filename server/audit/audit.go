@@ -33,6 +33,7 @@ const (
 	SubjectFound     = "subject_found"
 	SubjectErased    = "subject_erased"
 	AccountExported  = "account_exported"
+	AuditExported    = "audit_exported"
 	// ChatsDestroyed is counted per account and hour (one entry per hour
 	// whose Count grows), never per chat.
 	ChatsDestroyed = "chats_destroyed"

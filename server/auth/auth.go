@@ -230,6 +230,22 @@ func (i *Interceptor) authorize(ctx context.Context, procedure string, h http.He
 	}
 }
 
+// Operator resolves the operator of the session loaded into ctx (by
+// SessionMiddleware), for plain HTTP handlers that serve operators: with
+// admin set, only an admin.
+func (i *Interceptor) Operator(ctx context.Context, admin bool) (*Operator, error) {
+	kind := OperatorOnly
+	if admin {
+		kind = AdminOnly
+	}
+	ctx, err := i.operator(ctx, kind)
+	if err != nil {
+		return nil, err
+	}
+	op, _ := OperatorFrom(ctx)
+	return op, nil
+}
+
 // operator resolves the operator of the session for an OperatorOnly,
 // AdminOnly or Participant call.
 func (i *Interceptor) operator(ctx context.Context, kind Kind) (context.Context, error) {

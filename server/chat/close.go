@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/mail"
@@ -24,6 +25,11 @@ type Mailer interface {
 	Kick()
 	Pending(ctx context.Context, ref string) (bool, error)
 	DeleteRef(ctx context.Context, ref string) error
+	// Held returns the mail waiting under refs.
+	Held(ctx context.Context, refs ...string) ([]mail.Held, error)
+	// Drop deletes a ref's mail unsent; no attempt of it reaches the mail
+	// server after it returns.
+	Drop(ctx context.Context, ref string) (int, error)
 }
 
 func chatRef(id string) string { return "chat:" + id }
@@ -36,6 +42,9 @@ type closeOpts struct {
 	check func(c *Chat) error
 	// noTranscript: consent withdrawn — destroy now, mail nothing.
 	noTranscript bool
+	// keep: the caller destroys the chat itself (EraseChat counts what it
+	// destroys first).
+	keep bool
 }
 
 // close closes a chat. In the same transaction it renders the transcript and
@@ -85,9 +94,16 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 		if err != nil {
 			return nil, err
 		}
+		// Whom the transcript is about, so that a request by e-mail
+		// address finds it while it waits: the address the visitor gave,
+		// else the one they asked a copy at.
+		subject := c.VisitorEmail
+		if subject == "" {
+			subject = c.TranscriptEmail
+		}
 		for _, rcpt := range to {
 			if err := s.opts.Mailer.Enqueue(ctx, tx, mail.Message{Ref: chatRef(c.ID), AccountID: c.AccountID, To: rcpt,
-				Subject: t.Subject, Text: t.Text, HTML: t.HTML, RequireTLS: set.RequireTLS}); err != nil {
+				Subject: t.Subject, Text: t.Text, HTML: t.HTML, RequireTLS: set.RequireTLS, DataSubject: subject}); err != nil {
 				return nil, err
 			}
 		}
@@ -104,6 +120,9 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 	s.destroyFiles(ctx, c.ID)
 	if mailed {
 		s.opts.Mailer.Kick()
+		return nil
+	}
+	if o.keep {
 		return nil
 	}
 	if o.noTranscript {
@@ -212,8 +231,10 @@ func (s *Service) destroyer() {
 }
 
 // destroy removes every row of a closed chat with secure_delete on, then
-// truncates the WAL so no copy of a deleted page survives (P1, P2).
-func (s *Service) destroy(chatID string) {
+// truncates the WAL so no copy of a deleted page survives (P1, P2). It
+// returns an error when the chat is still there, or its rows are gone but
+// the WAL could not be truncated yet (the sweep retries it).
+func (s *Service) destroy(chatID string) error {
 	s.dmu.Lock()
 	defer s.dmu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -221,14 +242,14 @@ func (s *Service) destroy(chatID string) {
 	start := time.Now()
 	c, err := s.store.Chat(ctx, chatID)
 	if errors.Is(err, ErrNotFound) {
-		return
+		return nil
 	}
 	if err != nil {
 		s.log.Error("destroy chat: load", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
+		return err
 	}
 	if c.State != StateClosed {
-		return
+		return errs.Precondition("the chat is open")
 	}
 	// Again, in case the close's destruction failed or the server stopped
 	// before it: idempotent.
@@ -238,13 +259,14 @@ func (s *Service) destroy(chatID string) {
 	}
 	if err := s.store.Destroy(ctx, chatID); err != nil {
 		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
-		return
+		return err
 	}
-	truncated := true
+	s.opts.Audit.Count(ctx, c.AccountID, audit.ChatsDestroyed, 1)
+	var truncateErr error
 	if err := s.store.DB().Checkpoint(ctx); err != nil {
 		// The rows are gone but old pages may linger in the WAL: the sweep
 		// retries the checkpoint until it truncates.
-		truncated = false
+		truncateErr = err
 		s.checkpointOwed.Store(true)
 		s.log.Error("destroy chat: checkpoint", slog.String("chat", chatID), slog.String("error", err.Error()))
 	}
@@ -252,15 +274,16 @@ func (s *Service) destroy(chatID string) {
 	s.messages.Forget(c.VisitorID)
 	s.typings.Forget(c.VisitorID)
 	s.watchers.forget(chatID)
-	if !truncated {
+	if truncateErr != nil {
 		s.log.Warn("chat rows deleted; WAL truncation pending", slog.String("chat", chatID))
-		return
+		return truncateErr
 	}
 	s.destroyed.Add(1)
 	s.log.Info("chat destroyed", slog.String("chat", chatID), slog.Int64("events", c.LastSeq), slog.Duration("took", time.Since(start)))
 	if s.opts.OnDestroyed != nil {
 		s.opts.OnDestroyed(chatID, time.Since(start))
 	}
+	return nil
 }
 
 // closeIdle closes open chats whose visitor has been gone longer than the

@@ -15,6 +15,7 @@ import (
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
@@ -148,6 +149,9 @@ func behindProxy() option {
 	return func(c *config) { c.trusted = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")} }
 }
 
+// withAudit records what the service counts in the audit trail.
+func withAudit(r audit.Recorder) option { return func(c *config) { c.opts.Audit = r } }
+
 // withMail sends mail through a relay on port (up or not yet), trusting
 // ca, with fast retries.
 func withMail(port int, ca *mailtest.CA) option {
@@ -163,6 +167,7 @@ type env struct {
 	consents *consent.Service
 	hub      *hub.Hub
 	svc      *Service
+	queue    *mail.Queue // nil without withMail
 	srv      *httptest.Server
 	logs     *testkit.LogBuffer
 }
@@ -223,6 +228,7 @@ func newEnv(t testing.TB, opts ...option) *env {
 			TLSConfig: cfg.mailCA.ClientTLS()}, log)
 		must(err)
 		cfg.opts.Mailer = queue
+		e.queue = queue
 	}
 	e.svc, err = NewService(ctx, chats, e.hub, e.accounts, consent.NewChecker(consents), log, cfg.opts)
 	must(err)

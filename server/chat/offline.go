@@ -99,10 +99,13 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 	if err != nil {
 		return nil, err
 	}
-	id := ids.New()
+	// The visitor's secret for the message while it waits (GetMyData,
+	// ForgetMe): only a value derived from its hash is stored, as the ref.
+	token := ids.Token()
+	ref := s.OfflineRef(token)
 	err = s.store.DB().Tx(ctx, func(tx *sql.Tx) error {
-		return s.opts.Mailer.Enqueue(ctx, tx, mail.Message{Ref: "offline:" + id, AccountID: m.AccountId, To: set.Recipients,
-			Subject: r.Subject, Text: r.Text, HTML: r.HTML, RequireTLS: set.RequireTLS})
+		return s.opts.Mailer.Enqueue(ctx, tx, mail.Message{Ref: ref, AccountID: m.AccountId, To: set.Recipients,
+			Subject: r.Subject, Text: r.Text, HTML: r.HTML, RequireTLS: set.RequireTLS, DataSubject: email})
 	})
 	if err != nil {
 		return nil, err
@@ -111,8 +114,8 @@ func (s *Service) LeaveOfflineMessage(ctx context.Context, req *connect.Request[
 	if err := s.consent.Accepted(ctx, m.AccountId, accepted); err != nil {
 		s.log.WarnContext(ctx, "count consent", slog.String("error", err.Error()))
 	}
-	s.log.InfoContext(ctx, "offline message queued", slog.String("ref", "offline:"+id), slog.String("account", m.AccountId))
-	return connect.NewResponse(&chatv1.LeaveOfflineMessageResponse{}), nil
+	s.log.InfoContext(ctx, "offline message queued", slog.String("ref", ref), slog.String("account", m.AccountId))
+	return connect.NewResponse(&chatv1.LeaveOfflineMessageResponse{OfflineToken: token}), nil
 }
 
 // RequestTranscript implements ChatServiceHandler.

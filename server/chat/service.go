@@ -26,6 +26,7 @@ import (
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/consent"
 	"github.com/lethehq/lethe/server/errs"
@@ -67,6 +68,9 @@ type AccountSettings struct {
 type Consent interface {
 	Check(ctx context.Context, accountID string, form consentv1.ConsentForm, locale string, version int32) (consent.Text, error)
 	Accepted(ctx context.Context, accountID string, t consent.Text) error
+	// Text returns a stored version of a consent text (the visitor's
+	// consent receipt).
+	Text(ctx context.Context, accountID string, form consentv1.ConsentForm, locale string, version int32) (string, error)
 }
 
 // Service implements lethe.chat.v1.ChatService.
@@ -125,6 +129,9 @@ type Options struct {
 	OnDestroyed func(chatID string, took time.Duration)
 	// Limits on anonymous clients (nil: DefaultLimits).
 	Limits *Limits
+	// Audit counts destroyed chats per account and hour (nil:
+	// audit.Discard).
+	Audit audit.Recorder
 }
 
 // NewService returns the chat service and starts its destroyer. Chats found
@@ -136,6 +143,9 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, conse
 	}
 	if o.JanitorInterval == 0 {
 		o.JanitorInterval = 15 * time.Second
+	}
+	if o.Audit == nil {
+		o.Audit = audit.Discard
 	}
 	l := DefaultLimits()
 	if o.Limits != nil {

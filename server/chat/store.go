@@ -49,8 +49,11 @@ type Chat struct {
 	// Empty when hidden (P5).
 	VisitorIP, VisitorHost string
 	TranscriptEmail        string
-	ConsentVersion         int32
-	SeenAt                 time.Time
+	// The consent the visitor accepted (version 0: none).
+	ConsentVersion int32
+	ConsentLocale  string
+	ConsentAt      time.Time
+	SeenAt         time.Time
 }
 
 func (c *Chat) summary() *chatv1.ChatSummary {
@@ -79,13 +82,13 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 func (s *Store) DB() *store.DB { return s.db }
 
 const chatCols = `c.id, c.account_id, c.visitor_id, v.name, v.email, c.state, c.operator_id, c.operator_name, c.last_seq, c.started_at,
-	v.ip, v.host, v.transcript_email, c.consent_version, c.visitor_seen_at`
+	v.ip, v.host, v.transcript_email, c.consent_version, c.consent_locale, c.consent_at, c.visitor_seen_at`
 
 func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 	var c Chat
-	var started, seen int64
+	var started, consentAt, seen int64
 	err := row.Scan(&c.ID, &c.AccountID, &c.VisitorID, &c.VisitorName, &c.VisitorEmail, &c.State, &c.OperatorID, &c.OperatorName, &c.LastSeq, &started,
-		&c.VisitorIP, &c.VisitorHost, &c.TranscriptEmail, &c.ConsentVersion, &seen)
+		&c.VisitorIP, &c.VisitorHost, &c.TranscriptEmail, &c.ConsentVersion, &c.ConsentLocale, &consentAt, &seen)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -93,6 +96,9 @@ func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 		return nil, err
 	}
 	c.StartedAt = time.UnixMilli(started)
+	if consentAt > 0 {
+		c.ConsentAt = time.UnixMilli(consentAt)
+	}
 	c.SeenAt = time.UnixMilli(seen)
 	return &c, nil
 }
@@ -304,6 +310,65 @@ func (s *Store) Destroy(ctx context.Context, chatID string) error {
 		_, err = tx.ExecContext(ctx, `DELETE FROM visitors WHERE id = ?`, visitorID)
 		return err
 	})
+}
+
+// chatsByEmailQuery finds an account's chats by an address their visitor
+// gave, through the case-insensitive indexes of migration 002.
+const chatsByEmailQuery = `SELECT c.id FROM visitors v JOIN chats c ON c.visitor_id = v.id
+	WHERE v.account_id = ?1 AND v.email = ?2 COLLATE NOCASE
+	UNION
+	SELECT c.id FROM visitors v JOIN chats c ON c.visitor_id = v.id
+	WHERE v.account_id = ?1 AND v.transcript_email = ?2 COLLATE NOCASE`
+
+// ChatsByEmail lists the ids of the account's chats whose visitor gave
+// email as their own address or for a transcript copy (ASCII
+// case-insensitive), sorted.
+func (s *Store) ChatsByEmail(ctx context.Context, accountID, email string) ([]string, error) {
+	return store.Column[string](ctx, s.db.R, chatsByEmailQuery+` ORDER BY 1`, accountID, email)
+}
+
+// updateVisitor sets the name and e-mail address a visitor gave, and the
+// visitor's name in the chat's stored events (messages, files, the start),
+// inside tx: the data held, and the transcript mailed later, say what the
+// visitor corrected it to.
+func updateVisitor(ctx context.Context, tx *sql.Tx, c *Chat, name, email string) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE visitors SET name = ?, email = ? WHERE id = ?`, name, email, c.VisitorID); err != nil {
+		return err
+	}
+	evs, err := events(ctx, tx, c.ID, 0)
+	if err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		changed := false
+		switch k := ev.Kind.(type) {
+		case *chatv1.ChatEvent_Started:
+			changed = k.Started.VisitorName != name
+			k.Started.VisitorName = name
+		case *chatv1.ChatEvent_Message:
+			if k.Message.AuthorKind == chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
+				changed = k.Message.AuthorName != name
+				k.Message.AuthorName = name
+			}
+		case *chatv1.ChatEvent_File:
+			if k.File.AuthorKind == chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
+				changed = k.File.AuthorName != name
+				k.File.AuthorName = name
+			}
+		}
+		if !changed {
+			continue
+		}
+		b, err := proto.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE chat_id = ? AND seq = ?`, b, c.ID, ev.Seq); err != nil {
+			return err
+		}
+	}
+	c.VisitorName, c.VisitorEmail = name, email
+	return nil
 }
 
 func (s *Store) visitorTokenHash(ctx context.Context, visitorID string) ([]byte, error) {

@@ -31,7 +31,9 @@ type transcriptData struct {
 	Email       string
 	IP, Host    string
 	Started     string
-	Lines       []transcriptLine
+	// Consent is the consent receipt ("" when the chat had none).
+	Consent string
+	Lines   []transcriptLine
 }
 
 const timeLayout = "2006-01-02 15:04:05 MST"
@@ -54,6 +56,9 @@ func lineOf(ev *chatv1.ChatEvent) (transcriptLine, bool) {
 		return transcriptLine{Time: t, Kind: "system", Text: k.OperatorJoined.OperatorName + " joined the chat"}, true
 	case *chatv1.ChatEvent_OperatorLeft:
 		return transcriptLine{Time: t, Kind: "system", Text: k.OperatorLeft.OperatorName + " left the chat"}, true
+	case *chatv1.ChatEvent_VisitorUpdated:
+		// The header carries the corrected name and address.
+		return transcriptLine{Time: t, Kind: "system", Text: "The visitor corrected their name and e-mail address"}, true
 	case *chatv1.ChatEvent_Closed:
 		text := "Chat closed"
 		switch {
@@ -73,13 +78,29 @@ func lineOf(ev *chatv1.ChatEvent) (transcriptLine, bool) {
 // when the account does not hide them (they were never stored otherwise).
 func renderTranscript(account string, c *Chat, evs []*chatv1.ChatEvent) (rendered, error) {
 	d := transcriptData{Account: account, VisitorName: c.VisitorName, Email: c.VisitorEmail, IP: c.VisitorIP, Host: c.VisitorHost,
-		Started: c.StartedAt.UTC().Format(timeLayout)}
+		Started: c.StartedAt.UTC().Format(timeLayout), Consent: consentReceipt(c)}
 	for _, ev := range evs {
 		if l, ok := lineOf(ev); ok {
 			d.Lines = append(d.Lines, l)
 		}
 	}
 	return render(transcriptText, transcriptHTML, "Chat transcript: "+oneLine(c.VisitorName)+", "+c.StartedAt.UTC().Format("2006-01-02"), d)
+}
+
+// consentReceipt says which consent the visitor accepted, in which locale
+// and when ("" when the chat had none).
+func consentReceipt(c *Chat) string {
+	if c.ConsentVersion <= 0 {
+		return ""
+	}
+	r := "pre-chat text version " + strconv.Itoa(int(c.ConsentVersion))
+	if c.ConsentLocale != "" {
+		r += " (" + c.ConsentLocale + ")"
+	}
+	if !c.ConsentAt.IsZero() {
+		r += ", accepted " + c.ConsentAt.UTC().Format(timeLayout)
+	}
+	return r
 }
 
 type offlineData struct {
@@ -130,6 +151,8 @@ Visitor: {{.VisitorName}}{{if .Email}} <{{.Email}}>{{end}}
 {{- if .IP}}
 IP: {{.IP}}{{if .Host}} ({{.Host}}){{end}}{{end}}
 Started: {{.Started}}
+{{- if .Consent}}
+Consent: {{.Consent}}{{end}}
 
 {{range .Lines}}[{{.Time}}] {{if .Author}}{{.Author}}: {{end}}{{.Text}}
 {{end}}
@@ -140,7 +163,8 @@ var transcriptHTML = htmltemplate.Must(htmltemplate.New("h").Parse(`<!doctype ht
 <html><body style="font-family:system-ui,sans-serif;color:#1f2430">
 <h2 style="margin:0 0 8px">Chat transcript — {{.Account}}</h2>
 <p style="margin:0 0 16px;color:#5b6270">Visitor: <strong>{{.VisitorName}}</strong>{{if .Email}} &lt;{{.Email}}&gt;{{end}}
-{{- if .IP}}<br>IP: {{.IP}}{{if .Host}} ({{.Host}}){{end}}{{end}}<br>Started: {{.Started}}</p>
+{{- if .IP}}<br>IP: {{.IP}}{{if .Host}} ({{.Host}}){{end}}{{end}}<br>Started: {{.Started}}
+{{- if .Consent}}<br>Consent: {{.Consent}}{{end}}</p>
 <table cellpadding="4" style="border-collapse:collapse">
 {{range .Lines}}<tr><td style="color:#8a90a0;vertical-align:top">{{.Time}}</td>
 {{if eq .Kind "system"}}<td colspan="2" style="color:#8a90a0;font-style:italic">{{.Text}}</td>

@@ -9,6 +9,7 @@ import (
 	"database/sql"
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/store"
@@ -214,13 +216,33 @@ func NewChecker(st *Store) *Checker { return &Checker{store: st} }
 type Service struct {
 	store    *Store
 	withdraw Withdrawer
+	audit    audit.Recorder
 }
 
 var _ consentv1connect.ConsentServiceHandler = (*Service)(nil)
 
+// Option configures the service.
+type Option func(*Service)
+
+// WithAudit records each new consent text version in the audit trail
+// (without its text). Without it nothing is recorded.
+func WithAudit(r audit.Recorder) Option {
+	return func(s *Service) {
+		if r != nil {
+			s.audit = r
+		}
+	}
+}
+
 // NewService returns the consent service; w ends chats whose visitor
 // withdrew consent.
-func NewService(st *Store, w Withdrawer) *Service { return &Service{store: st, withdraw: w} }
+func NewService(st *Store, w Withdrawer, opts ...Option) *Service {
+	s := &Service{store: st, withdraw: w, audit: audit.Discard}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
+}
 
 // Policy says who may call each procedure.
 func Policy() map[string]auth.Kind {
@@ -255,6 +277,20 @@ func (c *Checker) Check(ctx context.Context, accountID string, form Form, locale
 		return Text{}, errs.Precondition("the consent text has changed; accept the current version (%d)", t.Version)
 	}
 	return Text{}, nil
+}
+
+// Text returns the text of one stored version of the account's consent
+// text of form in locale (the locale of the text, as Check returned it):
+// what a visitor accepted, for their consent receipt. errs.ErrNotFound
+// when there is no such version.
+func (c *Checker) Text(ctx context.Context, accountID string, form consentv1.ConsentForm, locale string, version int32) (string, error) {
+	var text string
+	err := c.store.db.R.QueryRowContext(ctx, `SELECT text FROM consent_texts WHERE account_id = ? AND form = ? AND locale = ? AND version = ?`,
+		accountID, form, locale, version).Scan(&text)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", fmt.Errorf("consent text %s %s v%d: %w", form, locale, version, errs.ErrNotFound)
+	}
+	return text, err
 }
 
 // Accepted counts an acceptance (counts only, no visitor data).
@@ -309,6 +345,14 @@ func (s *Service) ListConsentTexts(ctx context.Context, _ *connect.Request[conse
 	return connect.NewResponse(res), nil
 }
 
+// formName is a form's short name ("prechat", "offline").
+func formName(f Form) string {
+	if f == Offline {
+		return "offline"
+	}
+	return "prechat"
+}
+
 // SetConsentText implements ConsentServiceHandler.
 func (s *Service) SetConsentText(ctx context.Context, req *connect.Request[consentv1.SetConsentTextRequest]) (*connect.Response[consentv1.SetConsentTextResponse], error) {
 	op, _ := auth.OperatorFrom(ctx)
@@ -332,6 +376,9 @@ func (s *Service) SetConsentText(ctx context.Context, req *connect.Request[conse
 	if err != nil {
 		return nil, err
 	}
+	// Which text, by form and locale, and its version: never the text.
+	s.audit.Record(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.ConsentTextSet,
+		Fields: []string{"form:" + formName(t.Form), "locale:" + t.Locale}, Count: int64(t.Version)})
 	return connect.NewResponse(&consentv1.SetConsentTextResponse{Text: toProto(t, true)}), nil
 }
 

@@ -16,6 +16,7 @@ import (
 
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/internal/testkit"
@@ -86,11 +87,13 @@ func (w *withdrawals) called() []string {
 }
 
 type env struct {
-	t           testing.TB
-	durable     *store.DB
-	store       *Store
-	checker     *Checker
-	svc         *Service
+	t       testing.TB
+	durable *store.DB
+	store   *Store
+	checker *Checker
+	svc     *Service
+	// audit is the audit trail the service records into, on lethe.db.
+	audit       *audit.Log
 	withdrawals *withdrawals
 	visitors    *visitors
 	sessions    *scs.SessionManager
@@ -122,10 +125,13 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	e.checker = NewChecker(e.store)
-	e.svc = NewService(e.store, e.withdrawals)
 	e.sessions = auth.NewSessions(e.durable, true)
 	log, logs := testkit.Logger(t)
 	e.logs = logs
+	if e.audit, err = audit.NewLog(ctx, e.durable, log, audit.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	e.svc = NewService(e.store, e.withdrawals, WithAudit(e.audit))
 
 	mux := http.NewServeMux()
 	mux.Handle(consentv1connect.NewConsentServiceHandler(e.svc, connect.WithInterceptors(
@@ -147,6 +153,7 @@ func newEnv(t testing.TB) *env {
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.sessions.Store.(*sqlite3store.SQLite3Store).StopCleanup()
+		e.audit.Close()
 		e.durable.Close()
 	})
 	return e

@@ -26,6 +26,7 @@ import (
 	"crypto/tls"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,12 +182,17 @@ type Queue struct {
 
 	mu       sync.Mutex
 	inflight map[string]inflight // by message id
-	dirty    bool                // a checkpoint after a deletion failed; retry
+	// dropping counts the Drop calls running per ref: no attempt of the
+	// ref starts meanwhile.
+	dropping map[string]int
+	dirty    bool // a checkpoint after a deletion failed; retry
 }
 
 type inflight struct {
 	ref    string
 	cancel context.CancelFunc
+	// done is closed when the attempt ended and its outcome is recorded.
+	done chan struct{}
 }
 
 // NewQueue migrates the queue table in db (the scratch database: mail holds
@@ -196,7 +202,8 @@ func NewQueue(ctx context.Context, db *store.DB, cfg Config, log *slog.Logger) (
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	q := &Queue{db: db, cfg: cfg, log: log.With("component", "mail"), kick: make(chan struct{}, 1), inflight: map[string]inflight{}}
+	q := &Queue{db: db, cfg: cfg, log: log.With("component", "mail"), kick: make(chan struct{}, 1),
+		inflight: map[string]inflight{}, dropping: map[string]int{}}
 	if cfg.Enabled() {
 		if cfg.Port < 1 || cfg.Port > 65535 {
 			return nil, fmt.Errorf("%w: port %d", ErrInvalidConfig, cfg.Port)
@@ -248,9 +255,9 @@ func (q *Queue) Enqueue(ctx context.Context, tx *sql.Tx, m Message) error {
 	}
 	now := time.Now().UnixMilli()
 	_, err = tx.ExecContext(ctx, `INSERT INTO mail_queue
-		(id, ref, account_id, recipients, subject, text_body, html_body, require_tls, created_at, attempts, next_attempt)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?)`,
-		ids.New(), m.Ref, m.AccountID, string(rcpts), headerSafe(m.Subject), m.Text, m.HTML, m.RequireTLS, now, now)
+		(id, ref, account_id, recipients, subject, text_body, html_body, require_tls, created_at, attempts, next_attempt, data_subject)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+		ids.New(), m.Ref, m.AccountID, string(rcpts), headerSafe(m.Subject), m.Text, m.HTML, m.RequireTLS, now, now, subjectHash(m.DataSubject))
 	if err != nil {
 		return fmt.Errorf("mail: enqueue: %w", err)
 	}
@@ -303,31 +310,125 @@ func (q *Queue) Stats() Stats {
 }
 
 // DeleteRef removes queued messages of a ref without sending them (consent
-// withdrawal), then checkpoints the WAL. An attempt in flight for the ref is
-// cancelled (if the relay had already accepted it, it is gone anyway). The
-// DoneFunc is not called.
+// withdrawal), then checkpoints the WAL, as Drop does. The DoneFunc is not
+// called.
 func (q *Queue) DeleteRef(ctx context.Context, ref string) error {
-	res, err := q.db.W.ExecContext(ctx, `DELETE FROM mail_queue WHERE ref = ?`, ref)
-	if err != nil {
-		return fmt.Errorf("mail: delete: %w", err)
+	_, err := q.Drop(ctx, ref)
+	return err
+}
+
+// Drop deletes the messages of a ref unsent and answers how many it
+// deleted. An attempt in flight for the ref is cancelled and waited for,
+// and no new one starts, before the rows are deleted (secure_delete) and
+// the WAL checkpointed: once Drop returns, no message of the ref reaches
+// the relay. (A message the relay accepted before the cancellation was
+// delivered, not dropped, and is not counted.) The DoneFunc is not called
+// for dropped messages.
+func (q *Queue) Drop(ctx context.Context, ref string) (int, error) {
+	if ref == "" {
+		return 0, nil
 	}
 	q.mu.Lock()
+	q.dropping[ref]++
+	var attempts []chan struct{}
 	for _, f := range q.inflight {
 		if f.ref == ref {
 			f.cancel()
+			attempts = append(attempts, f.done)
 		}
 	}
 	q.mu.Unlock()
+	defer func() {
+		q.mu.Lock()
+		if q.dropping[ref]--; q.dropping[ref] <= 0 {
+			delete(q.dropping, ref)
+		}
+		q.mu.Unlock()
+	}()
+	for _, done := range attempts {
+		select {
+		case <-done:
+		case <-ctx.Done():
+			return 0, fmt.Errorf("mail: drop: %w", ctx.Err())
+		}
+	}
+	res, err := q.db.W.ExecContext(ctx, `DELETE FROM mail_queue WHERE ref = ?`, ref)
+	if err != nil {
+		return 0, fmt.Errorf("mail: drop: %w", err)
+	}
 	n, _ := res.RowsAffected()
 	if n == 0 {
-		return nil
+		return 0, nil
 	}
 	q.log.Info("mail deleted unsent", "ref", ref, "count", n)
 	if err := q.db.Checkpoint(ctx); err != nil {
 		q.markDirty()
-		return fmt.Errorf("mail: delete: %w", err)
+		return int(n), fmt.Errorf("mail: drop: %w", err)
 	}
-	return nil
+	return int(n), nil
+}
+
+// subjectHash is what the queue stores of a data subject's address: the hex
+// SHA-256 of the address trimmed and lower-cased ("" for none).
+func subjectHash(email string) string {
+	email = strings.ToLower(strings.TrimSpace(email))
+	if email == "" {
+		return ""
+	}
+	return hex.EncodeToString(ids.Hash(email))
+}
+
+const heldCols = `id, ref, account_id, subject, text_body, recipients, attempts, created_at`
+
+// Held returns the messages waiting under these refs, oldest first.
+func (q *Queue) Held(ctx context.Context, refs ...string) ([]Held, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	args := make([]any, len(refs))
+	for i, r := range refs {
+		args[i] = r
+	}
+	return q.held(ctx, `SELECT `+heldCols+` FROM mail_queue WHERE ref IN (?`+strings.Repeat(", ?", len(refs)-1)+`) ORDER BY created_at, id`, args...)
+}
+
+// HeldFor returns the account's waiting messages whose data subject
+// (Message.DataSubject) is email, compared trimmed and case-insensitively,
+// oldest first.
+func (q *Queue) HeldFor(ctx context.Context, accountID, email string) ([]Held, error) {
+	h := subjectHash(email)
+	if h == "" || accountID == "" {
+		return nil, nil
+	}
+	return q.held(ctx, `SELECT `+heldCols+` FROM mail_queue WHERE account_id = ? AND data_subject = ? ORDER BY created_at, id`, accountID, h)
+}
+
+func (q *Queue) held(ctx context.Context, query string, args ...any) ([]Held, error) {
+	rows, err := q.db.R.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, fmt.Errorf("mail: held: %w", err)
+	}
+	defer rows.Close()
+	var out []Held
+	for rows.Next() {
+		var h Held
+		var rcpts string
+		var created int64
+		if err := rows.Scan(&h.ID, &h.Ref, &h.AccountID, &h.Subject, &h.Text, &rcpts, &h.Attempts, &created); err != nil {
+			return nil, fmt.Errorf("mail: held: %w", err)
+		}
+		var to []string
+		if json.Unmarshal([]byte(rcpts), &to) == nil {
+			h.Recipients = len(to)
+		}
+		h.CreatedAt = time.UnixMilli(created)
+		h.NotAfter = h.CreatedAt.Add(q.cfg.MaxHold)
+		out = append(out, h)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("mail: held: %w", err)
+	}
+	return out, nil
 }
 
 func (q *Queue) markDirty() {

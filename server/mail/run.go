@@ -242,25 +242,48 @@ func (q *Queue) sendDue(ctx context.Context) (int, error) {
 	return len(due), nil
 }
 
-// attempt sends one message and records the outcome.
+// attempt sends one message and records the outcome. It does not start
+// while a Drop of the message's ref runs, nor for a row deleted since
+// sendDue read it; Drop waits for an attempt it cancelled to end (fin).
 func (q *Queue) attempt(ctx context.Context, r row) {
 	actx, cancel := context.WithTimeout(ctx, q.cfg.Timeout)
+	defer cancel()
+	fin := make(chan struct{})
+	var after func() // the DoneFunc call, once the attempt is over
+	defer func() {
+		q.mu.Lock()
+		delete(q.inflight, r.id)
+		q.mu.Unlock()
+		close(fin)
+		if after != nil {
+			after()
+		}
+	}()
 	q.mu.Lock()
-	q.inflight[r.id] = inflight{ref: r.ref, cancel: cancel}
+	if q.dropping[r.ref] > 0 {
+		q.mu.Unlock()
+		q.log.Debug("mail attempt skipped: dropped", "mail_id", r.id, "ref", r.ref)
+		return
+	}
+	q.inflight[r.id] = inflight{ref: r.ref, cancel: cancel, done: fin}
 	q.mu.Unlock()
 	// The bookkeeping must happen even if Run is being stopped: a delivery
 	// not recorded would be sent twice.
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), dbTimeout)
 	defer dcancel()
+	// Read after registering: a Drop that deleted the row before finds no
+	// attempt to wait for, so the row must be seen gone here.
+	var there int
+	if err := q.db.R.QueryRowContext(dctx, `SELECT EXISTS (SELECT 1 FROM mail_queue WHERE id = ?)`, r.id).Scan(&there); err != nil || there == 0 {
+		q.log.Debug("mail attempt skipped: dropped", "mail_id", r.id, "ref", r.ref)
+		return
+	}
 	var (
 		ok  bool
 		err error
 	)
 	res := q.deliver(actx, r, func() { ok, err = q.deleteRow(dctx, r.id) })
 	cancel()
-	q.mu.Lock()
-	delete(q.inflight, r.id)
-	q.mu.Unlock()
 	n := r.attempts + 1
 
 	switch {
@@ -270,16 +293,16 @@ func (q *Queue) attempt(ctx context.Context, r row) {
 			q.log.Error("mail delivered but not removed from queue; it may be sent again", "mail_id", r.id, "ref", r.ref, "attempt", n, "err", err)
 			return
 		}
-		if !ok { // removed meanwhile (DeleteRef)
+		if !ok { // removed meanwhile (Drop)
 			q.log.Info("mail delivered", "mail_id", r.id, "ref", r.ref, "attempt", n, "tls", res.tls)
 			return
 		}
 		q.checkpoint(dctx)
 		q.log.Info("mail delivered", "mail_id", r.id, "ref", r.ref, "attempt", n, "tls", res.tls)
-		q.done(dctx, r.ref, true)
+		after = func() { q.done(dctx, r.ref, true) }
 
 	case res.stage == stageCanceled:
-		// Shutdown or DeleteRef: not the relay's fault; the row (if still
+		// Shutdown or Drop: not the relay's fault; the row (if still
 		// there) stays due.
 		q.log.Debug("mail attempt cancelled", "mail_id", r.id, "ref", r.ref, "attempt", n)
 
@@ -292,7 +315,7 @@ func (q *Queue) attempt(ctx context.Context, r row) {
 		q.checkpoint(dctx)
 		q.dropped.Add(1)
 		q.log.Warn("mail dropped undelivered", "mail_id", r.id, "ref", r.ref, "attempts", n, "reason", res.stage)
-		q.done(dctx, r.ref, false)
+		after = func() { q.done(dctx, r.ref, false) }
 
 	default:
 		q.failed.Add(1)

@@ -30,16 +30,24 @@ import (
 type accounts struct {
 	mu     sync.Mutex
 	hideIP map[string]bool
+	// gpcIgnored: the account ignores Global Privacy Control.
+	gpcIgnored map[string]bool
 }
 
-func (a *accounts) Settings(ctx context.Context, id string) (bool, error) {
+func (a *accounts) Settings(ctx context.Context, id string) (AccountSettings, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	h, ok := a.hideIP[id]
 	if !ok {
-		return false, fmt.Errorf("account %s: %w", id, errs.ErrNotFound)
+		return AccountSettings{}, fmt.Errorf("account %s: %w", id, errs.ErrNotFound)
 	}
-	return h, nil
+	return AccountSettings{HideIP: h, HonourGPC: !a.gpcIgnored[id]}, nil
+}
+
+func (a *accounts) setGPCIgnored(id string, ignored bool) {
+	a.mu.Lock()
+	a.gpcIgnored[id] = ignored
+	a.mu.Unlock()
 }
 
 func (a *accounts) setHide(id string, h bool) {
@@ -124,7 +132,7 @@ func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 		o.Limits = &l
 	}
 	e := &env{t: t, dir: t.TempDir(),
-		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}}}
+		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}, gpcIgnored: map[string]bool{}}}
 	var err error
 	e.durable, err = store.Open(filepath.Join(e.dir, "lethe.db"), store.Options{})
 	if err != nil {
@@ -186,6 +194,8 @@ type visitor struct {
 	id    string
 	ua    string
 	xff   string
+	// gpc: the browser sends Global Privacy Control (Sec-GPC: 1).
+	gpc bool
 }
 
 func (v *visitor) header(h http.Header) {
@@ -197,6 +207,9 @@ func (v *visitor) header(h http.Header) {
 	}
 	if v.xff != "" {
 		h.Set("X-Forwarded-For", v.xff)
+	}
+	if v.gpc {
+		h.Set("Sec-GPC", "1")
 	}
 }
 

@@ -59,7 +59,11 @@ func (s *Service) sweep(ctx context.Context, now time.Time) error {
 		s.publish(ctx, st.accountID, st.id)
 	}
 
-	return s.purge(ctx, now)
+	err = s.purge(ctx, now)
+	if perr := s.pruneKeys(ctx, now); err == nil {
+		err = perr
+	}
+	return err
 }
 
 // purge destroys every visit that left more than Retention ago, and the
@@ -71,11 +75,14 @@ func (s *Service) purge(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	if len(visits) == 0 && tickets == 0 {
+	if len(visits) == 0 && tickets == 0 && !s.uncheckpointed.Load() {
 		return nil
 	}
-	if err := s.store.DB().Checkpoint(ctx); err != nil {
+	if err := s.checkpoint(ctx); err != nil {
 		return err
+	}
+	if len(visits) == 0 && tickets == 0 {
+		return nil // a checkpoint left over from DestroyVisit
 	}
 	s.destroyed.Add(int64(len(visits)))
 	if len(visits) > 0 {
@@ -83,6 +90,18 @@ func (s *Service) purge(ctx context.Context, now time.Time) error {
 	}
 	if s.opts.OnDestroyed != nil {
 		s.opts.OnDestroyed(len(visits), time.Since(start))
+	}
+	return nil
+}
+
+// checkpoint truncates the scratch WAL. Deletions mark it needed first
+// (uncheckpointed); it stays marked until a checkpoint succeeds, so the
+// janitor's next pass finishes what a failed one left.
+func (s *Service) checkpoint(ctx context.Context) error {
+	s.uncheckpointed.Store(false)
+	if err := s.store.DB().Checkpoint(ctx); err != nil {
+		s.uncheckpointed.Store(true)
+		return err
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/ids"
@@ -162,6 +163,7 @@ func (s *Service) CreateApiKey(ctx context.Context, req *connect.Request[monitor
 	if err != nil {
 		return nil, err
 	}
+	s.opts.Audit.Record(ctx, audit.By(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.APIKeyCreated, TargetID: k.id}))
 	s.log.InfoContext(ctx, "api key created", slog.String("account", op.AccountID), slog.String("key", k.id), slog.String("by", op.ID))
 	return connect.NewResponse(&monitorv1.CreateApiKeyResponse{ApiKey: k.proto(), Key: secret}), nil
 }
@@ -194,6 +196,7 @@ func (s *Service) RevokeApiKey(ctx context.Context, req *connect.Request[monitor
 	} else if err != nil {
 		return nil, err
 	}
+	s.opts.Audit.Record(ctx, audit.By(ctx, audit.Entry{AccountID: op.AccountID, Action: audit.APIKeyRevoked, TargetID: req.Msg.Id}))
 	s.log.InfoContext(ctx, "api key revoked", slog.String("account", op.AccountID), slog.String("key", req.Msg.Id), slog.String("by", op.ID))
 	return connect.NewResponse(&monitorv1.RevokeApiKeyResponse{}), nil
 }

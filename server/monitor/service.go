@@ -10,7 +10,10 @@
 // (default 3 minutes) — rows deleted with secure_delete, WAL truncated — so it
 // is gone from every file (P4); with the account's "hide IP and host" on the
 // address and host name are dropped at ingress and never stored, streamed or
-// logged (P5); logs carry ids and counts only (P9); nothing of one account is
+// logged (P5); a browser sending Global Privacy Control (Sec-GPC: 1) leaves
+// no visit at all unless its account ignores GPC with a stated reason, and a
+// visitor's visit can be shown to them and destroyed at once on request
+// (privacy.go); logs carry ids and counts only (P9); nothing of one account is
 // visible to another account's operators, visitors or API keys (P11). Only
 // hashes of visit tokens, tickets and API keys are stored.
 package monitor
@@ -24,16 +27,26 @@ import (
 	"time"
 
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/netinfo"
 )
 
+// AccountSettings is what the monitor needs of an account's settings.
+type AccountSettings struct {
+	// HideIP: "hide IP and host" is on; IP and host are never stored (P5).
+	HideIP bool
+	// HonourGPC: a browser sending Global Privacy Control (Sec-GPC: 1) is
+	// not monitored (the default; an account may ignore GPC with a reason).
+	HonourGPC bool
+}
+
 // Settings tells the monitor what it needs of an account's settings. It
 // returns an error wrapping errs.ErrNotFound for an unknown account.
 type Settings interface {
-	Settings(ctx context.Context, accountID string) (hideIP bool, err error)
+	Settings(ctx context.Context, accountID string) (AccountSettings, error)
 }
 
 // Options tune the service; zero values take the defaults.
@@ -65,6 +78,8 @@ type Options struct {
 	OnDestroyed func(visits int, took time.Duration)
 	// Limits on anonymous clients (nil: DefaultLimits).
 	Limits *Limits
+	// Audit records API keys created and revoked (nil: audit.Discard).
+	Audit audit.Recorder
 }
 
 // Limits, stated in the proto and enforced here.
@@ -108,9 +123,21 @@ type Service struct {
 	leaveMu sync.Mutex
 	leaving map[string]time.Time
 
-	// sweepMu: one janitor pass at a time.
-	sweepMu   sync.Mutex
+	// keysNoted remembers when each account's custom data key was last
+	// written to lethe.db, to write it at most once per keyNoteInterval
+	// (custom_keys.go).
+	keysMu    sync.Mutex
+	keysNoted map[string]time.Time
+
+	// sweepMu: one janitor pass at a time; keysPruned is when it last
+	// pruned old custom data keys (custom_keys.go).
+	sweepMu    sync.Mutex
+	keysPruned time.Time
+
 	destroyed atomic.Int64
+	// uncheckpointed: rows were deleted and the WAL not yet truncated.
+	uncheckpointed atomic.Bool
+
 	stop      chan struct{}
 	wg        sync.WaitGroup
 	closeOnce sync.Once
@@ -141,6 +168,9 @@ func NewService(st *Store, keys *KeyStore, h *hub.Hub, settings Settings, log *s
 	if o.LeaveGrace <= 0 {
 		o.LeaveGrace = 3 * time.Second
 	}
+	if o.Audit == nil {
+		o.Audit = audit.Discard
+	}
 	e, err := newEnricher(o)
 	if err != nil {
 		return nil, err
@@ -150,7 +180,7 @@ func NewService(st *Store, keys *KeyStore, h *hub.Hub, settings Settings, log *s
 		l = *o.Limits
 	}
 	s := &Service{store: st, keys: keys, hub: h, settings: settings, log: log, opts: o, enrich: e,
-		watchers: map[string]int{}, leaving: map[string]time.Time{}, limits: newLimiters(l), stop: make(chan struct{})}
+		watchers: map[string]int{}, leaving: map[string]time.Time{}, keysNoted: map[string]time.Time{}, limits: newLimiters(l), stop: make(chan struct{})}
 	s.wg.Add(1)
 	go s.janitor()
 	return s, nil

@@ -7,11 +7,14 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
+	privacyv1 "github.com/lethehq/lethe/gen/go/lethe/privacy/v1"
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/store"
 )
@@ -445,4 +448,162 @@ func getTicket(ctx context.Context, q querier, hash []byte) (*ticket, error) {
 func useTicket(ctx context.Context, q querier, hash []byte, now time.Time) error {
 	_, err := q.ExecContext(ctx, `UPDATE monitor_tickets SET data = NULL, used_at = ? WHERE hash = ?`, ms(now), hash)
 	return err
+}
+
+// heldVisit is what is held about one visit, as its visitor is shown it
+// (lethe.privacy.v1).
+type heldVisit struct {
+	v      *Visit
+	leftAt time.Time // zero while on site
+	pages  []*privacyv1.PageView
+	data   []*privacyv1.CustomDatum
+}
+
+// withExtra scans a row's first columns with a scanner for them and the rest
+// into extra.
+type withExtra struct {
+	row   scanner
+	extra []any
+}
+
+func (w withExtra) Scan(dest ...any) error { return w.row.Scan(append(dest, w.extra...)...) }
+
+// held loads everything held about the visits matching where (a condition on
+// monitor_visits aliased v), oldest first, in one read transaction.
+func (s *Store) held(ctx context.Context, where string, args ...any) ([]*heldVisit, error) {
+	tx, err := s.db.R.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback()
+	rows, err := tx.QueryContext(ctx, `SELECT `+visitCols+`, coalesce(left_at, 0) FROM monitor_visits v WHERE `+where+` ORDER BY first_seen, id`, args...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*heldVisit
+	byID := map[string]*heldVisit{}
+	for rows.Next() {
+		var left int64
+		v, err := scanVisit(withExtra{rows, []any{&left}})
+		if err != nil {
+			rows.Close()
+			return nil, err
+		}
+		h := &heldVisit{v: v}
+		if left != 0 {
+			h.leftAt = time.UnixMilli(left)
+		}
+		byID[v.ID] = h
+		out = append(out, h)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT p.visit_id, p.url, p.title, p.referrer, p.viewed_at FROM monitor_pages p
+		JOIN monitor_visits v ON v.id = p.visit_id WHERE `+where+` ORDER BY p.visit_id, p.seq`, args...)
+	if err != nil {
+		return nil, err
+	}
+	for rows.Next() {
+		var id string
+		var at int64
+		pv := &privacyv1.PageView{}
+		if err := rows.Scan(&id, &pv.Url, &pv.Title, &pv.Referrer, &at); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		pv.ViewedAt = timestamppb.New(time.UnixMilli(at))
+		if h := byID[id]; h != nil {
+			h.pages = append(h.pages, pv)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows, err = tx.QueryContext(ctx, `SELECT d.visit_id, d.key, d.value, d.verified FROM monitor_custom_data d
+		JOIN monitor_visits v ON v.id = d.visit_id WHERE `+where+` ORDER BY d.visit_id, d.key, d.verified`, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		cd := &privacyv1.CustomDatum{}
+		if err := rows.Scan(&id, &cd.Key, &cd.Value, &cd.Verified); err != nil {
+			return nil, err
+		}
+		if h := byID[id]; h != nil {
+			h.data = append(h.data, cd)
+		}
+	}
+	return out, rows.Err()
+}
+
+// visitsWithValue lists the ids of the account's visits with a custom data
+// value equal to value under Unicode simple case folding (strings.EqualFold).
+// Folding maps a character to one character, so only values of the same
+// length in characters are read.
+func (s *Store) visitsWithValue(ctx context.Context, accountID, value string) ([]string, error) {
+	rows, err := s.db.R.QueryContext(ctx, `SELECT DISTINCT d.visit_id, d.value FROM monitor_custom_data d
+		JOIN monitor_visits v ON v.id = d.visit_id WHERE v.account_id = ? AND length(d.value) = ?`, accountID, utf8.RuneCountInString(value))
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id, val string
+		if err := rows.Scan(&id, &val); err != nil {
+			return nil, err
+		}
+		if strings.EqualFold(val, value) && !seen[id] {
+			seen[id] = true
+			out = append(out, id)
+		}
+	}
+	return out, rows.Err()
+}
+
+// destroyVisit deletes the account's visit id with its pages and custom
+// data, and answers what the operators' streams must be told (a version
+// newer than any they saw) and how many pages and custom data values went.
+// ok is false when there is no such visit of the account.
+func (s *Store) destroyVisit(ctx context.Context, accountID, id string) (st visitorState, pages, data int64, ok bool, err error) {
+	st = visitorState{id: id, accountID: accountID}
+	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `SELECT version FROM monitor_visits WHERE id = ? AND account_id = ?`, id, accountID).Scan(&st.version)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		ok = true
+		st.version++
+		counts := []*int64{&pages, &data, new(int64)}
+		for i, q := range []string{
+			`DELETE FROM monitor_pages WHERE visit_id = ?`,
+			`DELETE FROM monitor_custom_data WHERE visit_id = ?`,
+			`DELETE FROM monitor_visits WHERE id = ?`,
+		} {
+			res, err := tx.ExecContext(ctx, q, id)
+			if err != nil {
+				return err
+			}
+			if *counts[i], err = res.RowsAffected(); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return visitorState{}, 0, 0, false, err
+	}
+	return st, pages, data, ok, nil
 }

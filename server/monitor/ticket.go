@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"log/slog"
 	"maps"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -49,38 +50,42 @@ func (s *Service) MintTicket(ctx context.Context, req *connect.Request[monitorv1
 }
 
 // redeemInto redeems ticket (if not empty) for a visit of accountID and
-// makes its data the visit's verified data, in tx. The codes are those
+// makes its data the visit's verified data, in tx. It answers the keys of
+// that data (for CustomDataKeys once tx commits). The codes are those
 // documented on Identify.
-func (s *Service) redeemInto(ctx context.Context, tx *sql.Tx, accountID, visitID, ticket string, now time.Time) error {
+func (s *Service) redeemInto(ctx context.Context, tx *sql.Tx, accountID, visitID, ticket string, now time.Time) ([]string, error) {
 	if ticket == "" {
-		return nil
+		return nil, nil
 	}
 	hash := ids.Hash(ticket)
 	t, err := getTicket(ctx, tx, hash)
 	if isNotFound(err) {
-		return errs.NotFound("unknown ticket")
+		return nil, errs.NotFound("unknown ticket")
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if t.accountID != accountID {
-		return errs.Denied("the ticket belongs to another account")
+		return nil, errs.Denied("the ticket belongs to another account")
 	}
 	if t.used {
-		return errs.Precondition("the ticket was already used")
+		return nil, errs.Precondition("the ticket was already used")
 	}
 	if !now.Before(t.expiresAt) || t.data == nil {
-		return errs.Precondition("the ticket expired")
+		return nil, errs.Precondition("the ticket expired")
 	}
 	ok, err := s.keys.exists(ctx, t.keyID)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if !ok {
-		return errs.Precondition("the API key that minted the ticket was revoked")
+		return nil, errs.Precondition("the API key that minted the ticket was revoked")
 	}
 	if err := useTicket(ctx, tx, hash, now); err != nil {
-		return err
+		return nil, err
 	}
-	return setData(ctx, tx, visitID, true, t.data)
+	if err := setData(ctx, tx, visitID, true, t.data); err != nil {
+		return nil, err
+	}
+	return slices.Sorted(maps.Keys(t.data)), nil
 }

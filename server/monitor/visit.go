@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -93,6 +95,9 @@ func ValidData(m map[string]string) error {
 	return nil
 }
 
+// gpc tells whether the browser sent Global Privacy Control.
+func gpc(h http.Header) bool { return strings.TrimSpace(h.Get("Sec-GPC")) == "1" }
+
 // Track implements MonitorServiceHandler.
 func (s *Service) Track(ctx context.Context, req *connect.Request[monitorv1.TrackRequest]) (*connect.Response[monitorv1.TrackResponse], error) {
 	res, err := s.track(ctx, req.Header(), req.Msg)
@@ -114,13 +119,24 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	if err := s.limits.call(ctx, tok); err != nil {
 		return nil, err
 	}
-	hideIP, err := s.settings.Settings(ctx, m.AccountId)
+	set, err := s.settings.Settings(ctx, m.AccountId)
 	if isNotFound(err) {
 		return nil, errs.NotFound("no such account")
 	}
 	if err != nil {
 		return nil, err
 	}
+	if set.HonourGPC && gpc(h) {
+		// Nothing is recorded; a visit the browser had before it turned GPC
+		// on is destroyed.
+		if hasToken {
+			if err := s.forgetOnGPC(ctx, m.AccountId, tok); err != nil {
+				return nil, err
+			}
+		}
+		return &monitorv1.TrackResponse{GpcHonoured: true}, nil
+	}
+	hideIP := set.HideIP
 	now := time.Now()
 	if hasToken {
 		v, err := s.store.VisitByTokenHash(ctx, ids.Hash(tok))
@@ -132,6 +148,7 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 		case v.AccountID != m.AccountId:
 			// Another account's visit: never touch it (P11); start anew.
 		default:
+			var keys []string
 			err := s.store.db.Tx(ctx, func(tx *sql.Tx) error {
 				if _, err := touch(ctx, tx, v.ID, now, hideIP, true); err != nil {
 					return err
@@ -139,9 +156,11 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 				if err := addPage(ctx, tx, v.ID, m.Page, now); err != nil {
 					return err
 				}
-				return s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
+				keys, err = s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
+				return err
 			})
 			if err == nil {
+				s.noteKeys(ctx, v.AccountID, keys, now)
 				s.stayed(v.ID)
 				s.publish(ctx, v.AccountID, v.ID)
 				return &monitorv1.TrackResponse{VisitorId: v.ID}, nil
@@ -158,15 +177,18 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	v := &Visit{ID: ids.New(), AccountID: m.AccountId}
 	s.enrich.enrich(ctx, v, h, hideIP)
 	token := ids.Token()
+	var keys []string
 	err = s.store.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := createVisit(ctx, tx, v, ids.Hash(token), m.Page, now); err != nil {
 			return err
 		}
-		return s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
+		keys, err = s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.noteKeys(ctx, v.AccountID, keys, now)
 	s.log.DebugContext(ctx, "visit started", slog.String("visit", v.ID), slog.String("account", v.AccountID))
 	s.publish(ctx, v.AccountID, v.ID)
 	return &monitorv1.TrackResponse{VisitToken: token, VisitorId: v.ID}, nil
@@ -193,18 +215,21 @@ func (s *Service) Heartbeat(ctx context.Context, req *connect.Request[monitorv1.
 }
 
 // visitTx runs fn for the caller's visit in a transaction that also marks
-// the visit seen, then tells operators.
-func (s *Service) visitTx(ctx context.Context, h http.Header, fn func(tx *sql.Tx, v *Visit, now time.Time) error) error {
+// the visit seen, then notes the custom data keys fn answers (once the
+// transaction committed) and tells operators.
+func (s *Service) visitTx(ctx context.Context, h http.Header, fn func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error)) error {
 	v, err := s.visitFrom(ctx, h)
 	if err != nil {
 		return err
 	}
 	now := time.Now()
+	var keys []string
 	err = s.store.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := touch(ctx, tx, v.ID, now, false, false); err != nil {
 			return err
 		}
-		return fn(tx, v, now)
+		keys, err = fn(tx, v, now)
+		return err
 	})
 	if isNotFound(err) {
 		return errNoVisit
@@ -212,6 +237,7 @@ func (s *Service) visitTx(ctx context.Context, h http.Header, fn func(tx *sql.Tx
 	if err != nil {
 		return err
 	}
+	s.noteKeys(ctx, v.AccountID, keys, now)
 	s.publish(ctx, v.AccountID, v.ID)
 	return nil
 }
@@ -221,8 +247,8 @@ func (s *Service) SetCustomData(ctx context.Context, req *connect.Request[monito
 	if err := ValidData(req.Msg.Data); err != nil {
 		return nil, err
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) error {
-		return setData(ctx, tx, v.ID, false, req.Msg.Data)
+	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
+		return slices.Sorted(maps.Keys(req.Msg.Data)), setData(ctx, tx, v.ID, false, req.Msg.Data)
 	})
 	if err != nil {
 		return nil, err
@@ -235,7 +261,7 @@ func (s *Service) Identify(ctx context.Context, req *connect.Request[monitorv1.I
 	if req.Msg.Ticket == "" {
 		return nil, errs.Invalid("ticket is required")
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) error {
+	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
 		return s.redeemInto(ctx, tx, v.AccountID, v.ID, req.Msg.Ticket, now)
 	})
 	if err != nil {
@@ -250,19 +276,19 @@ func (s *Service) RespondToInvitation(ctx context.Context, req *connect.Request[
 	if req.Msg.Accepted {
 		state = monitorv1.InvitationState_INVITATION_STATE_ACCEPTED
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) error {
+	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
 		if v.InvID == "" || v.InvID != req.Msg.InvitationId {
-			return errs.NotFound("no such invitation")
+			return nil, errs.NotFound("no such invitation")
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE monitor_visits SET inv_state = ?, inv_answered_at = ?, version = version + 1
 			WHERE id = ? AND inv_id = ? AND inv_state = ?`, state, ms(now), v.ID, v.InvID, monitorv1.InvitationState_INVITATION_STATE_PENDING)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return errs.Precondition("the invitation was already answered or timed out")
+			return nil, errs.Precondition("the invitation was already answered or timed out")
 		}
-		return nil
+		return nil, nil
 	})
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ package privacy
 
 import (
 	"context"
+	"io"
 	"time"
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
@@ -97,6 +98,9 @@ type AuditLog interface {
 	// About lists the account's entries whose actor or target is the
 	// operator, newest first, at most limit.
 	About(ctx context.Context, accountID, operatorID string, limit int) ([]audit.Entry, error)
+	// WriteJSONLines writes the account's entries, oldest first, one JSON
+	// object (a privacyv1.AuditEntry) per line.
+	WriteJSONLines(ctx context.Context, w io.Writer, accountID string) error
 }
 
 // AccountInfo is what the inventory says about an account's configuration.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -24,7 +26,9 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/files/v1/filesv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/privacy/v1/privacyv1connect"
 	"github.com/lethehq/lethe/server/account"
+	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
 	"github.com/lethehq/lethe/server/chat"
 	"github.com/lethehq/lethe/server/consent"
@@ -36,6 +40,7 @@ import (
 	"github.com/lethehq/lethe/server/monitor"
 	"github.com/lethehq/lethe/server/netinfo"
 	"github.com/lethehq/lethe/server/origin"
+	"github.com/lethehq/lethe/server/privacy"
 	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/web"
 )
@@ -94,6 +99,12 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
+	// The audit trail: who did what and when, never what was said (P13).
+	auditLog, err := audit.NewLog(ctx, durable, log, audit.Options{Retention: accounts.AuditRetention})
+	if err != nil {
+		return nil, err
+	}
+	a.onClose(auditLog.Close)
 	consents, err := consent.NewStore(ctx, durable)
 	if err != nil {
 		return nil, err
@@ -130,7 +141,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if anon == nil {
 		anon = defaultAnonLimits()
 	}
-	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts, Limits: &anon.chat}
+	chatOpts := chat.Options{PresenceGrace: cfg.presenceGrace, JanitorInterval: cfg.janitorInterval, Hosts: hosts, Limits: &anon.chat,
+		Audit: auditLog}
 	if queue != nil {
 		chatOpts.Mailer = queue
 	}
@@ -161,6 +173,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		GeoIPCity:       cfg.geoipCity,
 		GeoIPASN:        cfg.geoipASN,
 		Limits:          &anon.monitor,
+		Audit:           auditLog,
 	})
 	if err != nil {
 		return nil, err
@@ -182,6 +195,7 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		MailConfigured:  queue != nil,
 		MaxFileBytes:    int64(cfg.filesMaxFile),
 		MaxChatBytes:    int64(cfg.filesMaxChat),
+		Audit:           auditLog,
 		OnSignOut: func(operatorID string) {
 			chatSvc.SignOut(operatorID)
 			monitorSvc.SignOut(operatorID)
@@ -190,7 +204,30 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	if err != nil {
 		return nil, err
 	}
-	consentSvc := consent.NewService(consents, chatSvc)
+	consentSvc := consent.NewService(consents, chatSvc, consent.WithAudit(auditLog))
+
+	// Privacy: the rights over the data the domains hold right now.
+	var privacyMail privacy.Mail
+	relay := ""
+	if queue != nil {
+		privacyMail = queue
+		relay = net.JoinHostPort(cfg.smtpHost, strconv.Itoa(cfg.smtpPort))
+	}
+	maxFile, maxChat := int64(cfg.filesMaxFile), int64(cfg.filesMaxChat)
+	if maxFile <= 0 {
+		maxFile = files.DefaultMaxFileBytes
+	}
+	if maxChat <= 0 {
+		maxChat = files.DefaultMaxChatBytes
+	}
+	privacySvc := privacy.NewService(chatSvc, privacyMail, monitorSvc, accountSvc, auditLog,
+		accountInfo{accounts: accounts, maxFile: maxFile, maxChat: maxChat}, log, privacy.Options{
+			MailRelay:      relay,
+			MailMaxHold:    cfg.mailMaxHold,
+			VisitRetention: cfg.visitorRetention,
+			VisitorRate:    anon.privacy,
+			DefaultAccount: account.DemoAccountID,
+		})
 
 	// First run and the demo account's websites.
 	if a.firstRun, err = account.Bootstrap(ctx, accounts, accountSvc, cfg.adminPW); err != nil {
@@ -214,16 +251,17 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	// interceptors, then pages and health. Metrics are served elsewhere.
 	a.metrics = metricsRegistry(chatSvc, queue)
 	policy := map[string]auth.Kind{}
-	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy(), files.Policy()} {
+	for _, p := range []map[string]auth.Kind{chat.Policy(), account.Policy(), consent.Policy(), monitor.Policy(), files.Policy(), privacy.Policy()} {
 		for k, v := range p {
 			policy[k] = v
 		}
 	}
+	access := &auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, APIKeys: monitorSvc, Policy: policy}
 	opts := []connect.HandlerOption{
 		connect.WithInterceptors(
 			errs.Interceptor{Log: log},
 			guard.NewStreams(policy, anon.streams),
-			&auth.Interceptor{Sessions: sessions, Operators: accountSvc, Visitors: chatSvc, APIKeys: monitorSvc, Policy: policy},
+			access,
 		),
 		connect.WithRecover(func(ctx context.Context, spec connect.Spec, _ http.Header, p any) error {
 			log.ErrorContext(ctx, "panic in handler", slog.String("procedure", spec.Procedure))
@@ -243,8 +281,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(filesv1connect.NewFileServiceHandler(filesSvc, append(slices.Clip(opts),
 		connect.WithReadMaxBytes(files.MaxRequestBytes), connect.WithCompression("gzip", nil, nil))...))
 	mux.Handle("GET "+files.DownloadPath+"{token}", filesSvc.DownloadHandler())
+	mux.Handle(privacyv1connect.NewPrivacyServiceHandler(privacySvc, opts...))
+	mux.Handle("GET "+privacy.InventoryPath, privacySvc.InventoryHandler())
+	mux.Handle("GET "+privacy.AuditPath, privacySvc.AuditHandler(func(ctx context.Context) (*auth.Operator, error) {
+		return access.Operator(ctx, true)
+	}))
 	services := []string{chatv1connect.ChatServiceName, accountv1connect.AccountServiceName, consentv1connect.ConsentServiceName,
-		monitorv1connect.MonitorServiceName, filesv1connect.FileServiceName}
+		monitorv1connect.MonitorServiceName, filesv1connect.FileServiceName, privacyv1connect.PrivacyServiceName}
 	reflector := grpcreflect.NewStaticReflector(services...)
 	mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))

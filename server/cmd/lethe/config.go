@@ -20,6 +20,7 @@ import (
 	"github.com/lethehq/lethe/server/limit"
 	"github.com/lethehq/lethe/server/monitor"
 	"github.com/lethehq/lethe/server/netinfo"
+	"github.com/lethehq/lethe/server/privacy"
 )
 
 // config is everything the server is started with.
@@ -124,10 +125,13 @@ type anonLimits struct {
 	chat    chat.Limits
 	monitor monitor.Limits
 	streams guard.Limits
+	// privacy: the visitor's privacy RPCs and the public /privacy page
+	privacy limit.Rate
 }
 
 func defaultAnonLimits() *anonLimits {
-	return &anonLimits{chat: chat.DefaultLimits(), monitor: monitor.DefaultLimits(), streams: guard.DefaultLimits()}
+	return &anonLimits{chat: chat.DefaultLimits(), monitor: monitor.DefaultLimits(), streams: guard.DefaultLimits(),
+		privacy: privacy.DefaultVisitorRate}
 }
 
 // defaultFilesMaxTotal is the default budget of all chats' files together.
@@ -214,6 +218,8 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 	rate(&c.anon.monitor.CallsPerAddr, "visit-calls-per-addr", "LETHE_VISIT_CALLS_PER_ADDR", "monitoring calls per client address")
 	ceiling(&c.anon.streams.PerToken, "streams-per-token", "LETHE_STREAMS_PER_TOKEN", "open WatchChat or WatchVisit streams per visitor or visit token")
 	ceiling(&c.anon.streams.PerAddr, "streams-per-addr", "LETHE_STREAMS_PER_ADDR", "open visitor streams per client address")
+	rate(&c.anon.privacy, "privacy-per-addr", "LETHE_PRIVACY_PER_ADDR",
+		"visitors' privacy requests (see, correct, forget, stop tracking) and /privacy page views per client address")
 
 	// Sign-in (account): argon2id computations at once, and failed sign-ins.
 	f.integer(&c.hashConcurrency, "hash-concurrency", "LETHE_HASH_CONCURRENCY", 0,
