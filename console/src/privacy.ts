@@ -45,7 +45,7 @@ function subjectCard(ctx: PageContext): HTMLElement {
     { class: "set-form", "aria-labelledby": "subject-title" },
     h("h2", { id: "subject-title" }, "Requests by e-mail address"),
     h("p", { class: "card-intro" }, "Find everything held right now for a person's e-mail address: open chats, mail waiting to be sent, visits. Export it for them, or erase it."),
-    h("div", { class: "inline" }, label("E-mail address", email), find),
+    h("div", { class: "inline bottom" }, label("E-mail address", email), find),
   );
   let found: { email: string; data: SubjectData } | undefined;
 
