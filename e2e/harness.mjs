@@ -143,6 +143,8 @@ export async function waitNoOperatorOnline(base, account = "demo", timeoutMs = 3
 export async function startSmtpSink() {
   const { createServer: createTcp } = await import("node:net");
   const messages = [];
+  // While true, every MAIL FROM is answered 451 (a mail outage): nothing is accepted.
+  const state = { failing: false };
   const server = createTcp((sock) => {
     sock.setEncoding("utf8");
     let buf = "";
@@ -172,7 +174,7 @@ export async function startSmtpSink() {
         const cmd = line.slice(0, 4).toUpperCase();
         if (cmd === "EHLO") sock.write("250-sink\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
         else if (cmd === "HELO") reply("250 sink");
-        else if (cmd === "MAIL") reply("250 OK");
+        else if (cmd === "MAIL") reply(state.failing ? "451 outage, try later" : "250 OK");
         else if (cmd === "RCPT") { rcpt.push(line.slice(8)); reply("250 OK"); }
         else if (cmd === "DATA") { inData = true; reply("354 go ahead"); }
         else if (cmd === "QUIT") { reply("221 bye"); sock.end(); }
@@ -186,6 +188,10 @@ export async function startSmtpSink() {
   return {
     port: server.address().port,
     messages,
+    /** fail(true) starts a mail outage, fail(false) ends it. */
+    fail(on) {
+      state.failing = on;
+    },
     /** Waits for a message whose raw data matches re. */
     async waitFor(re, timeoutMs = 20000) {
       const end = Date.now() + timeoutMs;

@@ -50,6 +50,15 @@ await Promise.all([
     format: "iife",
     target: "es2020",
   }),
+  // "Your data" (lethe.privacy.v1) is its own bundle, loaded by the panel on
+  // first use: the privacy client stays out of the panel's first load.
+  build({
+    ...common,
+    entryPoints: ["widget/src/panel-data.ts"],
+    outfile: join(out, "panel-data.js"),
+    format: "iife",
+    target: "es2020",
+  }),
   build({ ...common, entryPoints: ["widget/src/panel.css"], outfile: join(out, "panel.css"), target: ["chrome90", "firefox90", "safari14"] }),
   build({
     ...common,
@@ -76,6 +85,7 @@ await Promise.all([
 const what = {
   "widget.js": "loader on the host page",
   "panel.js": "chat panel in the iframe",
+  "panel-data.js": "\"Your data\" in the panel, loaded on first use",
   "panel.css": "chat panel styles",
   "console.js": "operator console",
   "console.css": "operator console styles",

@@ -90,7 +90,7 @@ interface Local {
 export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
   const local: Local = { typingShown: undefined, typingOn: false, typingSentAt: 0, typingIdle: undefined, sending: false, transferring: false, closing: false, targetsDrawn: "", writable: false };
 
-  const name = h("h2", { class: "chat-name" });
+  const name = h("h2", { class: "chat-name", "data-testid": "chat-name" });
   const meta = h("p", { class: "chat-meta" });
   const ip = h("p", { class: "chat-ip", "data-testid": "visitor-ip", hidden: true });
   const log = h("div", { class: "log", role: "log", "aria-live": "polite", "aria-label": "Conversation", "data-testid": "log" });
@@ -203,6 +203,11 @@ export function createChatView(chatId: string, o: ChatViewOptions): ChatView {
       case "operatorLeft":
         sysLine(`${k.value.operatorName} left the chat`);
         break;
+      case "visitorUpdated": {
+        const v = k.value;
+        sysLine(`The visitor corrected their details: ${v.visitorName}${v.visitorEmail ? ` <${v.visitorEmail}>` : ""}`);
+        break;
+      }
       case "closed":
         hideTyping();
         disableDownloads(log);

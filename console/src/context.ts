@@ -13,6 +13,7 @@ import {
   createLetheTransport,
   type Client,
 } from "@lethe/sdk";
+import { PrivacyService } from "../../gen/ts/lethe/privacy/v1/privacy_pb";
 
 export interface Api {
   readonly chat: Client<typeof ChatService>;
@@ -20,6 +21,7 @@ export interface Api {
   readonly consent: Client<typeof ConsentService>;
   readonly monitor: Client<typeof MonitorService>;
   readonly files: Client<typeof FileService>;
+  readonly privacy: Client<typeof PrivacyService>;
 }
 
 export function createApi(baseUrl: string): Api {
@@ -30,6 +32,7 @@ export function createApi(baseUrl: string): Api {
     consent: createClient(ConsentService, transport),
     monitor: createClient(MonitorService, transport),
     files: createClient(FileService, transport),
+    privacy: createClient(PrivacyService, transport),
   };
 }
 

@@ -339,3 +339,16 @@ test("the reducer never changes the state it is given", () => {
   assert.equal(s.selected, "c1");
   assert.equal(s.ready, true);
 });
+
+test("a visitor's correction renames the chat in the lists and is shown once", () => {
+  const fix = create(ChatEventSchema, {
+    chatId: "c1",
+    seq: 4n,
+    kind: { case: "visitorUpdated", value: { visitorName: "Corrected Name", visitorEmail: "new@example.com" } },
+  });
+  const { state, effects } = run(ready(), ev(fix), ev(fix));
+  const c1 = myChats(state).find((e) => e.id === "c1");
+  assert.equal(c1?.summary?.visitorName, "Corrected Name");
+  assert.equal(c1?.summary?.visitorEmail, "new@example.com");
+  assert.deepEqual(shown(effects), ["c1#4"]);
+});

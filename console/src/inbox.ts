@@ -224,6 +224,9 @@ function event(s: InboxState, ev: ChatEvent, fx: InboxEffect[]): InboxState {
     e = { ...e, unread: e.unread + 1 };
   } else if (k.case === "closed") {
     e = { ...e, closed: true };
+  } else if (k.case === "visitorUpdated" && e.summary) {
+    // The visitor corrected their name or e-mail (lethe.privacy.v1 CorrectMyData).
+    e = { ...e, summary: { ...e.summary, visitorName: k.value.visitorName, visitorEmail: k.value.visitorEmail } };
   }
   return put(s, e);
 }

@@ -63,6 +63,10 @@ function settingsCard(ctx: PageContext): HTMLElement {
     h("div", { class: "cats" }, ...cats.map(({ box, text }) => h("label", null, box, text))),
     catsHint,
   );
+  const gpcIgnored = h("input", { type: "checkbox", id: "set-gpc-ignored", class: "check", "data-testid": "set-gpc-ignored" });
+  const gpcReason = h("input", { id: "set-gpc-reason", "data-testid": "set-gpc-reason", maxlength: 500, autocomplete: "off" });
+  const gpcReasonField = hinted("Why Global Privacy Control is ignored", "Required. Shown on the public privacy page and in the data inventory.", gpcReason);
+  const auditDays = h("input", { type: "number", id: "set-audit-days", class: "num", "data-testid": "set-audit-days", min: 1, max: 3650, step: 1, inputmode: "numeric", placeholder: "default" });
   const save = h("button", { type: "submit", class: "btn primary", "data-testid": "set-save" }, "Save settings");
   const ok = h("span", { class: "ok", role: "status", "data-testid": "set-ok", hidden: true }, "Settings saved.");
   // Disabled until the current settings are in, so a save cannot blank them.
@@ -80,6 +84,13 @@ function settingsCard(ctx: PageContext): HTMLElement {
     hinted("Largest file (MiB)", "Empty: the server's limit (10 MiB unless the server says otherwise). More than the server's limit is refused.", maxFile),
     hinted("Largest total of a chat's files (MiB)", "Empty: the server's limit (50 MiB unless the server says otherwise).", maxChat),
     catsField,
+    checkField(
+      gpcIgnored,
+      "Ignore Global Privacy Control",
+      "Browsers that send GPC are not monitored unless you tick this. Ignoring it needs a reason you can defend.",
+    ),
+    gpcReasonField,
+    hinted("Keep the audit trail for (days)", "Empty: the server's default.", auditDays),
     h("div", { class: "form-actions" }, save, ok),
   );
   const form = h("form", { class: "set-form", "aria-labelledby": "set-title" }, h("h2", { id: "set-title" }, "Settings"), warning, fields);
@@ -102,6 +113,10 @@ function settingsCard(ctx: PageContext): HTMLElement {
     filesOn.checked = !st.filesDisabled;
     maxFile.value = mibText(st.maxFileBytes);
     maxChat.value = mibText(st.maxChatFileBytes);
+    gpcIgnored.checked = st.gpcIgnored;
+    gpcReason.value = st.gpcIgnoredReason;
+    auditDays.value = st.auditRetentionDays > 0 ? String(st.auditRetentionDays) : "";
+    checkGpc();
     const allowed = st.fileCategories.length ? st.fileCategories : DEFAULT_CATEGORIES;
     for (const { c, box } of cats) box.checked = allowed.includes(c);
     checkCats();
@@ -111,6 +126,12 @@ function settingsCard(ctx: PageContext): HTMLElement {
     const none = filesOn.checked && !cats.some(({ box }) => box.checked);
     cats[0]!.box.setCustomValidity(none ? "Allow at least one kind of file, or turn files off." : "");
   };
+  /** Ignoring GPC needs a reason; the reason field shows only then. */
+  const checkGpc = () => {
+    gpcReason.required = gpcIgnored.checked;
+    show(gpcReasonField, gpcIgnored.checked);
+  };
+  gpcIgnored.addEventListener("change", checkGpc);
   for (const el of [filesOn, ...cats.map(({ box }) => box)]) el.addEventListener("change", checkCats);
 
   idleUnit.addEventListener("change", setUnitLimits);
@@ -127,6 +148,9 @@ function settingsCard(ctx: PageContext): HTMLElement {
         maxFileBytes: mibBytes(maxFile.value),
         maxChatFileBytes: mibBytes(maxChat.value),
         fileCategories: cats.filter(({ box }) => box.checked).map(({ c }) => c),
+        gpcIgnored: gpcIgnored.checked,
+        gpcIgnoredReason: gpcIgnored.checked ? gpcReason.value.trim() : "",
+        auditRetentionDays: auditDays.value ? Math.round(Number(auditDays.value)) : 0,
       },
     });
     if (res.settings) fill(res.settings);

@@ -18,7 +18,9 @@ import { h } from "../../ui/dom";
 import { createChatsPage } from "./chats";
 import type { Api, PageContext } from "./context";
 import { errorBox } from "./fields";
+import { myAccountPage } from "./myaccount";
 import { operatorsPage } from "./operators";
+import { privacyPage } from "./privacy";
 import { settingsPage } from "./settings";
 import type { Chime } from "./sound";
 import { createVisitorsPage } from "./visitors";
@@ -36,7 +38,7 @@ export interface ShellOptions {
   signOut(message?: string): void;
 }
 
-type PageName = "chats" | "visitors" | "admin" | "settings";
+type PageName = "chats" | "visitors" | "admin" | "privacy" | "settings" | "me";
 
 export function startShell(o: ShellOptions): void {
   const isAdmin = o.me.role === Role.ADMIN;
@@ -89,15 +91,18 @@ export function startShell(o: ShellOptions): void {
       visitors.tabCount,
     ),
     admin: isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "admin" }, "Operators") : undefined,
+    privacy: isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "privacy-tab" }, "Privacy") : undefined,
     settings: isAdmin ? h("button", { type: "button", class: "tab", "data-testid": "settings-tab" }, "Settings") : undefined,
+    me: h("button", { type: "button", class: "tab", "data-testid": "me-tab" }, "My account"),
   };
   const content = h("div", { class: "content" });
+  const myName = h("span", { class: "me", "data-testid": "me-name-shown" }, o.me.name);
   const header = h(
     "header",
     { class: "top" },
     h("div", { class: "brand" }, h("span", { class: "logo", "aria-hidden": "true" }), "Lethe", h("span", { class: "acct" }, o.account.name)),
-    h("nav", { class: "tabs", "aria-label": "Pages" }, tabs.chats, tabs.visitors, tabs.admin, tabs.settings),
-    h("div", { class: "top-right" }, conn, h("span", { class: "me" }, o.me.name), status, logout),
+    h("nav", { class: "tabs", "aria-label": "Pages" }, tabs.chats, tabs.visitors, tabs.admin, tabs.privacy, tabs.settings, tabs.me),
+    h("div", { class: "top-right" }, conn, myName, status, logout),
   );
   o.root.replaceChildren(h("div", { class: "shell" }, header, error, content));
 
@@ -120,6 +125,22 @@ export function startShell(o: ShellOptions): void {
         break;
       case "settings":
         content.replaceChildren(settingsPage(ctx));
+        break;
+      case "privacy":
+        content.replaceChildren(privacyPage(ctx, o.account.id));
+        break;
+      case "me":
+        content.replaceChildren(
+          myAccountPage(ctx, {
+            me: o.me,
+            onRenamed(op) {
+              o.me.name = op.name;
+              o.me.email = op.email;
+              myName.textContent = op.name;
+            },
+            onGone: (message) => o.signOut(message),
+          }),
+        );
         break;
     }
   };

@@ -14,6 +14,8 @@
  *   panel/shell.ts       header, error line and body slot
  *   panel/unread.ts      open state and the launcher's unread count (pure)
  *   panel/storage.ts     what is kept in sessionStorage
+ *   panel/data.ts        "Your data" (GetMyData, download, correct, stop tracking, forget me),
+ *                        its own bundle (panel-data.js) loaded on first use by panel/data-load.ts
  *
  * It talks to the host page only through postMessage with the host origin
  * from the page's meta tag, and never sends chat content there: an
@@ -26,7 +28,9 @@ import { type PanelMessage, connectHost } from "./panel/host";
 import { createInvitationView } from "./panel/invitation";
 import { createShell } from "./panel/shell";
 import { createStart } from "./panel/start";
-import { INVITED_KEY, type ChatSession, getItem, sessionBox, setItem } from "./panel/storage";
+import type { DataView } from "./panel/data";
+import { loadDataView } from "./panel/data-load";
+import { INVITED_KEY, type ChatSession, getItem, offlineTokens, sessionBox, setItem, setOfflineTokens } from "./panel/storage";
 import { type Attention, attentionFrom, chatStarted, closed, eventShown, invitationPending, opened, viewRebuilt } from "./panel/unread";
 import { startVisit } from "./panel/visit";
 
@@ -40,19 +44,30 @@ const consentApi = createClient(ConsentService, transport);
 const filesApi = createClient(FileService, transport);
 
 /** The panel's own state: which view is shown, and what the host page should know. */
-const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolean } = {
+const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolean; data: DataView | undefined; dataShown: boolean } = {
   screen: "start",
+  /** "Your data", once loaded, and whether it stands in for the screen. */
+  data: undefined,
+  dataShown: false,
   attention: attentionFrom(session.current?.lastSeq),
   /** Set when the panel opened itself for an invitation: leave focus in the page. */
   keepFocus: false,
 };
 
-const shell = createShell(minimize);
+const shell = createShell(minimize, () => void showData());
 const reloadConfig = configLoader(accountId, chatApi, shell, (cfg) => {
   start.configure(cfg);
   chat.configure(cfg);
 });
-const start = createStart({ accountId, shell, chat: chatApi, consent: consentApi, reloadConfig, onStarted });
+const start = createStart({
+  accountId,
+  shell,
+  chat: chatApi,
+  consent: consentApi,
+  reloadConfig,
+  onStarted,
+  onOfflineToken: (t) => setOfflineTokens([...offlineTokens(), t]),
+});
 const chat = createChatView({
   shell,
   chat: chatApi,
@@ -102,15 +117,21 @@ function minimize(): void {
 }
 
 function focusFirst(): void {
-  if (invitation.showing()) invitation.focus();
+  if (panel.dataShown && panel.data) panel.data.focus();
+  else if (invitation.showing()) invitation.focus();
   else if (panel.screen === "chat") chat.focus();
   else start.focus();
+}
+
+/** setBody shows a screen's view, unless "Your data" stands in for it (then it shows on the way back). */
+function setBody(view: HTMLElement): void {
+  if (!panel.dataShown) shell.setBody(view);
 }
 
 function showStart(): void {
   panel.screen = "start";
   chat.stop();
-  shell.setBody(start.root);
+  setBody(start.root);
   start.show();
 }
 
@@ -118,8 +139,53 @@ function showChat(s: ChatSession): void {
   panel.screen = "chat";
   start.hide();
   attend(viewRebuilt(panel.attention));
-  shell.setBody(chat.root);
+  setBody(chat.root);
   chat.show(s);
+}
+
+/** showData opens "Your data" over the current screen, loading its bundle the first time. */
+async function showData(): Promise<void> {
+  if (!panel.data) {
+    try {
+      const create = await loadDataView();
+      panel.data ??= create({
+        chatToken: () => session.current?.token,
+        visitToken: () => visit.token(),
+        offlineTokens,
+        setOfflineTokens,
+        showError: (msg) => shell.showError(msg),
+        clearError: () => shell.clearError(),
+        onBack: hideData,
+        onStoppedTracking: () => visit.stop(),
+        onForgotten: forgotten,
+      });
+    } catch {
+      shell.showError("Your data could not be shown. Please try again.");
+      return;
+    }
+  }
+  panel.dataShown = true;
+  shell.clearError();
+  shell.setBody(panel.data.root);
+  panel.data.open();
+  panel.data.focus();
+}
+
+function hideData(): void {
+  panel.dataShown = false;
+  shell.clearError();
+  shell.setBody(panel.screen === "chat" ? chat.root : start.root);
+  focusFirst();
+}
+
+/** forgotten starts afresh once everything was erased: no chat, no visit, no offline messages. */
+function forgotten(): void {
+  chat.stop();
+  session.set(undefined);
+  visit.forget();
+  setOfflineTokens([]);
+  panel.screen = "start";
+  start.show();
 }
 
 function onStarted(s: ChatSession): void {
@@ -160,7 +226,9 @@ function onAnswer(inv: Invitation, accepted: boolean): void {
 }
 
 document.addEventListener("keydown", (e) => {
-  if (e.key === "Escape" && !chat.escape()) minimize();
+  if (e.key !== "Escape") return;
+  if (panel.dataShown && panel.data?.escape()) return;
+  if (!chat.escape()) minimize();
 });
 
 shell.mount(document.getElementById("app") ?? document.body, {

@@ -20,13 +20,18 @@ export interface Shell {
   mount(root: HTMLElement, parts: { actions: Node[]; bars: Node[]; overlays: Node[] }): void;
 }
 
-export function createShell(onMinimize: () => void): Shell {
+export function createShell(onMinimize: () => void, onData: () => void): Shell {
   const title = h("h1", { class: "title", id: "lethe-title" }, "Chat");
   const subtitle = h("p", { class: "subtitle" });
   const minBtn = h(
     "button",
     { type: "button", class: "btn-icon", "aria-label": "Minimize chat", title: "Minimize", onclick: onMinimize },
     h("span", { class: "i-min", "aria-hidden": "true" }),
+  );
+  const dataBtn = h(
+    "button",
+    { type: "button", class: "btn-head", "data-testid": "my-data", title: "What we hold about you", onclick: onData },
+    "Your data",
   );
   const errorBox = h("div", { class: "error", role: "alert", "data-testid": "error" });
   const body = h("div", { class: "body" });
@@ -44,7 +49,7 @@ export function createShell(onMinimize: () => void): Shell {
         h(
           "div",
           { class: "panel", role: "region", "aria-labelledby": "lethe-title" },
-          h("header", { class: "head" }, h("div", { class: "head-text" }, title, subtitle), ...parts.actions, minBtn),
+          h("header", { class: "head" }, h("div", { class: "head-text" }, title, subtitle), ...parts.actions, dataBtn, minBtn),
           ...parts.bars,
           errorBox,
           ...parts.overlays,

@@ -33,6 +33,8 @@ export interface StartDeps {
   reloadConfig(): Promise<void>;
   /** onStarted takes over once StartChat made a chat. */
   onStarted(s: ChatSession): void;
+  /** onOfflineToken keeps the token of an offline message left (for "Your data"). */
+  onOfflineToken(token: string): void;
 }
 
 export interface Start {
@@ -152,7 +154,7 @@ export function createStart(d: StartDeps): Start {
   const sent = h(
     "p",
     { class: "notice sent", role: "status", tabindex: -1, "data-testid": "offline-sent", hidden: true },
-    "Thanks — your message was sent. It is deleted from our chat server as soon as it has been e-mailed.",
+    "Thanks — your message was sent. It is deleted from our chat server as soon as it has been e-mailed; until then you can see or erase it under “Your data”.",
   );
   const chooseChat = h(
     "button",
@@ -285,7 +287,7 @@ export function createStart(d: StartDeps): Start {
 
   const leaveMessage = (e: Event) =>
     submitting(e, offlineForm, async () => {
-      await d.chat.leaveOfflineMessage({
+      const res = await d.chat.leaveOfflineMessage({
         accountId: d.accountId,
         visitorName: off.name.value.trim(),
         visitorEmail: off.email.value.trim(),
@@ -293,6 +295,7 @@ export function createStart(d: StartDeps): Start {
         locale,
         consentVersion: off.consent.accepted(),
       });
+      if (res.offlineToken) d.onOfflineToken(res.offlineToken);
       st.view = { kind: "sent" };
       off.message.value = "";
       off.consent.uncheck();

@@ -77,3 +77,26 @@ export function sessionBox(): SessionBox {
     },
   };
 }
+
+/** The offline messages' tokens (a JSON list), to see and erase them while they wait for the mail server. */
+export const OFFLINE_KEY = "lethe.offline";
+/** Set when the visitor asked not to be tracked (or the server honoured GPC): no visit calls for the session. */
+export const NOTRACK_KEY = "lethe.notrack";
+
+/** parseTokens reads a stored token list; anything malformed is an empty list. */
+export function parseTokens(raw: string): string[] {
+  try {
+    const v: unknown = JSON.parse(raw || "[]");
+    return Array.isArray(v) ? v.filter((t): t is string => typeof t === "string" && t !== "") : [];
+  } catch {
+    return [];
+  }
+}
+
+export const offlineTokens = (): string[] => parseTokens(getItem(OFFLINE_KEY));
+
+/** setOfflineTokens stores the list (at most the 20 newest); an empty list removes the key. */
+export function setOfflineTokens(tokens: string[]): void {
+  const list = [...new Set(tokens.filter(Boolean))].slice(-20);
+  setItem(OFFLINE_KEY, list.length ? JSON.stringify(list) : "");
+}

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { type VisitState, nextVisitCall } from "./visit";
+import { type VisitState, nextVisitCall, trackingAllowed } from "./visit";
 
 const base: VisitState = {
   token: "",
@@ -28,4 +28,11 @@ test("then the custom data, then a ticket, then nothing", () => {
   assert.equal(nextVisitCall({ ...s, pendingData: { a: "1" }, pendingTicket: "lt_x" }), "data");
   assert.equal(nextVisitCall({ ...s, pendingTicket: "lt_x" }), "identify");
   assert.equal(nextVisitCall(s), undefined);
+});
+
+test("trackingAllowed: never with Global Privacy Control, never after Stop tracking", () => {
+  assert.equal(trackingAllowed(undefined, ""), true);
+  assert.equal(trackingAllowed(false, ""), true);
+  assert.equal(trackingAllowed(true, ""), false);
+  assert.equal(trackingAllowed(undefined, "1"), false);
 });

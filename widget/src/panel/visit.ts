@@ -21,7 +21,7 @@ import {
 } from "@lethe/sdk";
 import { createConnectTransport } from "@connectrpc/connect-web";
 import type { PageView } from "./host";
-import { VISIT_KEY, getItem, setItem } from "./storage";
+import { NOTRACK_KEY, VISIT_KEY, getItem, setItem } from "./storage";
 
 const HEARTBEAT_MS = 30000;
 /** Most visit calls in one sync run; the rest waits for the next heartbeat. */
@@ -61,7 +61,22 @@ export function nextVisitCall(s: VisitState): VisitCall | undefined {
   return undefined;
 }
 
+/**
+ * trackingAllowed tells whether the panel may report the visit at all: not
+ * when the browser sends Global Privacy Control, and not for the rest of the
+ * session once the visitor asked to stop (or the server honoured GPC).
+ */
+export function trackingAllowed(gpc: unknown, noTrack: string): boolean {
+  return gpc !== true && !noTrack;
+}
+
 export interface Visit {
+  /** token is the visit token ("" when there is no visit). */
+  token(): string;
+  /** stop ends every visit call for the rest of the browser session (Stop tracking, GPC). */
+  stop(): void;
+  /** forget drops the visit (it was erased): the next page view starts a new one. */
+  forget(): void;
   setPage(page: PageView): void;
   setData(data: Record<string, string>): void;
   identify(ticket: string): void;
@@ -94,6 +109,8 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
     }),
   );
   const backoff = new Backoff();
+  const allowed = () => trackingAllowed((navigator as { globalPrivacyControl?: unknown }).globalPrivacyControl, getItem(NOTRACK_KEY));
+  if (!allowed()) setToken("");
 
   function setToken(t: string): void {
     s.token = t;
@@ -131,12 +148,23 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
     });
   }
 
+  /** stop ends the visit calls for the session; the server forgets the visit (StopTracking) or never had one (GPC). */
+  function stop(): void {
+    setItem(NOTRACK_KEY, "1");
+    stopWatch();
+    setToken("");
+  }
+
   async function track(): Promise<"next" | "stop"> {
     const ticket = s.pendingTicket;
     s.pendingTicket = "";
     s.pageDirty = false;
     try {
       const res = await monitor.track({ accountId, page: s.page, ticket });
+      if (res.gpcHonoured) {
+        stop();
+        return "stop";
+      }
       if (res.visitToken && res.visitToken !== s.token) {
         // A new visit knows nothing of the page's data yet.
         setToken(res.visitToken);
@@ -180,7 +208,7 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
 
   /** sync tells the server what it has yet to hear, one call at a time, in order. */
   async function sync(): Promise<void> {
-    if (s.syncing || !accountId) return;
+    if (s.syncing || !accountId || !allowed()) return;
     s.syncing = true;
     try {
       for (let calls = 0; calls < SYNC_MAX_CALLS; calls++) {
@@ -205,6 +233,7 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
   }
 
   setInterval(() => {
+    if (!allowed()) return;
     if (!s.token || s.pageDirty) return void sync();
     monitor.heartbeat({}).catch((err: unknown) => {
       if (ConnectError.from(err).code !== Code.Unauthenticated) return debug("heartbeat", err);
@@ -230,6 +259,12 @@ export function startVisit(accountId: string, onInvitation: (inv: Invitation) =>
   });
 
   return {
+    token: () => s.token,
+    stop,
+    forget() {
+      stopWatch();
+      gone();
+    },
     setPage(page) {
       s.page = page;
       s.pageDirty = true;
