@@ -151,7 +151,7 @@ export function createDataView(d: DataDeps): DataView {
       ? h(
           "details",
           { class: "data-more" },
-          h("summary", null, `The messages (${c.messages.length})`),
+          h("summary", null, "The whole conversation"),
           h(
             "ol",
             { class: "data-list" },
