@@ -19,6 +19,7 @@ import (
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/consent/v1/consentv1connect"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	"github.com/lethehq/lethe/gen/go/lethe/privacy/v1/privacyv1connect"
 )
 
 // Whatever bytes arrive at a unary procedure, the answer is a client error
@@ -40,6 +41,8 @@ func FuzzUnaryRequestDecoding(f *testing.F) {
 		chatv1connect.ChatServiceAcceptChatProcedure, accountv1connect.AccountServiceLoginProcedure,
 		consentv1connect.ConsentServiceGetConsentProcedure, monitorv1connect.MonitorServiceTrackProcedure,
 		monitorv1connect.MonitorServiceSetCustomDataProcedure, monitorv1connect.MonitorServiceMintTicketProcedure,
+		privacyv1connect.PrivacyServiceGetMyDataProcedure, privacyv1connect.PrivacyServiceCorrectMyDataProcedure,
+		privacyv1connect.PrivacyServiceForgetMeProcedure, privacyv1connect.PrivacyServiceStopTrackingProcedure,
 	}
 	valid, _ := proto.Marshal(&chatv1.StartChatRequest{AccountId: "demo", VisitorName: "Ada", FirstMessage: "hi"})
 	for i := range procedures {
