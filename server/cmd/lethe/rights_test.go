@@ -324,6 +324,10 @@ func TestRights_AdminErasesAHeldOfflineMessageByEmail(t *testing.T) {
 		t.Fatalf("the visitor's waiting mail: %v", d.Mail)
 	}
 
+	// The same person also has a chat open (a visitor can chat while no
+	// operator is online; it waits in the queue).
+	chatted := ts.startChat(c.name, c.email, c.reply)
+
 	found, err := admin.Privacy.FindDataSubject(ctx, connect.NewRequest(&privacyv1.FindDataSubjectRequest{Email: strings.ToUpper(c.email)}))
 	if err != nil {
 		t.Fatal(err)
@@ -331,14 +335,20 @@ func TestRights_AdminErasesAHeldOfflineMessageByEmail(t *testing.T) {
 	if len(found.Msg.Data.Mail) != 1 || !strings.Contains(found.Msg.Data.Mail[0].Text, c.text) {
 		t.Fatalf("the admin's export: %v", found.Msg.Data)
 	}
+	if len(found.Msg.Data.Chats) != 1 || found.Msg.Data.Chats[0].ChatId != chatted.ChatID {
+		t.Fatalf("the admin's export lacks the open chat: %v", found.Msg.Data.Chats)
+	}
 	erased, err := admin.Privacy.EraseDataSubject(ctx, connect.NewRequest(&privacyv1.EraseDataSubjectRequest{Email: c.email}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if counts(erased.Msg.Receipt)["offline messages"] != 1 {
+	if got := counts(erased.Msg.Receipt); got["offline messages"] != 1 || got["chat"] != 1 || got["messages"] < 1 {
 		t.Fatalf("receipt: %v", erased.Msg.Receipt)
 	}
-	for _, s := range c.all()[:3] {
+	if d, err := chatted.MyData(ctx, ""); err != nil || d.Chat != nil {
+		t.Fatalf("the erased chat is still held: %v (%v)", d, err)
+	}
+	for _, s := range c.all() {
 		if hits := ts.filesContaining(s); len(hits) > 0 {
 			t.Errorf("%q is still on disk after the erasure: %v", s, hits)
 		}
