@@ -28,6 +28,13 @@
 // the chat's directory under <data>/files is gone and a download link
 // minted before the close answers 404.
 //
+// Scenario "forget" measures "Forget me now" (issue 11): for -chats chats
+// with a visit, each carrying a canary in the name, the messages, a page
+// and custom data, the time ForgetMe takes to answer — by then everything
+// must be gone — and one scan of the data directory right after it (the
+// floor: the cheapest proof that it is gone), which must not find the
+// canary.
+//
 // Scenario "messages" measures visitor → operator message latency (send
 // call to arrival on the operator's inbox stream) over many concurrent chats.
 //
@@ -67,7 +74,7 @@ func main() {
 	email := flag.String("email", "admin@lethe.local", "operator e-mail")
 	password := flag.String("password", os.Getenv("LETHE_ADMIN_PASSWORD"), "operator password")
 	account := flag.String("account", "demo", "account id")
-	scenario := flag.String("scenario", "destroy", "destroy, messages, visitors, abuse or files")
+	scenario := flag.String("scenario", "destroy", "destroy, forget, messages, visitors, abuse or files")
 	chats := flag.Int("chats", 100, "number of chats")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
@@ -102,6 +109,8 @@ func main() {
 	case "files":
 		err = filesScenario(ctx, filesConfig{url: *url, data: *data, email: *email, password: *password, account: *account, pid: *pid,
 			size: *fileSize, runs: *runs, uploads: *uploads, closes: *closes})
+	case "forget":
+		err = forget(ctx, *url, *data, *email, *password, *account, *chats, *messages)
 	case "messages":
 		err = messageLatency(ctx, *url, *email, *password, *account, *chats, *messages, *concurrency)
 	default:
@@ -147,6 +156,39 @@ func inDir(dir string, needle []byte) (bool, error) {
 	return found, err
 }
 
+// canaryChat opens chat i carrying canary in its name and messages from its
+// own client address (the per-address limits are not what is measured),
+// has op accept it and exchange messages, and checks the canary is on disk.
+func canaryChat(ctx context.Context, op *lethe.Operator, url, data, account, canary string, i, messages int) (*lethe.Visitor, error) {
+	v := lethe.NewVisitor(clientFrom(addr(5, i), true), url)
+	if err := v.Start(ctx, lethe.StartChat{AccountID: account, Name: "Load " + canary, FirstMessage: "hello " + canary}); err != nil {
+		return nil, fmt.Errorf("chat %d: start: %w", i, err)
+	}
+	if err := op.Accept(ctx, v.ChatID); err != nil {
+		return nil, fmt.Errorf("chat %d: accept: %w", i, err)
+	}
+	for m := range messages {
+		var err error
+		if m%2 == 0 {
+			_, err = op.Send(ctx, v.ChatID, fmt.Sprintf("reply %d %s", m, canary))
+		} else {
+			_, err = v.Send(ctx, fmt.Sprintf("message %d %s", m, canary))
+			time.Sleep(200 * time.Millisecond) // the visitor rate limit (5/s)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("chat %d: send: %w", i, err)
+		}
+	}
+	present, err := inDir(data, []byte(canary))
+	if err != nil {
+		return nil, err
+	}
+	if !present {
+		return nil, fmt.Errorf("chat %d: canary not found in %s before it was destroyed (wrong -data?)", i, data)
+	}
+	return v, nil
+}
+
 func destroy(ctx context.Context, url, data, email, password, account string, chats, messages int) error {
 	if data == "" {
 		return errors.New("-data is required for scenario destroy")
@@ -158,30 +200,9 @@ func destroy(ctx context.Context, url, data, email, password, account string, ch
 	var lat []time.Duration
 	for i := range chats {
 		canary := "canary-" + ids.New()
-		v := lethe.NewVisitor(clientFrom(addr(5, i), true), url) // each chat its own address: the per-address limits are not what is measured
-		if err := v.Start(ctx, lethe.StartChat{AccountID: account, Name: "Load " + canary, FirstMessage: "hello " + canary}); err != nil {
-			return fmt.Errorf("chat %d: start: %w", i, err)
-		}
-		if err := op.Accept(ctx, v.ChatID); err != nil {
-			return fmt.Errorf("chat %d: accept: %w", i, err)
-		}
-		for m := range messages {
-			if m%2 == 0 {
-				_, err = op.Send(ctx, v.ChatID, fmt.Sprintf("reply %d %s", m, canary))
-			} else {
-				_, err = v.Send(ctx, fmt.Sprintf("message %d %s", m, canary))
-				time.Sleep(200 * time.Millisecond) // the visitor rate limit (5/s)
-			}
-			if err != nil {
-				return fmt.Errorf("chat %d: send: %w", i, err)
-			}
-		}
-		present, err := inDir(data, []byte(canary))
+		v, err := canaryChat(ctx, op, url, data, account, canary, i, messages)
 		if err != nil {
 			return err
-		}
-		if !present {
-			return fmt.Errorf("chat %d: canary not found in %s before close (wrong -data?)", i, data)
 		}
 		start := time.Now()
 		if err := op.Close(ctx, v.ChatID); err != nil {
