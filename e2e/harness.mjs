@@ -125,6 +125,26 @@ export async function rpc(base, path, body, headers = {}) {
   return { status: res.status, body: await res.json() };
 }
 
+/**
+ * Signs the first-run admin in over the API and returns a caller of RPCs
+ * with that session: admin(path, body) answers the response body and fails
+ * the test unless the status is 200.
+ */
+export async function adminApi(base) {
+  const login = await fetch(`${base}/lethe.account.v1.AccountService/Login`, {
+    method: "POST",
+    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
+    body: JSON.stringify({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
+  });
+  if (login.status !== 200) throw new Error(`admin sign-in: HTTP ${login.status}`);
+  const cookie = login.headers.get("set-cookie").split(";")[0];
+  return async (path, body) => {
+    const r = await rpc(base, path, body, { cookie });
+    if (r.status !== 200) throw new Error(`${path}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  };
+}
+
 /** Waits until the account has no operator online (presence has a grace period). */
 export async function waitNoOperatorOnline(base, account = "demo", timeoutMs = 30000) {
   const end = Date.now() + timeoutMs;

@@ -12,14 +12,14 @@ import { createServer } from "node:net";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
-import { startLethe, launchBrowser, shot, rpc, root, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes, consoleVisitors } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, rpc, root, adminApi, allBytes, consoleVisitors } from "./harness.mjs";
 
 const run = promisify(execFile);
 let lethe;
 let browser;
 let shop;
 let shopOrigin;
-let cookie;
+let admin;
 let apiKey;
 
 
@@ -31,21 +31,11 @@ async function freePort() {
   return port;
 }
 
-async function admin(path, body) {
-  const r = await rpc(lethe.base, path, body, { cookie });
-  assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 before(async () => {
   lethe = await startLethe(["--visitor-retention", "4s"]);
   browser = await launchBrowser();
-  const res = await fetch(`${lethe.base}/lethe.account.v1.AccountService/Login`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-    body: JSON.stringify({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
-  });
-  cookie = res.headers.get("set-cookie").split(";")[0];
+  admin = await adminApi(lethe.base);
   apiKey = (await admin("lethe.monitor.v1.MonitorService/CreateApiKey", { name: "example shop" })).key;
   assert.match(apiKey, /^lk_/);
 

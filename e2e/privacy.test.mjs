@@ -4,31 +4,20 @@
 // and destroys it at once.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startLethe, launchBrowser, shot, operatorLogin, waitNoOperatorOnline, startSmtpSink, rpc, ADMIN_EMAIL, ADMIN_PASSWORD, allBytes } from "./harness.mjs";
+import { startLethe, launchBrowser, shot, operatorLogin, waitNoOperatorOnline, startSmtpSink, rpc, adminApi, allBytes } from "./harness.mjs";
 
 let lethe;
 let browser;
 let smtp;
-let cookie;
+let admin;
 
 
-async function admin(path, body) {
-  const r = await rpc(lethe.base, path, body, { cookie });
-  assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 before(async () => {
   smtp = await startSmtpSink();
   lethe = await startLethe(["--smtp-host", "127.0.0.1", "--smtp-port", String(smtp.port)]);
   browser = await launchBrowser();
-  const res = await fetch(`${lethe.base}/lethe.account.v1.AccountService/Login`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-    body: JSON.stringify({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
-  });
-  assert.equal(res.status, 200);
-  cookie = res.headers.get("set-cookie").split(";")[0];
+  admin = await adminApi(lethe.base);
   await admin("lethe.account.v1.AccountService/UpdateSettings", {
     settings: { transcriptsEnabled: false, recipients: ["support@demo.example"], idleTimeoutSeconds: 600, allowedOrigins: ["self"],
       mailTlsPolicy: "MAIL_TLS_POLICY_OPPORTUNISTIC" },

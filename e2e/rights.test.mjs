@@ -19,32 +19,21 @@ import {
   until,
   consoleVisitors,
   allBytes,
-  ADMIN_EMAIL,
+  adminApi,
   ADMIN_PASSWORD,
 } from "./harness.mjs";
 
 let lethe;
 let browser;
 let smtp;
-let cookie;
+let admin;
 
-async function admin(path, body) {
-  const r = await rpc(lethe.base, path, body, { cookie });
-  assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`);
-  return r.body;
-}
 
 before(async () => {
   smtp = await startSmtpSink();
   lethe = await startLethe(["--smtp-host", "127.0.0.1", "--smtp-port", String(smtp.port)]);
   browser = await launchBrowser();
-  const res = await fetch(`${lethe.base}/lethe.account.v1.AccountService/Login`, {
-    method: "POST",
-    headers: { "content-type": "application/json", "connect-protocol-version": "1" },
-    body: JSON.stringify({ email: ADMIN_EMAIL, password: ADMIN_PASSWORD }),
-  });
-  assert.equal(res.status, 200);
-  cookie = res.headers.get("set-cookie").split(";")[0];
+  admin = await adminApi(lethe.base);
   const settings = (await admin("lethe.account.v1.AccountService/GetSettings", {})).settings;
   await admin("lethe.account.v1.AccountService/UpdateSettings", {
     settings: { ...settings, recipients: ["support@demo.example"], idleTimeoutSeconds: 600, allowedOrigins: ["self"] },
