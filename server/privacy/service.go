@@ -179,23 +179,36 @@ func (s *Service) refs(v *visitor) []string {
 
 // heldMail returns the visitor's waiting mail, of their account only.
 func (s *Service) heldMail(ctx context.Context, v *visitor) ([]*privacyv1.PendingMail, error) {
-	refs := s.refs(v)
-	if s.mail == nil || len(refs) == 0 {
-		return nil, nil
-	}
-	held, err := s.mail.Held(ctx, refs...)
+	held, err := s.held(ctx, v, s.refs(v))
 	if err != nil {
 		return nil, err
 	}
 	var out []*privacyv1.PendingMail
 	for _, h := range held {
-		if v.accountID != "" && h.AccountID != v.accountID {
-			continue
-		}
+		out = append(out, s.pendingMail(h.Ref, h))
+	}
+	return out, nil
+}
+
+// held returns the mail waiting under refs that belongs to the visitor's
+// account (or, with no chat or visit, to the account the first one belongs
+// to, which then becomes the visitor's).
+func (s *Service) held(ctx context.Context, v *visitor, refs []string) ([]mail.Held, error) {
+	if s.mail == nil || len(refs) == 0 {
+		return nil, nil
+	}
+	all, err := s.mail.Held(ctx, refs...)
+	if err != nil {
+		return nil, err
+	}
+	var out []mail.Held
+	for _, h := range all {
 		if v.accountID == "" {
 			v.accountID = h.AccountID
 		}
-		out = append(out, s.pendingMail(h.Ref, h))
+		if h.AccountID == v.accountID {
+			out = append(out, h)
+		}
 	}
 	return out, nil
 }
@@ -332,22 +345,13 @@ func (s *Service) ForgetMe(ctx context.Context, req *connect.Request[privacyv1.F
 		}
 		r.add(cs...)
 	}
-	if len(v.offline) > 0 && s.mail != nil {
-		// Only the offline messages of this visitor's account (or, with
-		// no chat or visit, of the account the first one belongs to).
-		held, err := s.mail.Held(ctx, v.offline...)
-		if err != nil {
+	offline, err := s.held(ctx, v, v.offline)
+	if err != nil {
+		return nil, err
+	}
+	for _, h := range offline {
+		if err := s.dropMail(ctx, r, "offline messages", h.Ref); err != nil {
 			return nil, err
-		}
-		for _, h := range held {
-			if v.accountID == "" {
-				v.accountID = h.AccountID
-			}
-			if h.AccountID == v.accountID {
-				if err := s.dropMail(ctx, r, "offline messages", h.Ref); err != nil {
-					return nil, err
-				}
-			}
 		}
 	}
 	s.record(ctx, v.accountID, audit.VisitorErased, r)
@@ -514,15 +518,15 @@ func (s *Service) find(ctx context.Context, accountID, email string) (*subject, 
 			}
 			held = append(held, more...)
 		}
-		seen := map[string]bool{}
+		seenMail, seenRef := map[string]bool{}, map[string]bool{}
 		for _, h := range held {
-			if seen[h.ID] || h.AccountID != accountID {
+			if seenMail[h.ID] || h.AccountID != accountID {
 				continue
 			}
-			seen[h.ID] = true
+			seenMail[h.ID] = true
 			sub.data.Mail = append(sub.data.Mail, s.pendingMail(h.Ref, h))
-			if !chatRefs[h.Ref] && !seen["ref:"+h.Ref] {
-				seen["ref:"+h.Ref] = true
+			if !chatRefs[h.Ref] && !seenRef[h.Ref] {
+				seenRef[h.Ref] = true
 				sub.mailRefs = append(sub.mailRefs, h.Ref)
 			}
 		}
