@@ -26,6 +26,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
+	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
@@ -201,6 +204,7 @@ func (s *Service) Close() error {
 func Policy() map[string]auth.Kind {
 	return map[string]auth.Kind{
 		monitorv1connect.MonitorServiceTrackProcedure:               auth.Public,
+		monitorv1connect.MonitorServiceClaimVisitProcedure:          auth.Public,
 		monitorv1connect.MonitorServiceHeartbeatProcedure:           auth.Public,
 		monitorv1connect.MonitorServiceLeaveProcedure:               auth.Public,
 		monitorv1connect.MonitorServiceWatchVisitProcedure:          auth.Public,
@@ -286,4 +290,9 @@ func (s *Service) onSite(v *Visit, now time.Time) bool {
 		return false
 	}
 	return s.watched(v.ID) || now.Sub(v.SeenAt) < s.opts.OnSiteTimeout
+}
+
+// ClaimVisit implements MonitorServiceHandler (issue 8: the lazy panel).
+func (s *Service) ClaimVisit(ctx context.Context, req *connect.Request[monitorv1.ClaimVisitRequest]) (*connect.Response[monitorv1.ClaimVisitResponse], error) {
+	return nil, errs.E(connect.CodeUnimplemented, "ClaimVisit is not built yet")
 }

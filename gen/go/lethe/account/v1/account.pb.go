@@ -162,6 +162,11 @@ type Settings struct {
 	GpcIgnoredReason string `protobuf:"bytes,12,opt,name=gpc_ignored_reason,json=gpcIgnoredReason,proto3" json:"gpc_ignored_reason,omitempty"`
 	// Days the audit trail is kept (lethe.privacy.v1): 1 to 3,650; 0 means 90.
 	AuditRetentionDays int32 `protobuf:"varint,13,opt,name=audit_retention_days,json=auditRetentionDays,proto3" json:"audit_retention_days,omitempty"`
+	// No monitoring before the click: the loader on the host page sends
+	// nothing at all (no page view, heartbeat or stream) until the visitor
+	// opens the chat; the visit starts then. Operators see only visitors who
+	// opened the chat, and invitations reach no one.
+	MonitoringDisabled bool `protobuf:"varint,14,opt,name=monitoring_disabled,json=monitoringDisabled,proto3" json:"monitoring_disabled,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
@@ -285,6 +290,13 @@ func (x *Settings) GetAuditRetentionDays() int32 {
 		return x.AuditRetentionDays
 	}
 	return 0
+}
+
+func (x *Settings) GetMonitoringDisabled() bool {
+	if x != nil {
+		return x.MonitoringDisabled
+	}
+	return false
 }
 
 // Operator is a person who answers chats.
@@ -1182,7 +1194,7 @@ var File_lethe_account_v1_account_proto protoreflect.FileDescriptor
 
 const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\n" +
-	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alethe/files/v1/files.proto\"\xeb\x04\n" +
+	"\x1elethe/account/v1/account.proto\x12\x10lethe.account.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1alethe/files/v1/files.proto\"\x9c\x05\n" +
 	"\bSettings\x12/\n" +
 	"\x13transcripts_enabled\x18\x01 \x01(\bR\x12transcriptsEnabled\x12\x1e\n" +
 	"\n" +
@@ -1200,7 +1212,8 @@ const file_lethe_account_v1_account_proto_rawDesc = "" +
 	"\vgpc_ignored\x18\v \x01(\bR\n" +
 	"gpcIgnored\x12,\n" +
 	"\x12gpc_ignored_reason\x18\f \x01(\tR\x10gpcIgnoredReason\x120\n" +
-	"\x14audit_retention_days\x18\r \x01(\x05R\x12auditRetentionDays\"\xe6\x01\n" +
+	"\x14audit_retention_days\x18\r \x01(\x05R\x12auditRetentionDays\x12/\n" +
+	"\x13monitoring_disabled\x18\x0e \x01(\bR\x12monitoringDisabled\"\xe6\x01\n" +
 	"\bOperator\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1d\n" +
 	"\n" +

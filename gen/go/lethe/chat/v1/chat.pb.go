@@ -1136,8 +1136,11 @@ type GetWidgetConfigResponse struct {
 	OfflineMessagesEnabled bool `protobuf:"varint,4,opt,name=offline_messages_enabled,json=offlineMessagesEnabled,proto3" json:"offline_messages_enabled,omitempty"`
 	// Whether the visitor can ask for a transcript copy (mail configured).
 	TranscriptRequestsEnabled bool `protobuf:"varint,5,opt,name=transcript_requests_enabled,json=transcriptRequestsEnabled,proto3" json:"transcript_requests_enabled,omitempty"`
-	unknownFields             protoimpl.UnknownFields
-	sizeCache                 protoimpl.SizeCache
+	// The account's monitoring_disabled setting: the loader sends nothing
+	// before the click.
+	MonitoringDisabled bool `protobuf:"varint,6,opt,name=monitoring_disabled,json=monitoringDisabled,proto3" json:"monitoring_disabled,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *GetWidgetConfigResponse) Reset() {
@@ -1201,6 +1204,13 @@ func (x *GetWidgetConfigResponse) GetOfflineMessagesEnabled() bool {
 func (x *GetWidgetConfigResponse) GetTranscriptRequestsEnabled() bool {
 	if x != nil {
 		return x.TranscriptRequestsEnabled
+	}
+	return false
+}
+
+func (x *GetWidgetConfigResponse) GetMonitoringDisabled() bool {
+	if x != nil {
+		return x.MonitoringDisabled
 	}
 	return false
 }
@@ -2831,13 +2841,14 @@ const file_lethe_chat_v1_chat_proto_rawDesc = "" +
 	"\x06status\x18\x03 \x01(\x0e2\x1d.lethe.chat.v1.OperatorStatusR\x06status\"7\n" +
 	"\x16GetWidgetConfigRequest\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\"\x8d\x02\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"\xbe\x02\n" +
 	"\x17GetWidgetConfigResponse\x12!\n" +
 	"\faccount_name\x18\x01 \x01(\tR\vaccountName\x12)\n" +
 	"\x10operators_online\x18\x02 \x01(\bR\x0foperatorsOnline\x12*\n" +
 	"\x11max_message_chars\x18\x03 \x01(\x05R\x0fmaxMessageChars\x128\n" +
 	"\x18offline_messages_enabled\x18\x04 \x01(\bR\x16offlineMessagesEnabled\x12>\n" +
-	"\x1btranscript_requests_enabled\x18\x05 \x01(\bR\x19transcriptRequestsEnabled\"\xdf\x01\n" +
+	"\x1btranscript_requests_enabled\x18\x05 \x01(\bR\x19transcriptRequestsEnabled\x12/\n" +
+	"\x13monitoring_disabled\x18\x06 \x01(\bR\x12monitoringDisabled\"\xdf\x01\n" +
 	"\x10StartChatRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12!\n" +

@@ -636,7 +636,10 @@ type TrackRequest struct {
 	// The page being viewed.
 	Page *Page `protobuf:"bytes,2,opt,name=page,proto3" json:"page,omitempty"`
 	// Optional ticket (from `data-ticket`), redeemed as in Identify.
-	Ticket        string `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	Ticket string `protobuf:"bytes,3,opt,name=ticket,proto3" json:"ticket,omitempty"`
+	// Set by the loader on the host page: answer with a page token (write
+	// only) instead of the visit token.
+	WriteOnly     bool `protobuf:"varint,4,opt,name=write_only,json=writeOnly,proto3" json:"write_only,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -692,6 +695,13 @@ func (x *TrackRequest) GetTicket() string {
 	return ""
 }
 
+func (x *TrackRequest) GetWriteOnly() bool {
+	if x != nil {
+		return x.WriteOnly
+	}
+	return false
+}
+
 type TrackResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The new visit's token, set only when this call created a visit. Send it
@@ -702,7 +712,16 @@ type TrackResponse struct {
 	// The browser sent Global Privacy Control (`Sec-GPC: 1`) and the account
 	// honours it: no visit was recorded and no token issued; visit_token and
 	// visitor_id are empty. The widget sends nothing more.
-	GpcHonoured   bool `protobuf:"varint,3,opt,name=gpc_honoured,json=gpcHonoured,proto3" json:"gpc_honoured,omitempty"`
+	GpcHonoured bool `protobuf:"varint,3,opt,name=gpc_honoured,json=gpcHonoured,proto3" json:"gpc_honoured,omitempty"`
+	// The new visit's page token, set instead of visit_token when the request
+	// was write_only and this call created a visit. It is write only: it can
+	// add page views to its own visit (Track), keep it on site (Heartbeat,
+	// Leave, WatchVisit, which brings invitations) and set its custom data
+	// (SetCustomData, Identify), and nothing else. Every other call that takes
+	// a visit token, and every privacy call, refuses it with PERMISSION_DENIED:
+	// nothing can be read with it. The panel exchanges it for the visit token
+	// with ClaimVisit.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -758,6 +777,103 @@ func (x *TrackResponse) GetGpcHonoured() bool {
 	return false
 }
 
+func (x *TrackResponse) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ClaimVisitRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimVisitRequest) Reset() {
+	*x = ClaimVisitRequest{}
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimVisitRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimVisitRequest) ProtoMessage() {}
+
+func (x *ClaimVisitRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimVisitRequest.ProtoReflect.Descriptor instead.
+func (*ClaimVisitRequest) Descriptor() ([]byte, []int) {
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{8}
+}
+
+type ClaimVisitResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The visit token (as TrackResponse.visit_token).
+	VisitToken string `protobuf:"bytes,1,opt,name=visit_token,json=visitToken,proto3" json:"visit_token,omitempty"`
+	// The visitor's id (as operators see it).
+	VisitorId     string `protobuf:"bytes,2,opt,name=visitor_id,json=visitorId,proto3" json:"visitor_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ClaimVisitResponse) Reset() {
+	*x = ClaimVisitResponse{}
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ClaimVisitResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ClaimVisitResponse) ProtoMessage() {}
+
+func (x *ClaimVisitResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ClaimVisitResponse.ProtoReflect.Descriptor instead.
+func (*ClaimVisitResponse) Descriptor() ([]byte, []int) {
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ClaimVisitResponse) GetVisitToken() string {
+	if x != nil {
+		return x.VisitToken
+	}
+	return ""
+}
+
+func (x *ClaimVisitResponse) GetVisitorId() string {
+	if x != nil {
+		return x.VisitorId
+	}
+	return ""
+}
+
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -766,7 +882,7 @@ type HeartbeatRequest struct {
 
 func (x *HeartbeatRequest) Reset() {
 	*x = HeartbeatRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[8]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -778,7 +894,7 @@ func (x *HeartbeatRequest) String() string {
 func (*HeartbeatRequest) ProtoMessage() {}
 
 func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[8]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -791,7 +907,7 @@ func (x *HeartbeatRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatRequest.ProtoReflect.Descriptor instead.
 func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{8}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{10}
 }
 
 type HeartbeatResponse struct {
@@ -802,7 +918,7 @@ type HeartbeatResponse struct {
 
 func (x *HeartbeatResponse) Reset() {
 	*x = HeartbeatResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[9]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -814,7 +930,7 @@ func (x *HeartbeatResponse) String() string {
 func (*HeartbeatResponse) ProtoMessage() {}
 
 func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[9]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -827,7 +943,7 @@ func (x *HeartbeatResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HeartbeatResponse.ProtoReflect.Descriptor instead.
 func (*HeartbeatResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{9}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{11}
 }
 
 type LeaveRequest struct {
@@ -838,7 +954,7 @@ type LeaveRequest struct {
 
 func (x *LeaveRequest) Reset() {
 	*x = LeaveRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -850,7 +966,7 @@ func (x *LeaveRequest) String() string {
 func (*LeaveRequest) ProtoMessage() {}
 
 func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[10]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -863,7 +979,7 @@ func (x *LeaveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveRequest.ProtoReflect.Descriptor instead.
 func (*LeaveRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{10}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{12}
 }
 
 type LeaveResponse struct {
@@ -874,7 +990,7 @@ type LeaveResponse struct {
 
 func (x *LeaveResponse) Reset() {
 	*x = LeaveResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -886,7 +1002,7 @@ func (x *LeaveResponse) String() string {
 func (*LeaveResponse) ProtoMessage() {}
 
 func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[11]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -899,7 +1015,7 @@ func (x *LeaveResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaveResponse.ProtoReflect.Descriptor instead.
 func (*LeaveResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{11}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{13}
 }
 
 type WatchVisitRequest struct {
@@ -910,7 +1026,7 @@ type WatchVisitRequest struct {
 
 func (x *WatchVisitRequest) Reset() {
 	*x = WatchVisitRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -922,7 +1038,7 @@ func (x *WatchVisitRequest) String() string {
 func (*WatchVisitRequest) ProtoMessage() {}
 
 func (x *WatchVisitRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[12]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -935,7 +1051,7 @@ func (x *WatchVisitRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitRequest.ProtoReflect.Descriptor instead.
 func (*WatchVisitRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{12}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{14}
 }
 
 // WatchVisitStarted is the first message of WatchVisit.
@@ -948,7 +1064,7 @@ type WatchVisitStarted struct {
 
 func (x *WatchVisitStarted) Reset() {
 	*x = WatchVisitStarted{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -960,7 +1076,7 @@ func (x *WatchVisitStarted) String() string {
 func (*WatchVisitStarted) ProtoMessage() {}
 
 func (x *WatchVisitStarted) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[13]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -973,7 +1089,7 @@ func (x *WatchVisitStarted) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitStarted.ProtoReflect.Descriptor instead.
 func (*WatchVisitStarted) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{13}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *WatchVisitStarted) GetVisitorId() string {
@@ -992,7 +1108,7 @@ type VisitEnded struct {
 
 func (x *VisitEnded) Reset() {
 	*x = VisitEnded{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1004,7 +1120,7 @@ func (x *VisitEnded) String() string {
 func (*VisitEnded) ProtoMessage() {}
 
 func (x *VisitEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[14]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1017,7 +1133,7 @@ func (x *VisitEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VisitEnded.ProtoReflect.Descriptor instead.
 func (*VisitEnded) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{14}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{16}
 }
 
 type WatchVisitResponse struct {
@@ -1034,7 +1150,7 @@ type WatchVisitResponse struct {
 
 func (x *WatchVisitResponse) Reset() {
 	*x = WatchVisitResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1046,7 +1162,7 @@ func (x *WatchVisitResponse) String() string {
 func (*WatchVisitResponse) ProtoMessage() {}
 
 func (x *WatchVisitResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[15]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1059,7 +1175,7 @@ func (x *WatchVisitResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitResponse.ProtoReflect.Descriptor instead.
 func (*WatchVisitResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{15}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *WatchVisitResponse) GetKind() isWatchVisitResponse_Kind {
@@ -1129,7 +1245,7 @@ type SetCustomDataRequest struct {
 
 func (x *SetCustomDataRequest) Reset() {
 	*x = SetCustomDataRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1257,7 @@ func (x *SetCustomDataRequest) String() string {
 func (*SetCustomDataRequest) ProtoMessage() {}
 
 func (x *SetCustomDataRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[16]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1154,7 +1270,7 @@ func (x *SetCustomDataRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomDataRequest.ProtoReflect.Descriptor instead.
 func (*SetCustomDataRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{16}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SetCustomDataRequest) GetData() map[string]string {
@@ -1172,7 +1288,7 @@ type SetCustomDataResponse struct {
 
 func (x *SetCustomDataResponse) Reset() {
 	*x = SetCustomDataResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1300,7 @@ func (x *SetCustomDataResponse) String() string {
 func (*SetCustomDataResponse) ProtoMessage() {}
 
 func (x *SetCustomDataResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[17]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1313,7 @@ func (x *SetCustomDataResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetCustomDataResponse.ProtoReflect.Descriptor instead.
 func (*SetCustomDataResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{17}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{19}
 }
 
 type IdentifyRequest struct {
@@ -1210,7 +1326,7 @@ type IdentifyRequest struct {
 
 func (x *IdentifyRequest) Reset() {
 	*x = IdentifyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1222,7 +1338,7 @@ func (x *IdentifyRequest) String() string {
 func (*IdentifyRequest) ProtoMessage() {}
 
 func (x *IdentifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[18]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1235,7 +1351,7 @@ func (x *IdentifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyRequest.ProtoReflect.Descriptor instead.
 func (*IdentifyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{18}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IdentifyRequest) GetTicket() string {
@@ -1253,7 +1369,7 @@ type IdentifyResponse struct {
 
 func (x *IdentifyResponse) Reset() {
 	*x = IdentifyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1265,7 +1381,7 @@ func (x *IdentifyResponse) String() string {
 func (*IdentifyResponse) ProtoMessage() {}
 
 func (x *IdentifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[19]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1278,7 +1394,7 @@ func (x *IdentifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdentifyResponse.ProtoReflect.Descriptor instead.
 func (*IdentifyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{19}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{21}
 }
 
 type RespondToInvitationRequest struct {
@@ -1292,7 +1408,7 @@ type RespondToInvitationRequest struct {
 
 func (x *RespondToInvitationRequest) Reset() {
 	*x = RespondToInvitationRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1420,7 @@ func (x *RespondToInvitationRequest) String() string {
 func (*RespondToInvitationRequest) ProtoMessage() {}
 
 func (x *RespondToInvitationRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[20]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1433,7 @@ func (x *RespondToInvitationRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondToInvitationRequest.ProtoReflect.Descriptor instead.
 func (*RespondToInvitationRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{20}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RespondToInvitationRequest) GetInvitationId() string {
@@ -1342,7 +1458,7 @@ type RespondToInvitationResponse struct {
 
 func (x *RespondToInvitationResponse) Reset() {
 	*x = RespondToInvitationResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1354,7 +1470,7 @@ func (x *RespondToInvitationResponse) String() string {
 func (*RespondToInvitationResponse) ProtoMessage() {}
 
 func (x *RespondToInvitationResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[21]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1367,7 +1483,7 @@ func (x *RespondToInvitationResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RespondToInvitationResponse.ProtoReflect.Descriptor instead.
 func (*RespondToInvitationResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{21}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{23}
 }
 
 type WatchVisitorsRequest struct {
@@ -1378,7 +1494,7 @@ type WatchVisitorsRequest struct {
 
 func (x *WatchVisitorsRequest) Reset() {
 	*x = WatchVisitorsRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1390,7 +1506,7 @@ func (x *WatchVisitorsRequest) String() string {
 func (*WatchVisitorsRequest) ProtoMessage() {}
 
 func (x *WatchVisitorsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[22]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1403,7 +1519,7 @@ func (x *WatchVisitorsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitorsRequest.ProtoReflect.Descriptor instead.
 func (*WatchVisitorsRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{22}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{24}
 }
 
 type WatchVisitorsResponse struct {
@@ -1421,7 +1537,7 @@ type WatchVisitorsResponse struct {
 
 func (x *WatchVisitorsResponse) Reset() {
 	*x = WatchVisitorsResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1549,7 @@ func (x *WatchVisitorsResponse) String() string {
 func (*WatchVisitorsResponse) ProtoMessage() {}
 
 func (x *WatchVisitorsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[23]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1562,7 @@ func (x *WatchVisitorsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WatchVisitorsResponse.ProtoReflect.Descriptor instead.
 func (*WatchVisitorsResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{23}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *WatchVisitorsResponse) GetVisitors() []*Visitor {
@@ -1482,7 +1598,7 @@ type InviteRequest struct {
 
 func (x *InviteRequest) Reset() {
 	*x = InviteRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1494,7 +1610,7 @@ func (x *InviteRequest) String() string {
 func (*InviteRequest) ProtoMessage() {}
 
 func (x *InviteRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[24]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1507,7 +1623,7 @@ func (x *InviteRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteRequest.ProtoReflect.Descriptor instead.
 func (*InviteRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{24}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *InviteRequest) GetVisitorId() string {
@@ -1533,7 +1649,7 @@ type InviteResponse struct {
 
 func (x *InviteResponse) Reset() {
 	*x = InviteResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1545,7 +1661,7 @@ func (x *InviteResponse) String() string {
 func (*InviteResponse) ProtoMessage() {}
 
 func (x *InviteResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[25]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1558,7 +1674,7 @@ func (x *InviteResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InviteResponse.ProtoReflect.Descriptor instead.
 func (*InviteResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{25}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *InviteResponse) GetInvitationId() string {
@@ -1581,7 +1697,7 @@ type MintTicketRequest struct {
 
 func (x *MintTicketRequest) Reset() {
 	*x = MintTicketRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1593,7 +1709,7 @@ func (x *MintTicketRequest) String() string {
 func (*MintTicketRequest) ProtoMessage() {}
 
 func (x *MintTicketRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[26]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1606,7 +1722,7 @@ func (x *MintTicketRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintTicketRequest.ProtoReflect.Descriptor instead.
 func (*MintTicketRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{26}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *MintTicketRequest) GetData() map[string]string {
@@ -1634,7 +1750,7 @@ type MintTicketResponse struct {
 
 func (x *MintTicketResponse) Reset() {
 	*x = MintTicketResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1646,7 +1762,7 @@ func (x *MintTicketResponse) String() string {
 func (*MintTicketResponse) ProtoMessage() {}
 
 func (x *MintTicketResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[27]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1659,7 +1775,7 @@ func (x *MintTicketResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MintTicketResponse.ProtoReflect.Descriptor instead.
 func (*MintTicketResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{27}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *MintTicketResponse) GetTicket() string {
@@ -1693,7 +1809,7 @@ type ApiKey struct {
 
 func (x *ApiKey) Reset() {
 	*x = ApiKey{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1705,7 +1821,7 @@ func (x *ApiKey) String() string {
 func (*ApiKey) ProtoMessage() {}
 
 func (x *ApiKey) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[28]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1718,7 +1834,7 @@ func (x *ApiKey) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApiKey.ProtoReflect.Descriptor instead.
 func (*ApiKey) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{28}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ApiKey) GetId() string {
@@ -1766,7 +1882,7 @@ type CreateApiKeyRequest struct {
 
 func (x *CreateApiKeyRequest) Reset() {
 	*x = CreateApiKeyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1778,7 +1894,7 @@ func (x *CreateApiKeyRequest) String() string {
 func (*CreateApiKeyRequest) ProtoMessage() {}
 
 func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[29]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1791,7 +1907,7 @@ func (x *CreateApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{29}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CreateApiKeyRequest) GetName() string {
@@ -1812,7 +1928,7 @@ type CreateApiKeyResponse struct {
 
 func (x *CreateApiKeyResponse) Reset() {
 	*x = CreateApiKeyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1940,7 @@ func (x *CreateApiKeyResponse) String() string {
 func (*CreateApiKeyResponse) ProtoMessage() {}
 
 func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[30]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1953,7 @@ func (x *CreateApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*CreateApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{30}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CreateApiKeyResponse) GetApiKey() *ApiKey {
@@ -1862,7 +1978,7 @@ type ListApiKeysRequest struct {
 
 func (x *ListApiKeysRequest) Reset() {
 	*x = ListApiKeysRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1874,7 +1990,7 @@ func (x *ListApiKeysRequest) String() string {
 func (*ListApiKeysRequest) ProtoMessage() {}
 
 func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[31]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1887,7 +2003,7 @@ func (x *ListApiKeysRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysRequest.ProtoReflect.Descriptor instead.
 func (*ListApiKeysRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{31}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{33}
 }
 
 type ListApiKeysResponse struct {
@@ -1900,7 +2016,7 @@ type ListApiKeysResponse struct {
 
 func (x *ListApiKeysResponse) Reset() {
 	*x = ListApiKeysResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2028,7 @@ func (x *ListApiKeysResponse) String() string {
 func (*ListApiKeysResponse) ProtoMessage() {}
 
 func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[32]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2041,7 @@ func (x *ListApiKeysResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListApiKeysResponse.ProtoReflect.Descriptor instead.
 func (*ListApiKeysResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{32}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListApiKeysResponse) GetApiKeys() []*ApiKey {
@@ -1944,7 +2060,7 @@ type RevokeApiKeyRequest struct {
 
 func (x *RevokeApiKeyRequest) Reset() {
 	*x = RevokeApiKeyRequest{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1956,7 +2072,7 @@ func (x *RevokeApiKeyRequest) String() string {
 func (*RevokeApiKeyRequest) ProtoMessage() {}
 
 func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[33]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1969,7 +2085,7 @@ func (x *RevokeApiKeyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyRequest.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyRequest) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{33}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeApiKeyRequest) GetId() string {
@@ -1987,7 +2103,7 @@ type RevokeApiKeyResponse struct {
 
 func (x *RevokeApiKeyResponse) Reset() {
 	*x = RevokeApiKeyResponse{}
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1999,7 +2115,7 @@ func (x *RevokeApiKeyResponse) String() string {
 func (*RevokeApiKeyResponse) ProtoMessage() {}
 
 func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[34]
+	mi := &file_lethe_monitor_v1_monitor_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2012,7 +2128,7 @@ func (x *RevokeApiKeyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeApiKeyResponse.ProtoReflect.Descriptor instead.
 func (*RevokeApiKeyResponse) Descriptor() ([]byte, []int) {
-	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{34}
+	return file_lethe_monitor_v1_monitor_proto_rawDescGZIP(), []int{36}
 }
 
 var File_lethe_monitor_v1_monitor_proto protoreflect.FileDescriptor
@@ -2077,18 +2193,28 @@ const file_lethe_monitor_v1_monitor_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\x1a?\n" +
 	"\x11VerifiedDataEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"q\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x90\x01\n" +
 	"\fTrackRequest\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12*\n" +
 	"\x04page\x18\x02 \x01(\v2\x16.lethe.monitor.v1.PageR\x04page\x12\x16\n" +
-	"\x06ticket\x18\x03 \x01(\tR\x06ticket\"r\n" +
+	"\x06ticket\x18\x03 \x01(\tR\x06ticket\x12\x1d\n" +
+	"\n" +
+	"write_only\x18\x04 \x01(\bR\twriteOnly\"\x91\x01\n" +
 	"\rTrackResponse\x12\x1f\n" +
 	"\vvisit_token\x18\x01 \x01(\tR\n" +
 	"visitToken\x12\x1d\n" +
 	"\n" +
 	"visitor_id\x18\x02 \x01(\tR\tvisitorId\x12!\n" +
-	"\fgpc_honoured\x18\x03 \x01(\bR\vgpcHonoured\"\x12\n" +
+	"\fgpc_honoured\x18\x03 \x01(\bR\vgpcHonoured\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x13\n" +
+	"\x11ClaimVisitRequest\"T\n" +
+	"\x12ClaimVisitResponse\x12\x1f\n" +
+	"\vvisit_token\x18\x01 \x01(\tR\n" +
+	"visitToken\x12\x1d\n" +
+	"\n" +
+	"visitor_id\x18\x02 \x01(\tR\tvisitorId\"\x12\n" +
 	"\x10HeartbeatRequest\"\x13\n" +
 	"\x11HeartbeatResponse\"\x0e\n" +
 	"\fLeaveRequest\"\x0f\n" +
@@ -2165,9 +2291,11 @@ const file_lethe_monitor_v1_monitor_proto_rawDesc = "" +
 	"\x18INVITATION_STATE_PENDING\x10\x01\x12\x1d\n" +
 	"\x19INVITATION_STATE_ACCEPTED\x10\x02\x12\x1d\n" +
 	"\x19INVITATION_STATE_DECLINED\x10\x03\x12\x1c\n" +
-	"\x18INVITATION_STATE_IGNORED\x10\x042\xa2\t\n" +
+	"\x18INVITATION_STATE_IGNORED\x10\x042\xfb\t\n" +
 	"\x0eMonitorService\x12H\n" +
-	"\x05Track\x12\x1e.lethe.monitor.v1.TrackRequest\x1a\x1f.lethe.monitor.v1.TrackResponse\x12T\n" +
+	"\x05Track\x12\x1e.lethe.monitor.v1.TrackRequest\x1a\x1f.lethe.monitor.v1.TrackResponse\x12W\n" +
+	"\n" +
+	"ClaimVisit\x12#.lethe.monitor.v1.ClaimVisitRequest\x1a$.lethe.monitor.v1.ClaimVisitResponse\x12T\n" +
 	"\tHeartbeat\x12\".lethe.monitor.v1.HeartbeatRequest\x1a#.lethe.monitor.v1.HeartbeatResponse\x12H\n" +
 	"\x05Leave\x12\x1e.lethe.monitor.v1.LeaveRequest\x1a\x1f.lethe.monitor.v1.LeaveResponse\x12Y\n" +
 	"\n" +
@@ -2196,7 +2324,7 @@ func file_lethe_monitor_v1_monitor_proto_rawDescGZIP() []byte {
 }
 
 var file_lethe_monitor_v1_monitor_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_lethe_monitor_v1_monitor_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_lethe_monitor_v1_monitor_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_lethe_monitor_v1_monitor_proto_goTypes = []any{
 	(InvitationState)(0),                // 0: lethe.monitor.v1.InvitationState
 	(*Page)(nil),                        // 1: lethe.monitor.v1.Page
@@ -2207,94 +2335,98 @@ var file_lethe_monitor_v1_monitor_proto_goTypes = []any{
 	(*Visitor)(nil),                     // 6: lethe.monitor.v1.Visitor
 	(*TrackRequest)(nil),                // 7: lethe.monitor.v1.TrackRequest
 	(*TrackResponse)(nil),               // 8: lethe.monitor.v1.TrackResponse
-	(*HeartbeatRequest)(nil),            // 9: lethe.monitor.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),           // 10: lethe.monitor.v1.HeartbeatResponse
-	(*LeaveRequest)(nil),                // 11: lethe.monitor.v1.LeaveRequest
-	(*LeaveResponse)(nil),               // 12: lethe.monitor.v1.LeaveResponse
-	(*WatchVisitRequest)(nil),           // 13: lethe.monitor.v1.WatchVisitRequest
-	(*WatchVisitStarted)(nil),           // 14: lethe.monitor.v1.WatchVisitStarted
-	(*VisitEnded)(nil),                  // 15: lethe.monitor.v1.VisitEnded
-	(*WatchVisitResponse)(nil),          // 16: lethe.monitor.v1.WatchVisitResponse
-	(*SetCustomDataRequest)(nil),        // 17: lethe.monitor.v1.SetCustomDataRequest
-	(*SetCustomDataResponse)(nil),       // 18: lethe.monitor.v1.SetCustomDataResponse
-	(*IdentifyRequest)(nil),             // 19: lethe.monitor.v1.IdentifyRequest
-	(*IdentifyResponse)(nil),            // 20: lethe.monitor.v1.IdentifyResponse
-	(*RespondToInvitationRequest)(nil),  // 21: lethe.monitor.v1.RespondToInvitationRequest
-	(*RespondToInvitationResponse)(nil), // 22: lethe.monitor.v1.RespondToInvitationResponse
-	(*WatchVisitorsRequest)(nil),        // 23: lethe.monitor.v1.WatchVisitorsRequest
-	(*WatchVisitorsResponse)(nil),       // 24: lethe.monitor.v1.WatchVisitorsResponse
-	(*InviteRequest)(nil),               // 25: lethe.monitor.v1.InviteRequest
-	(*InviteResponse)(nil),              // 26: lethe.monitor.v1.InviteResponse
-	(*MintTicketRequest)(nil),           // 27: lethe.monitor.v1.MintTicketRequest
-	(*MintTicketResponse)(nil),          // 28: lethe.monitor.v1.MintTicketResponse
-	(*ApiKey)(nil),                      // 29: lethe.monitor.v1.ApiKey
-	(*CreateApiKeyRequest)(nil),         // 30: lethe.monitor.v1.CreateApiKeyRequest
-	(*CreateApiKeyResponse)(nil),        // 31: lethe.monitor.v1.CreateApiKeyResponse
-	(*ListApiKeysRequest)(nil),          // 32: lethe.monitor.v1.ListApiKeysRequest
-	(*ListApiKeysResponse)(nil),         // 33: lethe.monitor.v1.ListApiKeysResponse
-	(*RevokeApiKeyRequest)(nil),         // 34: lethe.monitor.v1.RevokeApiKeyRequest
-	(*RevokeApiKeyResponse)(nil),        // 35: lethe.monitor.v1.RevokeApiKeyResponse
-	nil,                                 // 36: lethe.monitor.v1.Visitor.PageDataEntry
-	nil,                                 // 37: lethe.monitor.v1.Visitor.VerifiedDataEntry
-	nil,                                 // 38: lethe.monitor.v1.SetCustomDataRequest.DataEntry
-	nil,                                 // 39: lethe.monitor.v1.MintTicketRequest.DataEntry
-	(*timestamppb.Timestamp)(nil),       // 40: google.protobuf.Timestamp
+	(*ClaimVisitRequest)(nil),           // 9: lethe.monitor.v1.ClaimVisitRequest
+	(*ClaimVisitResponse)(nil),          // 10: lethe.monitor.v1.ClaimVisitResponse
+	(*HeartbeatRequest)(nil),            // 11: lethe.monitor.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),           // 12: lethe.monitor.v1.HeartbeatResponse
+	(*LeaveRequest)(nil),                // 13: lethe.monitor.v1.LeaveRequest
+	(*LeaveResponse)(nil),               // 14: lethe.monitor.v1.LeaveResponse
+	(*WatchVisitRequest)(nil),           // 15: lethe.monitor.v1.WatchVisitRequest
+	(*WatchVisitStarted)(nil),           // 16: lethe.monitor.v1.WatchVisitStarted
+	(*VisitEnded)(nil),                  // 17: lethe.monitor.v1.VisitEnded
+	(*WatchVisitResponse)(nil),          // 18: lethe.monitor.v1.WatchVisitResponse
+	(*SetCustomDataRequest)(nil),        // 19: lethe.monitor.v1.SetCustomDataRequest
+	(*SetCustomDataResponse)(nil),       // 20: lethe.monitor.v1.SetCustomDataResponse
+	(*IdentifyRequest)(nil),             // 21: lethe.monitor.v1.IdentifyRequest
+	(*IdentifyResponse)(nil),            // 22: lethe.monitor.v1.IdentifyResponse
+	(*RespondToInvitationRequest)(nil),  // 23: lethe.monitor.v1.RespondToInvitationRequest
+	(*RespondToInvitationResponse)(nil), // 24: lethe.monitor.v1.RespondToInvitationResponse
+	(*WatchVisitorsRequest)(nil),        // 25: lethe.monitor.v1.WatchVisitorsRequest
+	(*WatchVisitorsResponse)(nil),       // 26: lethe.monitor.v1.WatchVisitorsResponse
+	(*InviteRequest)(nil),               // 27: lethe.monitor.v1.InviteRequest
+	(*InviteResponse)(nil),              // 28: lethe.monitor.v1.InviteResponse
+	(*MintTicketRequest)(nil),           // 29: lethe.monitor.v1.MintTicketRequest
+	(*MintTicketResponse)(nil),          // 30: lethe.monitor.v1.MintTicketResponse
+	(*ApiKey)(nil),                      // 31: lethe.monitor.v1.ApiKey
+	(*CreateApiKeyRequest)(nil),         // 32: lethe.monitor.v1.CreateApiKeyRequest
+	(*CreateApiKeyResponse)(nil),        // 33: lethe.monitor.v1.CreateApiKeyResponse
+	(*ListApiKeysRequest)(nil),          // 34: lethe.monitor.v1.ListApiKeysRequest
+	(*ListApiKeysResponse)(nil),         // 35: lethe.monitor.v1.ListApiKeysResponse
+	(*RevokeApiKeyRequest)(nil),         // 36: lethe.monitor.v1.RevokeApiKeyRequest
+	(*RevokeApiKeyResponse)(nil),        // 37: lethe.monitor.v1.RevokeApiKeyResponse
+	nil,                                 // 38: lethe.monitor.v1.Visitor.PageDataEntry
+	nil,                                 // 39: lethe.monitor.v1.Visitor.VerifiedDataEntry
+	nil,                                 // 40: lethe.monitor.v1.SetCustomDataRequest.DataEntry
+	nil,                                 // 41: lethe.monitor.v1.MintTicketRequest.DataEntry
+	(*timestamppb.Timestamp)(nil),       // 42: google.protobuf.Timestamp
 }
 var file_lethe_monitor_v1_monitor_proto_depIdxs = []int32{
 	1,  // 0: lethe.monitor.v1.PageView.page:type_name -> lethe.monitor.v1.Page
-	40, // 1: lethe.monitor.v1.PageView.viewed_at:type_name -> google.protobuf.Timestamp
-	40, // 2: lethe.monitor.v1.Invitation.sent_at:type_name -> google.protobuf.Timestamp
+	42, // 1: lethe.monitor.v1.PageView.viewed_at:type_name -> google.protobuf.Timestamp
+	42, // 2: lethe.monitor.v1.Invitation.sent_at:type_name -> google.protobuf.Timestamp
 	0,  // 3: lethe.monitor.v1.InvitationStatus.state:type_name -> lethe.monitor.v1.InvitationState
-	40, // 4: lethe.monitor.v1.InvitationStatus.sent_at:type_name -> google.protobuf.Timestamp
-	40, // 5: lethe.monitor.v1.InvitationStatus.answered_at:type_name -> google.protobuf.Timestamp
+	42, // 4: lethe.monitor.v1.InvitationStatus.sent_at:type_name -> google.protobuf.Timestamp
+	42, // 5: lethe.monitor.v1.InvitationStatus.answered_at:type_name -> google.protobuf.Timestamp
 	2,  // 6: lethe.monitor.v1.Visitor.current_page:type_name -> lethe.monitor.v1.PageView
 	2,  // 7: lethe.monitor.v1.Visitor.pages:type_name -> lethe.monitor.v1.PageView
-	40, // 8: lethe.monitor.v1.Visitor.first_seen:type_name -> google.protobuf.Timestamp
-	40, // 9: lethe.monitor.v1.Visitor.last_seen:type_name -> google.protobuf.Timestamp
+	42, // 8: lethe.monitor.v1.Visitor.first_seen:type_name -> google.protobuf.Timestamp
+	42, // 9: lethe.monitor.v1.Visitor.last_seen:type_name -> google.protobuf.Timestamp
 	3,  // 10: lethe.monitor.v1.Visitor.location:type_name -> lethe.monitor.v1.Location
-	36, // 11: lethe.monitor.v1.Visitor.page_data:type_name -> lethe.monitor.v1.Visitor.PageDataEntry
-	37, // 12: lethe.monitor.v1.Visitor.verified_data:type_name -> lethe.monitor.v1.Visitor.VerifiedDataEntry
+	38, // 11: lethe.monitor.v1.Visitor.page_data:type_name -> lethe.monitor.v1.Visitor.PageDataEntry
+	39, // 12: lethe.monitor.v1.Visitor.verified_data:type_name -> lethe.monitor.v1.Visitor.VerifiedDataEntry
 	5,  // 13: lethe.monitor.v1.Visitor.invitation:type_name -> lethe.monitor.v1.InvitationStatus
 	1,  // 14: lethe.monitor.v1.TrackRequest.page:type_name -> lethe.monitor.v1.Page
-	14, // 15: lethe.monitor.v1.WatchVisitResponse.started:type_name -> lethe.monitor.v1.WatchVisitStarted
+	16, // 15: lethe.monitor.v1.WatchVisitResponse.started:type_name -> lethe.monitor.v1.WatchVisitStarted
 	4,  // 16: lethe.monitor.v1.WatchVisitResponse.invitation:type_name -> lethe.monitor.v1.Invitation
-	15, // 17: lethe.monitor.v1.WatchVisitResponse.ended:type_name -> lethe.monitor.v1.VisitEnded
-	38, // 18: lethe.monitor.v1.SetCustomDataRequest.data:type_name -> lethe.monitor.v1.SetCustomDataRequest.DataEntry
+	17, // 17: lethe.monitor.v1.WatchVisitResponse.ended:type_name -> lethe.monitor.v1.VisitEnded
+	40, // 18: lethe.monitor.v1.SetCustomDataRequest.data:type_name -> lethe.monitor.v1.SetCustomDataRequest.DataEntry
 	6,  // 19: lethe.monitor.v1.WatchVisitorsResponse.visitors:type_name -> lethe.monitor.v1.Visitor
-	39, // 20: lethe.monitor.v1.MintTicketRequest.data:type_name -> lethe.monitor.v1.MintTicketRequest.DataEntry
-	40, // 21: lethe.monitor.v1.MintTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
-	40, // 22: lethe.monitor.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
-	40, // 23: lethe.monitor.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
-	29, // 24: lethe.monitor.v1.CreateApiKeyResponse.api_key:type_name -> lethe.monitor.v1.ApiKey
-	29, // 25: lethe.monitor.v1.ListApiKeysResponse.api_keys:type_name -> lethe.monitor.v1.ApiKey
+	41, // 20: lethe.monitor.v1.MintTicketRequest.data:type_name -> lethe.monitor.v1.MintTicketRequest.DataEntry
+	42, // 21: lethe.monitor.v1.MintTicketResponse.expires_at:type_name -> google.protobuf.Timestamp
+	42, // 22: lethe.monitor.v1.ApiKey.created_at:type_name -> google.protobuf.Timestamp
+	42, // 23: lethe.monitor.v1.ApiKey.last_used_at:type_name -> google.protobuf.Timestamp
+	31, // 24: lethe.monitor.v1.CreateApiKeyResponse.api_key:type_name -> lethe.monitor.v1.ApiKey
+	31, // 25: lethe.monitor.v1.ListApiKeysResponse.api_keys:type_name -> lethe.monitor.v1.ApiKey
 	7,  // 26: lethe.monitor.v1.MonitorService.Track:input_type -> lethe.monitor.v1.TrackRequest
-	9,  // 27: lethe.monitor.v1.MonitorService.Heartbeat:input_type -> lethe.monitor.v1.HeartbeatRequest
-	11, // 28: lethe.monitor.v1.MonitorService.Leave:input_type -> lethe.monitor.v1.LeaveRequest
-	13, // 29: lethe.monitor.v1.MonitorService.WatchVisit:input_type -> lethe.monitor.v1.WatchVisitRequest
-	17, // 30: lethe.monitor.v1.MonitorService.SetCustomData:input_type -> lethe.monitor.v1.SetCustomDataRequest
-	19, // 31: lethe.monitor.v1.MonitorService.Identify:input_type -> lethe.monitor.v1.IdentifyRequest
-	21, // 32: lethe.monitor.v1.MonitorService.RespondToInvitation:input_type -> lethe.monitor.v1.RespondToInvitationRequest
-	23, // 33: lethe.monitor.v1.MonitorService.WatchVisitors:input_type -> lethe.monitor.v1.WatchVisitorsRequest
-	25, // 34: lethe.monitor.v1.MonitorService.Invite:input_type -> lethe.monitor.v1.InviteRequest
-	27, // 35: lethe.monitor.v1.MonitorService.MintTicket:input_type -> lethe.monitor.v1.MintTicketRequest
-	30, // 36: lethe.monitor.v1.MonitorService.CreateApiKey:input_type -> lethe.monitor.v1.CreateApiKeyRequest
-	32, // 37: lethe.monitor.v1.MonitorService.ListApiKeys:input_type -> lethe.monitor.v1.ListApiKeysRequest
-	34, // 38: lethe.monitor.v1.MonitorService.RevokeApiKey:input_type -> lethe.monitor.v1.RevokeApiKeyRequest
-	8,  // 39: lethe.monitor.v1.MonitorService.Track:output_type -> lethe.monitor.v1.TrackResponse
-	10, // 40: lethe.monitor.v1.MonitorService.Heartbeat:output_type -> lethe.monitor.v1.HeartbeatResponse
-	12, // 41: lethe.monitor.v1.MonitorService.Leave:output_type -> lethe.monitor.v1.LeaveResponse
-	16, // 42: lethe.monitor.v1.MonitorService.WatchVisit:output_type -> lethe.monitor.v1.WatchVisitResponse
-	18, // 43: lethe.monitor.v1.MonitorService.SetCustomData:output_type -> lethe.monitor.v1.SetCustomDataResponse
-	20, // 44: lethe.monitor.v1.MonitorService.Identify:output_type -> lethe.monitor.v1.IdentifyResponse
-	22, // 45: lethe.monitor.v1.MonitorService.RespondToInvitation:output_type -> lethe.monitor.v1.RespondToInvitationResponse
-	24, // 46: lethe.monitor.v1.MonitorService.WatchVisitors:output_type -> lethe.monitor.v1.WatchVisitorsResponse
-	26, // 47: lethe.monitor.v1.MonitorService.Invite:output_type -> lethe.monitor.v1.InviteResponse
-	28, // 48: lethe.monitor.v1.MonitorService.MintTicket:output_type -> lethe.monitor.v1.MintTicketResponse
-	31, // 49: lethe.monitor.v1.MonitorService.CreateApiKey:output_type -> lethe.monitor.v1.CreateApiKeyResponse
-	33, // 50: lethe.monitor.v1.MonitorService.ListApiKeys:output_type -> lethe.monitor.v1.ListApiKeysResponse
-	35, // 51: lethe.monitor.v1.MonitorService.RevokeApiKey:output_type -> lethe.monitor.v1.RevokeApiKeyResponse
-	39, // [39:52] is the sub-list for method output_type
-	26, // [26:39] is the sub-list for method input_type
+	9,  // 27: lethe.monitor.v1.MonitorService.ClaimVisit:input_type -> lethe.monitor.v1.ClaimVisitRequest
+	11, // 28: lethe.monitor.v1.MonitorService.Heartbeat:input_type -> lethe.monitor.v1.HeartbeatRequest
+	13, // 29: lethe.monitor.v1.MonitorService.Leave:input_type -> lethe.monitor.v1.LeaveRequest
+	15, // 30: lethe.monitor.v1.MonitorService.WatchVisit:input_type -> lethe.monitor.v1.WatchVisitRequest
+	19, // 31: lethe.monitor.v1.MonitorService.SetCustomData:input_type -> lethe.monitor.v1.SetCustomDataRequest
+	21, // 32: lethe.monitor.v1.MonitorService.Identify:input_type -> lethe.monitor.v1.IdentifyRequest
+	23, // 33: lethe.monitor.v1.MonitorService.RespondToInvitation:input_type -> lethe.monitor.v1.RespondToInvitationRequest
+	25, // 34: lethe.monitor.v1.MonitorService.WatchVisitors:input_type -> lethe.monitor.v1.WatchVisitorsRequest
+	27, // 35: lethe.monitor.v1.MonitorService.Invite:input_type -> lethe.monitor.v1.InviteRequest
+	29, // 36: lethe.monitor.v1.MonitorService.MintTicket:input_type -> lethe.monitor.v1.MintTicketRequest
+	32, // 37: lethe.monitor.v1.MonitorService.CreateApiKey:input_type -> lethe.monitor.v1.CreateApiKeyRequest
+	34, // 38: lethe.monitor.v1.MonitorService.ListApiKeys:input_type -> lethe.monitor.v1.ListApiKeysRequest
+	36, // 39: lethe.monitor.v1.MonitorService.RevokeApiKey:input_type -> lethe.monitor.v1.RevokeApiKeyRequest
+	8,  // 40: lethe.monitor.v1.MonitorService.Track:output_type -> lethe.monitor.v1.TrackResponse
+	10, // 41: lethe.monitor.v1.MonitorService.ClaimVisit:output_type -> lethe.monitor.v1.ClaimVisitResponse
+	12, // 42: lethe.monitor.v1.MonitorService.Heartbeat:output_type -> lethe.monitor.v1.HeartbeatResponse
+	14, // 43: lethe.monitor.v1.MonitorService.Leave:output_type -> lethe.monitor.v1.LeaveResponse
+	18, // 44: lethe.monitor.v1.MonitorService.WatchVisit:output_type -> lethe.monitor.v1.WatchVisitResponse
+	20, // 45: lethe.monitor.v1.MonitorService.SetCustomData:output_type -> lethe.monitor.v1.SetCustomDataResponse
+	22, // 46: lethe.monitor.v1.MonitorService.Identify:output_type -> lethe.monitor.v1.IdentifyResponse
+	24, // 47: lethe.monitor.v1.MonitorService.RespondToInvitation:output_type -> lethe.monitor.v1.RespondToInvitationResponse
+	26, // 48: lethe.monitor.v1.MonitorService.WatchVisitors:output_type -> lethe.monitor.v1.WatchVisitorsResponse
+	28, // 49: lethe.monitor.v1.MonitorService.Invite:output_type -> lethe.monitor.v1.InviteResponse
+	30, // 50: lethe.monitor.v1.MonitorService.MintTicket:output_type -> lethe.monitor.v1.MintTicketResponse
+	33, // 51: lethe.monitor.v1.MonitorService.CreateApiKey:output_type -> lethe.monitor.v1.CreateApiKeyResponse
+	35, // 52: lethe.monitor.v1.MonitorService.ListApiKeys:output_type -> lethe.monitor.v1.ListApiKeysResponse
+	37, // 53: lethe.monitor.v1.MonitorService.RevokeApiKey:output_type -> lethe.monitor.v1.RevokeApiKeyResponse
+	40, // [40:54] is the sub-list for method output_type
+	26, // [26:40] is the sub-list for method input_type
 	26, // [26:26] is the sub-list for extension type_name
 	26, // [26:26] is the sub-list for extension extendee
 	0,  // [0:26] is the sub-list for field type_name
@@ -2305,7 +2437,7 @@ func file_lethe_monitor_v1_monitor_proto_init() {
 	if File_lethe_monitor_v1_monitor_proto != nil {
 		return
 	}
-	file_lethe_monitor_v1_monitor_proto_msgTypes[15].OneofWrappers = []any{
+	file_lethe_monitor_v1_monitor_proto_msgTypes[17].OneofWrappers = []any{
 		(*WatchVisitResponse_Started)(nil),
 		(*WatchVisitResponse_Invitation)(nil),
 		(*WatchVisitResponse_Ended)(nil),
@@ -2316,7 +2448,7 @@ func file_lethe_monitor_v1_monitor_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_lethe_monitor_v1_monitor_proto_rawDesc), len(file_lethe_monitor_v1_monitor_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -12,7 +12,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lethe/monitor/v1/monitor.proto.
  */
 export const file_lethe_monitor_v1_monitor: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sZXRoZS9tb25pdG9yL3YxL21vbml0b3IucHJvdG8SEGxldGhlLm1vbml0b3IudjEiNAoEUGFnZRILCgN1cmwYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIcmVmZXJyZXIYAyABKAkiXwoIUGFnZVZpZXcSJAoEcGFnZRgBIAEoCzIWLmxldGhlLm1vbml0b3IudjEuUGFnZRItCgl2aWV3ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKCExvY2F0aW9uEgwKBGNpdHkYASABKAkSDgoGcmVnaW9uGAIgASgJEg8KB2NvdW50cnkYAyABKAkSFAoMY291bnRyeV9jb2RlGAQgASgJEhMKC3Bvc3RhbF9jb2RlGAUgASgJIngKCkludml0YXRpb24SFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi9gEKEEludml0YXRpb25TdGF0dXMSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRITCgtvcGVyYXRvcl9pZBgCIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5sZXRoZS5tb25pdG9yLnYxLkludml0YXRpb25TdGF0ZRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikgUKB1Zpc2l0b3ISEgoKdmlzaXRvcl9pZBgBIAEoCRIwCgxjdXJyZW50X3BhZ2UYAiABKAsyGi5sZXRoZS5tb25pdG9yLnYxLlBhZ2VWaWV3EikKBXBhZ2VzGAMgAygLMhoubGV0aGUubW9uaXRvci52MS5QYWdlVmlldxIuCgpmaXJzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Jyb3dzZXIYBiABKAkSFwoPYnJvd3Nlcl92ZXJzaW9uGAcgASgJEgoKAm9zGAggASgJEg4KBmRldmljZRgJIAEoCRIsCghsb2NhdGlvbhgKIAEoCzIaLmxldGhlLm1vbml0b3IudjEuTG9jYXRpb24SCwoDaXNwGAsgASgJEgoKAmlwGAwgASgJEgwKBGhvc3QYDSABKAkSOgoJcGFnZV9kYXRhGA4gAygLMicubGV0aGUubW9uaXRvci52MS5WaXNpdG9yLlBhZ2VEYXRhRW50cnkSQgoNdmVyaWZpZWRfZGF0YRgPIAMoCzIrLmxldGhlLm1vbml0b3IudjEuVmlzaXRvci5WZXJpZmllZERhdGFFbnRyeRI2CgppbnZpdGF0aW9uGBAgASgLMiIubGV0aGUubW9uaXRvci52MS5JbnZpdGF0aW9uU3RhdHVzGi8KDVBhZ2VEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARozChFWZXJpZmllZERhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlgKDFRyYWNrUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEiQKBHBhZ2UYAiABKAsyFi5sZXRoZS5tb25pdG9yLnYxLlBhZ2USDgoGdGlja2V0GAMgASgJIk4KDVRyYWNrUmVzcG9uc2USEwoLdmlzaXRfdG9rZW4YASABKAkSEgoKdmlzaXRvcl9pZBgCIAEoCRIUCgxncGNfaG9ub3VyZWQYAyABKAgiEgoQSGVhcnRiZWF0UmVxdWVzdCITChFIZWFydGJlYXRSZXNwb25zZSIOCgxMZWF2ZVJlcXVlc3QiDwoNTGVhdmVSZXNwb25zZSITChFXYXRjaFZpc2l0UmVxdWVzdCInChFXYXRjaFZpc2l0U3RhcnRlZBISCgp2aXNpdG9yX2lkGAEgASgJIgwKClZpc2l0RW5kZWQitwEKEldhdGNoVmlzaXRSZXNwb25zZRI2CgdzdGFydGVkGAEgASgLMiMubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0U3RhcnRlZEgAEjIKCmludml0YXRpb24YAiABKAsyHC5sZXRoZS5tb25pdG9yLnYxLkludml0YXRpb25IABItCgVlbmRlZBgDIAEoCzIcLmxldGhlLm1vbml0b3IudjEuVmlzaXRFbmRlZEgAQgYKBGtpbmQigwEKFFNldEN1c3RvbURhdGFSZXF1ZXN0Ej4KBGRhdGEYASADKAsyMC5sZXRoZS5tb25pdG9yLnYxLlNldEN1c3RvbURhdGFSZXF1ZXN0LkRhdGFFbnRyeRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASIXChVTZXRDdXN0b21EYXRhUmVzcG9uc2UiIQoPSWRlbnRpZnlSZXF1ZXN0Eg4KBnRpY2tldBgBIAEoCSISChBJZGVudGlmeVJlc3BvbnNlIkUKGlJlc3BvbmRUb0ludml0YXRpb25SZXF1ZXN0EhUKDWludml0YXRpb25faWQYASABKAkSEAoIYWNjZXB0ZWQYAiABKAgiHQobUmVzcG9uZFRvSW52aXRhdGlvblJlc3BvbnNlIhYKFFdhdGNoVmlzaXRvcnNSZXF1ZXN0InUKFVdhdGNoVmlzaXRvcnNSZXNwb25zZRIrCgh2aXNpdG9ycxgBIAMoCzIZLmxldGhlLm1vbml0b3IudjEuVmlzaXRvchIYChBsZWZ0X3Zpc2l0b3JfaWRzGAIgAygJEhUKDXNuYXBzaG90X2RvbmUYAyABKAgiNAoNSW52aXRlUmVxdWVzdBISCgp2aXNpdG9yX2lkGAEgASgJEg8KB21lc3NhZ2UYAiABKAkiJwoOSW52aXRlUmVzcG9uc2USFQoNaW52aXRhdGlvbl9pZBgBIAEoCSKSAQoRTWludFRpY2tldFJlcXVlc3QSOwoEZGF0YRgBIAMoCzItLmxldGhlLm1vbml0b3IudjEuTWludFRpY2tldFJlcXVlc3QuRGF0YUVudHJ5EhMKC3R0bF9zZWNvbmRzGAIgASgFGisKCURhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBIlQKEk1pbnRUaWNrZXRSZXNwb25zZRIOCgZ0aWNrZXQYASABKAkSLgoKZXhwaXJlc19hdBgCIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAilAEKBkFwaUtleRIKCgJpZBgBIAEoCRIMCgRuYW1lGAIgASgJEg4KBnByZWZpeBgDIAEoCRIuCgpjcmVhdGVkX2F0GAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIwCgxsYXN0X3VzZWRfYXQYBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIiMKE0NyZWF0ZUFwaUtleVJlcXVlc3QSDAoEbmFtZRgBIAEoCSJOChRDcmVhdGVBcGlLZXlSZXNwb25zZRIpCgdhcGlfa2V5GAEgASgLMhgubGV0aGUubW9uaXRvci52MS5BcGlLZXkSCwoDa2V5GAIgASgJIhQKEkxpc3RBcGlLZXlzUmVxdWVzdCJBChNMaXN0QXBpS2V5c1Jlc3BvbnNlEioKCGFwaV9rZXlzGAEgAygLMhgubGV0aGUubW9uaXRvci52MS5BcGlLZXkiIQoTUmV2b2tlQXBpS2V5UmVxdWVzdBIKCgJpZBgBIAEoCSIWChRSZXZva2VBcGlLZXlSZXNwb25zZSqtAQoPSW52aXRhdGlvblN0YXRlEiAKHElOVklUQVRJT05fU1RBVEVfVU5TUEVDSUZJRUQQABIcChhJTlZJVEFUSU9OX1NUQVRFX1BFTkRJTkcQARIdChlJTlZJVEFUSU9OX1NUQVRFX0FDQ0VQVEVEEAISHQoZSU5WSVRBVElPTl9TVEFURV9ERUNMSU5FRBADEhwKGElOVklUQVRJT05fU1RBVEVfSUdOT1JFRBAEMqIJCg5Nb25pdG9yU2VydmljZRJICgVUcmFjaxIeLmxldGhlLm1vbml0b3IudjEuVHJhY2tSZXF1ZXN0Gh8ubGV0aGUubW9uaXRvci52MS5UcmFja1Jlc3BvbnNlElQKCUhlYXJ0YmVhdBIiLmxldGhlLm1vbml0b3IudjEuSGVhcnRiZWF0UmVxdWVzdBojLmxldGhlLm1vbml0b3IudjEuSGVhcnRiZWF0UmVzcG9uc2USSAoFTGVhdmUSHi5sZXRoZS5tb25pdG9yLnYxLkxlYXZlUmVxdWVzdBofLmxldGhlLm1vbml0b3IudjEuTGVhdmVSZXNwb25zZRJZCgpXYXRjaFZpc2l0EiMubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0UmVxdWVzdBokLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdFJlc3BvbnNlMAESYAoNU2V0Q3VzdG9tRGF0YRImLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLlNldEN1c3RvbURhdGFSZXNwb25zZRJRCghJZGVudGlmeRIhLmxldGhlLm1vbml0b3IudjEuSWRlbnRpZnlSZXF1ZXN0GiIubGV0aGUubW9uaXRvci52MS5JZGVudGlmeVJlc3BvbnNlEnIKE1Jlc3BvbmRUb0ludml0YXRpb24SLC5sZXRoZS5tb25pdG9yLnYxLlJlc3BvbmRUb0ludml0YXRpb25SZXF1ZXN0Gi0ubGV0aGUubW9uaXRvci52MS5SZXNwb25kVG9JbnZpdGF0aW9uUmVzcG9uc2USYgoNV2F0Y2hWaXNpdG9ycxImLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdG9yc1JlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRvcnNSZXNwb25zZTABEksKBkludml0ZRIfLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVxdWVzdBogLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVzcG9uc2USVwoKTWludFRpY2tldBIjLmxldGhlLm1vbml0b3IudjEuTWludFRpY2tldFJlcXVlc3QaJC5sZXRoZS5tb25pdG9yLnYxLk1pbnRUaWNrZXRSZXNwb25zZRJdCgxDcmVhdGVBcGlLZXkSJS5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJi5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEloKC0xpc3RBcGlLZXlzEiQubGV0aGUubW9uaXRvci52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJS5sZXRoZS5tb25pdG9yLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USXQoMUmV2b2tlQXBpS2V5EiUubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiYubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXNwb25zZUI8WjpnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL21vbml0b3IvdjE7bW9uaXRvcnYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
+  fileDesc("Ch5sZXRoZS9tb25pdG9yL3YxL21vbml0b3IucHJvdG8SEGxldGhlLm1vbml0b3IudjEiNAoEUGFnZRILCgN1cmwYASABKAkSDQoFdGl0bGUYAiABKAkSEAoIcmVmZXJyZXIYAyABKAkiXwoIUGFnZVZpZXcSJAoEcGFnZRgBIAEoCzIWLmxldGhlLm1vbml0b3IudjEuUGFnZRItCgl2aWV3ZWRfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wImQKCExvY2F0aW9uEgwKBGNpdHkYASABKAkSDgoGcmVnaW9uGAIgASgJEg8KB2NvdW50cnkYAyABKAkSFAoMY291bnRyeV9jb2RlGAQgASgJEhMKC3Bvc3RhbF9jb2RlGAUgASgJIngKCkludml0YXRpb24SFQoNaW52aXRhdGlvbl9pZBgBIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAIgASgJEg8KB21lc3NhZ2UYAyABKAkSKwoHc2VudF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAi9gEKEEludml0YXRpb25TdGF0dXMSFQoNaW52aXRhdGlvbl9pZBgBIAEoCRITCgtvcGVyYXRvcl9pZBgCIAEoCRIVCg1vcGVyYXRvcl9uYW1lGAMgASgJEg8KB21lc3NhZ2UYBCABKAkSMAoFc3RhdGUYBSABKA4yIS5sZXRoZS5tb25pdG9yLnYxLkludml0YXRpb25TdGF0ZRIrCgdzZW50X2F0GAYgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBIvCgthbnN3ZXJlZF9hdBgHIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXAikgUKB1Zpc2l0b3ISEgoKdmlzaXRvcl9pZBgBIAEoCRIwCgxjdXJyZW50X3BhZ2UYAiABKAsyGi5sZXRoZS5tb25pdG9yLnYxLlBhZ2VWaWV3EikKBXBhZ2VzGAMgAygLMhoubGV0aGUubW9uaXRvci52MS5QYWdlVmlldxIuCgpmaXJzdF9zZWVuGAQgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcBItCglsYXN0X3NlZW4YBSABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wEg8KB2Jyb3dzZXIYBiABKAkSFwoPYnJvd3Nlcl92ZXJzaW9uGAcgASgJEgoKAm9zGAggASgJEg4KBmRldmljZRgJIAEoCRIsCghsb2NhdGlvbhgKIAEoCzIaLmxldGhlLm1vbml0b3IudjEuTG9jYXRpb24SCwoDaXNwGAsgASgJEgoKAmlwGAwgASgJEgwKBGhvc3QYDSABKAkSOgoJcGFnZV9kYXRhGA4gAygLMicubGV0aGUubW9uaXRvci52MS5WaXNpdG9yLlBhZ2VEYXRhRW50cnkSQgoNdmVyaWZpZWRfZGF0YRgPIAMoCzIrLmxldGhlLm1vbml0b3IudjEuVmlzaXRvci5WZXJpZmllZERhdGFFbnRyeRI2CgppbnZpdGF0aW9uGBAgASgLMiIubGV0aGUubW9uaXRvci52MS5JbnZpdGF0aW9uU3RhdHVzGi8KDVBhZ2VEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ARozChFWZXJpZmllZERhdGFFbnRyeRILCgNrZXkYASABKAkSDQoFdmFsdWUYAiABKAk6AjgBImwKDFRyYWNrUmVxdWVzdBISCgphY2NvdW50X2lkGAEgASgJEiQKBHBhZ2UYAiABKAsyFi5sZXRoZS5tb25pdG9yLnYxLlBhZ2USDgoGdGlja2V0GAMgASgJEhIKCndyaXRlX29ubHkYBCABKAgiYgoNVHJhY2tSZXNwb25zZRITCgt2aXNpdF90b2tlbhgBIAEoCRISCgp2aXNpdG9yX2lkGAIgASgJEhQKDGdwY19ob25vdXJlZBgDIAEoCBISCgpwYWdlX3Rva2VuGAQgASgJIhMKEUNsYWltVmlzaXRSZXF1ZXN0Ij0KEkNsYWltVmlzaXRSZXNwb25zZRITCgt2aXNpdF90b2tlbhgBIAEoCRISCgp2aXNpdG9yX2lkGAIgASgJIhIKEEhlYXJ0YmVhdFJlcXVlc3QiEwoRSGVhcnRiZWF0UmVzcG9uc2UiDgoMTGVhdmVSZXF1ZXN0Ig8KDUxlYXZlUmVzcG9uc2UiEwoRV2F0Y2hWaXNpdFJlcXVlc3QiJwoRV2F0Y2hWaXNpdFN0YXJ0ZWQSEgoKdmlzaXRvcl9pZBgBIAEoCSIMCgpWaXNpdEVuZGVkIrcBChJXYXRjaFZpc2l0UmVzcG9uc2USNgoHc3RhcnRlZBgBIAEoCzIjLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdFN0YXJ0ZWRIABIyCgppbnZpdGF0aW9uGAIgASgLMhwubGV0aGUubW9uaXRvci52MS5JbnZpdGF0aW9uSAASLQoFZW5kZWQYAyABKAsyHC5sZXRoZS5tb25pdG9yLnYxLlZpc2l0RW5kZWRIAEIGCgRraW5kIoMBChRTZXRDdXN0b21EYXRhUmVxdWVzdBI+CgRkYXRhGAEgAygLMjAubGV0aGUubW9uaXRvci52MS5TZXRDdXN0b21EYXRhUmVxdWVzdC5EYXRhRW50cnkaKwoJRGF0YUVudHJ5EgsKA2tleRgBIAEoCRINCgV2YWx1ZRgCIAEoCToCOAEiFwoVU2V0Q3VzdG9tRGF0YVJlc3BvbnNlIiEKD0lkZW50aWZ5UmVxdWVzdBIOCgZ0aWNrZXQYASABKAkiEgoQSWRlbnRpZnlSZXNwb25zZSJFChpSZXNwb25kVG9JbnZpdGF0aW9uUmVxdWVzdBIVCg1pbnZpdGF0aW9uX2lkGAEgASgJEhAKCGFjY2VwdGVkGAIgASgIIh0KG1Jlc3BvbmRUb0ludml0YXRpb25SZXNwb25zZSIWChRXYXRjaFZpc2l0b3JzUmVxdWVzdCJ1ChVXYXRjaFZpc2l0b3JzUmVzcG9uc2USKwoIdmlzaXRvcnMYASADKAsyGS5sZXRoZS5tb25pdG9yLnYxLlZpc2l0b3ISGAoQbGVmdF92aXNpdG9yX2lkcxgCIAMoCRIVCg1zbmFwc2hvdF9kb25lGAMgASgIIjQKDUludml0ZVJlcXVlc3QSEgoKdmlzaXRvcl9pZBgBIAEoCRIPCgdtZXNzYWdlGAIgASgJIicKDkludml0ZVJlc3BvbnNlEhUKDWludml0YXRpb25faWQYASABKAkikgEKEU1pbnRUaWNrZXRSZXF1ZXN0EjsKBGRhdGEYASADKAsyLS5sZXRoZS5tb25pdG9yLnYxLk1pbnRUaWNrZXRSZXF1ZXN0LkRhdGFFbnRyeRITCgt0dGxfc2Vjb25kcxgCIAEoBRorCglEYXRhRW50cnkSCwoDa2V5GAEgASgJEg0KBXZhbHVlGAIgASgJOgI4ASJUChJNaW50VGlja2V0UmVzcG9uc2USDgoGdGlja2V0GAEgASgJEi4KCmV4cGlyZXNfYXQYAiABKAsyGi5nb29nbGUucHJvdG9idWYuVGltZXN0YW1wIpQBCgZBcGlLZXkSCgoCaWQYASABKAkSDAoEbmFtZRgCIAEoCRIOCgZwcmVmaXgYAyABKAkSLgoKY3JlYXRlZF9hdBgEIAEoCzIaLmdvb2dsZS5wcm90b2J1Zi5UaW1lc3RhbXASMAoMbGFzdF91c2VkX2F0GAUgASgLMhouZ29vZ2xlLnByb3RvYnVmLlRpbWVzdGFtcCIjChNDcmVhdGVBcGlLZXlSZXF1ZXN0EgwKBG5hbWUYASABKAkiTgoUQ3JlYXRlQXBpS2V5UmVzcG9uc2USKQoHYXBpX2tleRgBIAEoCzIYLmxldGhlLm1vbml0b3IudjEuQXBpS2V5EgsKA2tleRgCIAEoCSIUChJMaXN0QXBpS2V5c1JlcXVlc3QiQQoTTGlzdEFwaUtleXNSZXNwb25zZRIqCghhcGlfa2V5cxgBIAMoCzIYLmxldGhlLm1vbml0b3IudjEuQXBpS2V5IiEKE1Jldm9rZUFwaUtleVJlcXVlc3QSCgoCaWQYASABKAkiFgoUUmV2b2tlQXBpS2V5UmVzcG9uc2UqrQEKD0ludml0YXRpb25TdGF0ZRIgChxJTlZJVEFUSU9OX1NUQVRFX1VOU1BFQ0lGSUVEEAASHAoYSU5WSVRBVElPTl9TVEFURV9QRU5ESU5HEAESHQoZSU5WSVRBVElPTl9TVEFURV9BQ0NFUFRFRBACEh0KGUlOVklUQVRJT05fU1RBVEVfREVDTElORUQQAxIcChhJTlZJVEFUSU9OX1NUQVRFX0lHTk9SRUQQBDL7CQoOTW9uaXRvclNlcnZpY2USSAoFVHJhY2sSHi5sZXRoZS5tb25pdG9yLnYxLlRyYWNrUmVxdWVzdBofLmxldGhlLm1vbml0b3IudjEuVHJhY2tSZXNwb25zZRJXCgpDbGFpbVZpc2l0EiMubGV0aGUubW9uaXRvci52MS5DbGFpbVZpc2l0UmVxdWVzdBokLmxldGhlLm1vbml0b3IudjEuQ2xhaW1WaXNpdFJlc3BvbnNlElQKCUhlYXJ0YmVhdBIiLmxldGhlLm1vbml0b3IudjEuSGVhcnRiZWF0UmVxdWVzdBojLmxldGhlLm1vbml0b3IudjEuSGVhcnRiZWF0UmVzcG9uc2USSAoFTGVhdmUSHi5sZXRoZS5tb25pdG9yLnYxLkxlYXZlUmVxdWVzdBofLmxldGhlLm1vbml0b3IudjEuTGVhdmVSZXNwb25zZRJZCgpXYXRjaFZpc2l0EiMubGV0aGUubW9uaXRvci52MS5XYXRjaFZpc2l0UmVxdWVzdBokLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdFJlc3BvbnNlMAESYAoNU2V0Q3VzdG9tRGF0YRImLmxldGhlLm1vbml0b3IudjEuU2V0Q3VzdG9tRGF0YVJlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLlNldEN1c3RvbURhdGFSZXNwb25zZRJRCghJZGVudGlmeRIhLmxldGhlLm1vbml0b3IudjEuSWRlbnRpZnlSZXF1ZXN0GiIubGV0aGUubW9uaXRvci52MS5JZGVudGlmeVJlc3BvbnNlEnIKE1Jlc3BvbmRUb0ludml0YXRpb24SLC5sZXRoZS5tb25pdG9yLnYxLlJlc3BvbmRUb0ludml0YXRpb25SZXF1ZXN0Gi0ubGV0aGUubW9uaXRvci52MS5SZXNwb25kVG9JbnZpdGF0aW9uUmVzcG9uc2USYgoNV2F0Y2hWaXNpdG9ycxImLmxldGhlLm1vbml0b3IudjEuV2F0Y2hWaXNpdG9yc1JlcXVlc3QaJy5sZXRoZS5tb25pdG9yLnYxLldhdGNoVmlzaXRvcnNSZXNwb25zZTABEksKBkludml0ZRIfLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVxdWVzdBogLmxldGhlLm1vbml0b3IudjEuSW52aXRlUmVzcG9uc2USVwoKTWludFRpY2tldBIjLmxldGhlLm1vbml0b3IudjEuTWludFRpY2tldFJlcXVlc3QaJC5sZXRoZS5tb25pdG9yLnYxLk1pbnRUaWNrZXRSZXNwb25zZRJdCgxDcmVhdGVBcGlLZXkSJS5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlcXVlc3QaJi5sZXRoZS5tb25pdG9yLnYxLkNyZWF0ZUFwaUtleVJlc3BvbnNlEloKC0xpc3RBcGlLZXlzEiQubGV0aGUubW9uaXRvci52MS5MaXN0QXBpS2V5c1JlcXVlc3QaJS5sZXRoZS5tb25pdG9yLnYxLkxpc3RBcGlLZXlzUmVzcG9uc2USXQoMUmV2b2tlQXBpS2V5EiUubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXF1ZXN0GiYubGV0aGUubW9uaXRvci52MS5SZXZva2VBcGlLZXlSZXNwb25zZUI8WjpnaXRodWIuY29tL2xldGhlaHEvbGV0aGUvZ2VuL2dvL2xldGhlL21vbml0b3IvdjE7bW9uaXRvcnYxYgZwcm90bzM", [file_google_protobuf_timestamp]);
 
 /**
  * Page is a page of the website as the widget reports it.
@@ -362,6 +362,14 @@ export type TrackRequest = Message<"lethe.monitor.v1.TrackRequest"> & {
    * @generated from field: string ticket = 3;
    */
   ticket: string;
+
+  /**
+   * Set by the loader on the host page: answer with a page token (write
+   * only) instead of the visit token.
+   *
+   * @generated from field: bool write_only = 4;
+   */
+  writeOnly: boolean;
 };
 
 /**
@@ -398,6 +406,20 @@ export type TrackResponse = Message<"lethe.monitor.v1.TrackResponse"> & {
    * @generated from field: bool gpc_honoured = 3;
    */
   gpcHonoured: boolean;
+
+  /**
+   * The new visit's page token, set instead of visit_token when the request
+   * was write_only and this call created a visit. It is write only: it can
+   * add page views to its own visit (Track), keep it on site (Heartbeat,
+   * Leave, WatchVisit, which brings invitations) and set its custom data
+   * (SetCustomData, Identify), and nothing else. Every other call that takes
+   * a visit token, and every privacy call, refuses it with PERMISSION_DENIED:
+   * nothing can be read with it. The panel exchanges it for the visit token
+   * with ClaimVisit.
+   *
+   * @generated from field: string page_token = 4;
+   */
+  pageToken: string;
 };
 
 /**
@@ -406,6 +428,45 @@ export type TrackResponse = Message<"lethe.monitor.v1.TrackResponse"> & {
  */
 export const TrackResponseSchema: GenMessage<TrackResponse> = /*@__PURE__*/
   messageDesc(file_lethe_monitor_v1_monitor, 7);
+
+/**
+ * @generated from message lethe.monitor.v1.ClaimVisitRequest
+ */
+export type ClaimVisitRequest = Message<"lethe.monitor.v1.ClaimVisitRequest"> & {
+};
+
+/**
+ * Describes the message lethe.monitor.v1.ClaimVisitRequest.
+ * Use `create(ClaimVisitRequestSchema)` to create a new message.
+ */
+export const ClaimVisitRequestSchema: GenMessage<ClaimVisitRequest> = /*@__PURE__*/
+  messageDesc(file_lethe_monitor_v1_monitor, 8);
+
+/**
+ * @generated from message lethe.monitor.v1.ClaimVisitResponse
+ */
+export type ClaimVisitResponse = Message<"lethe.monitor.v1.ClaimVisitResponse"> & {
+  /**
+   * The visit token (as TrackResponse.visit_token).
+   *
+   * @generated from field: string visit_token = 1;
+   */
+  visitToken: string;
+
+  /**
+   * The visitor's id (as operators see it).
+   *
+   * @generated from field: string visitor_id = 2;
+   */
+  visitorId: string;
+};
+
+/**
+ * Describes the message lethe.monitor.v1.ClaimVisitResponse.
+ * Use `create(ClaimVisitResponseSchema)` to create a new message.
+ */
+export const ClaimVisitResponseSchema: GenMessage<ClaimVisitResponse> = /*@__PURE__*/
+  messageDesc(file_lethe_monitor_v1_monitor, 9);
 
 /**
  * @generated from message lethe.monitor.v1.HeartbeatRequest
@@ -418,7 +479,7 @@ export type HeartbeatRequest = Message<"lethe.monitor.v1.HeartbeatRequest"> & {
  * Use `create(HeartbeatRequestSchema)` to create a new message.
  */
 export const HeartbeatRequestSchema: GenMessage<HeartbeatRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 8);
+  messageDesc(file_lethe_monitor_v1_monitor, 10);
 
 /**
  * @generated from message lethe.monitor.v1.HeartbeatResponse
@@ -431,7 +492,7 @@ export type HeartbeatResponse = Message<"lethe.monitor.v1.HeartbeatResponse"> & 
  * Use `create(HeartbeatResponseSchema)` to create a new message.
  */
 export const HeartbeatResponseSchema: GenMessage<HeartbeatResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 9);
+  messageDesc(file_lethe_monitor_v1_monitor, 11);
 
 /**
  * @generated from message lethe.monitor.v1.LeaveRequest
@@ -444,7 +505,7 @@ export type LeaveRequest = Message<"lethe.monitor.v1.LeaveRequest"> & {
  * Use `create(LeaveRequestSchema)` to create a new message.
  */
 export const LeaveRequestSchema: GenMessage<LeaveRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 10);
+  messageDesc(file_lethe_monitor_v1_monitor, 12);
 
 /**
  * @generated from message lethe.monitor.v1.LeaveResponse
@@ -457,7 +518,7 @@ export type LeaveResponse = Message<"lethe.monitor.v1.LeaveResponse"> & {
  * Use `create(LeaveResponseSchema)` to create a new message.
  */
 export const LeaveResponseSchema: GenMessage<LeaveResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 11);
+  messageDesc(file_lethe_monitor_v1_monitor, 13);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitRequest
@@ -470,7 +531,7 @@ export type WatchVisitRequest = Message<"lethe.monitor.v1.WatchVisitRequest"> & 
  * Use `create(WatchVisitRequestSchema)` to create a new message.
  */
 export const WatchVisitRequestSchema: GenMessage<WatchVisitRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 12);
+  messageDesc(file_lethe_monitor_v1_monitor, 14);
 
 /**
  * WatchVisitStarted is the first message of WatchVisit.
@@ -489,7 +550,7 @@ export type WatchVisitStarted = Message<"lethe.monitor.v1.WatchVisitStarted"> & 
  * Use `create(WatchVisitStartedSchema)` to create a new message.
  */
 export const WatchVisitStartedSchema: GenMessage<WatchVisitStarted> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 13);
+  messageDesc(file_lethe_monitor_v1_monitor, 15);
 
 /**
  * VisitEnded says the server ended the visit and destroyed its data.
@@ -504,7 +565,7 @@ export type VisitEnded = Message<"lethe.monitor.v1.VisitEnded"> & {
  * Use `create(VisitEndedSchema)` to create a new message.
  */
 export const VisitEndedSchema: GenMessage<VisitEnded> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 14);
+  messageDesc(file_lethe_monitor_v1_monitor, 16);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitResponse
@@ -541,7 +602,7 @@ export type WatchVisitResponse = Message<"lethe.monitor.v1.WatchVisitResponse"> 
  * Use `create(WatchVisitResponseSchema)` to create a new message.
  */
 export const WatchVisitResponseSchema: GenMessage<WatchVisitResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 15);
+  messageDesc(file_lethe_monitor_v1_monitor, 17);
 
 /**
  * @generated from message lethe.monitor.v1.SetCustomDataRequest
@@ -560,7 +621,7 @@ export type SetCustomDataRequest = Message<"lethe.monitor.v1.SetCustomDataReques
  * Use `create(SetCustomDataRequestSchema)` to create a new message.
  */
 export const SetCustomDataRequestSchema: GenMessage<SetCustomDataRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 16);
+  messageDesc(file_lethe_monitor_v1_monitor, 18);
 
 /**
  * @generated from message lethe.monitor.v1.SetCustomDataResponse
@@ -573,7 +634,7 @@ export type SetCustomDataResponse = Message<"lethe.monitor.v1.SetCustomDataRespo
  * Use `create(SetCustomDataResponseSchema)` to create a new message.
  */
 export const SetCustomDataResponseSchema: GenMessage<SetCustomDataResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 17);
+  messageDesc(file_lethe_monitor_v1_monitor, 19);
 
 /**
  * @generated from message lethe.monitor.v1.IdentifyRequest
@@ -592,7 +653,7 @@ export type IdentifyRequest = Message<"lethe.monitor.v1.IdentifyRequest"> & {
  * Use `create(IdentifyRequestSchema)` to create a new message.
  */
 export const IdentifyRequestSchema: GenMessage<IdentifyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 18);
+  messageDesc(file_lethe_monitor_v1_monitor, 20);
 
 /**
  * @generated from message lethe.monitor.v1.IdentifyResponse
@@ -605,7 +666,7 @@ export type IdentifyResponse = Message<"lethe.monitor.v1.IdentifyResponse"> & {
  * Use `create(IdentifyResponseSchema)` to create a new message.
  */
 export const IdentifyResponseSchema: GenMessage<IdentifyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 19);
+  messageDesc(file_lethe_monitor_v1_monitor, 21);
 
 /**
  * @generated from message lethe.monitor.v1.RespondToInvitationRequest
@@ -629,7 +690,7 @@ export type RespondToInvitationRequest = Message<"lethe.monitor.v1.RespondToInvi
  * Use `create(RespondToInvitationRequestSchema)` to create a new message.
  */
 export const RespondToInvitationRequestSchema: GenMessage<RespondToInvitationRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 20);
+  messageDesc(file_lethe_monitor_v1_monitor, 22);
 
 /**
  * @generated from message lethe.monitor.v1.RespondToInvitationResponse
@@ -642,7 +703,7 @@ export type RespondToInvitationResponse = Message<"lethe.monitor.v1.RespondToInv
  * Use `create(RespondToInvitationResponseSchema)` to create a new message.
  */
 export const RespondToInvitationResponseSchema: GenMessage<RespondToInvitationResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 21);
+  messageDesc(file_lethe_monitor_v1_monitor, 23);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitorsRequest
@@ -655,7 +716,7 @@ export type WatchVisitorsRequest = Message<"lethe.monitor.v1.WatchVisitorsReques
  * Use `create(WatchVisitorsRequestSchema)` to create a new message.
  */
 export const WatchVisitorsRequestSchema: GenMessage<WatchVisitorsRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 22);
+  messageDesc(file_lethe_monitor_v1_monitor, 24);
 
 /**
  * @generated from message lethe.monitor.v1.WatchVisitorsResponse
@@ -689,7 +750,7 @@ export type WatchVisitorsResponse = Message<"lethe.monitor.v1.WatchVisitorsRespo
  * Use `create(WatchVisitorsResponseSchema)` to create a new message.
  */
 export const WatchVisitorsResponseSchema: GenMessage<WatchVisitorsResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 23);
+  messageDesc(file_lethe_monitor_v1_monitor, 25);
 
 /**
  * @generated from message lethe.monitor.v1.InviteRequest
@@ -715,7 +776,7 @@ export type InviteRequest = Message<"lethe.monitor.v1.InviteRequest"> & {
  * Use `create(InviteRequestSchema)` to create a new message.
  */
 export const InviteRequestSchema: GenMessage<InviteRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 24);
+  messageDesc(file_lethe_monitor_v1_monitor, 26);
 
 /**
  * @generated from message lethe.monitor.v1.InviteResponse
@@ -732,7 +793,7 @@ export type InviteResponse = Message<"lethe.monitor.v1.InviteResponse"> & {
  * Use `create(InviteResponseSchema)` to create a new message.
  */
 export const InviteResponseSchema: GenMessage<InviteResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 25);
+  messageDesc(file_lethe_monitor_v1_monitor, 27);
 
 /**
  * @generated from message lethe.monitor.v1.MintTicketRequest
@@ -759,7 +820,7 @@ export type MintTicketRequest = Message<"lethe.monitor.v1.MintTicketRequest"> & 
  * Use `create(MintTicketRequestSchema)` to create a new message.
  */
 export const MintTicketRequestSchema: GenMessage<MintTicketRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 26);
+  messageDesc(file_lethe_monitor_v1_monitor, 28);
 
 /**
  * @generated from message lethe.monitor.v1.MintTicketResponse
@@ -783,7 +844,7 @@ export type MintTicketResponse = Message<"lethe.monitor.v1.MintTicketResponse"> 
  * Use `create(MintTicketResponseSchema)` to create a new message.
  */
 export const MintTicketResponseSchema: GenMessage<MintTicketResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 27);
+  messageDesc(file_lethe_monitor_v1_monitor, 29);
 
 /**
  * ApiKey describes an API key without its secret.
@@ -828,7 +889,7 @@ export type ApiKey = Message<"lethe.monitor.v1.ApiKey"> & {
  * Use `create(ApiKeySchema)` to create a new message.
  */
 export const ApiKeySchema: GenMessage<ApiKey> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 28);
+  messageDesc(file_lethe_monitor_v1_monitor, 30);
 
 /**
  * @generated from message lethe.monitor.v1.CreateApiKeyRequest
@@ -847,7 +908,7 @@ export type CreateApiKeyRequest = Message<"lethe.monitor.v1.CreateApiKeyRequest"
  * Use `create(CreateApiKeyRequestSchema)` to create a new message.
  */
 export const CreateApiKeyRequestSchema: GenMessage<CreateApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 29);
+  messageDesc(file_lethe_monitor_v1_monitor, 31);
 
 /**
  * @generated from message lethe.monitor.v1.CreateApiKeyResponse
@@ -871,7 +932,7 @@ export type CreateApiKeyResponse = Message<"lethe.monitor.v1.CreateApiKeyRespons
  * Use `create(CreateApiKeyResponseSchema)` to create a new message.
  */
 export const CreateApiKeyResponseSchema: GenMessage<CreateApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 30);
+  messageDesc(file_lethe_monitor_v1_monitor, 32);
 
 /**
  * @generated from message lethe.monitor.v1.ListApiKeysRequest
@@ -884,7 +945,7 @@ export type ListApiKeysRequest = Message<"lethe.monitor.v1.ListApiKeysRequest"> 
  * Use `create(ListApiKeysRequestSchema)` to create a new message.
  */
 export const ListApiKeysRequestSchema: GenMessage<ListApiKeysRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 31);
+  messageDesc(file_lethe_monitor_v1_monitor, 33);
 
 /**
  * @generated from message lethe.monitor.v1.ListApiKeysResponse
@@ -903,7 +964,7 @@ export type ListApiKeysResponse = Message<"lethe.monitor.v1.ListApiKeysResponse"
  * Use `create(ListApiKeysResponseSchema)` to create a new message.
  */
 export const ListApiKeysResponseSchema: GenMessage<ListApiKeysResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 32);
+  messageDesc(file_lethe_monitor_v1_monitor, 34);
 
 /**
  * @generated from message lethe.monitor.v1.RevokeApiKeyRequest
@@ -920,7 +981,7 @@ export type RevokeApiKeyRequest = Message<"lethe.monitor.v1.RevokeApiKeyRequest"
  * Use `create(RevokeApiKeyRequestSchema)` to create a new message.
  */
 export const RevokeApiKeyRequestSchema: GenMessage<RevokeApiKeyRequest> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 33);
+  messageDesc(file_lethe_monitor_v1_monitor, 35);
 
 /**
  * @generated from message lethe.monitor.v1.RevokeApiKeyResponse
@@ -933,7 +994,7 @@ export type RevokeApiKeyResponse = Message<"lethe.monitor.v1.RevokeApiKeyRespons
  * Use `create(RevokeApiKeyResponseSchema)` to create a new message.
  */
 export const RevokeApiKeyResponseSchema: GenMessage<RevokeApiKeyResponse> = /*@__PURE__*/
-  messageDesc(file_lethe_monitor_v1_monitor, 34);
+  messageDesc(file_lethe_monitor_v1_monitor, 36);
 
 /**
  * InvitationState is where an invitation is.
@@ -985,12 +1046,14 @@ export const InvitationStateSchema: GenEnum<InvitationState> = /*@__PURE__*/
  * MonitorService shows operators who is on the website right now, carries
  * proactive chat invitations, and attaches custom data to visitors.
  *
- * Visitor RPCs (Track, Heartbeat, WatchVisit, SetCustomData, Identify,
- * RespondToInvitation) are called by the widget panel on every page of the
- * site, before any chat. The first Track call creates a visit and returns its
- * *visit token* (256 random bits); every later visitor call sends it as
- * `Authorization: Bearer <visit token>`. The visit token is not the chat's
- * visitor token: it identifies a visit, not a chat.
+ * Visitor RPCs (Track, Heartbeat, Leave, WatchVisit, SetCustomData, Identify,
+ * RespondToInvitation) are called by the widget on every page of the site,
+ * before any chat. The loader on the host page reports page views and keeps
+ * the visit on site with a write-only *page token* (TrackRequest.write_only);
+ * the chat panel, loaded only when the visitor opens it, claims the *visit
+ * token* (256 random bits) with ClaimVisit. Either is sent as
+ * `Authorization: Bearer <token>`. The visit token is not the chat's visitor
+ * token: it identifies a visit, not a chat.
  *
  * A visitor is *on site* while a WatchVisit stream is open or the last Track or
  * Heartbeat is less than 60 seconds old. When they leave, everything about the
@@ -1033,12 +1096,33 @@ export const MonitorService: GenService<{
    * client address (a burst of 60, then one every 2 seconds):
    * RESOURCE_EXHAUSTED beyond; page views of an existing visit are not.
    *
+   * The loader on the host page calls it with write_only set: it then gets a
+   * page token instead of the visit token (see TrackResponse.page_token), and
+   * sends later page views of the visit as Track with the page token as
+   * bearer.
+   *
    * @generated from rpc lethe.monitor.v1.MonitorService.Track
    */
   track: {
     methodKind: "unary";
     input: typeof TrackRequestSchema;
     output: typeof TrackResponseSchema;
+  },
+  /**
+   * ClaimVisit hands the chat panel the visit token of the visit whose page
+   * token it got from the loader (the page token is the bearer). It answers
+   * only a request from the Lethe server's own origin (the panel's iframe):
+   * PERMISSION_DENIED for any other Origin, so that scripts of the host page,
+   * which can see the page token, can never read the visit. Each claim issues
+   * a new visit token; the previous one stops working. UNAUTHENTICATED for a
+   * missing or unknown page token.
+   *
+   * @generated from rpc lethe.monitor.v1.MonitorService.ClaimVisit
+   */
+  claimVisit: {
+    methodKind: "unary";
+    input: typeof ClaimVisitRequestSchema;
+    output: typeof ClaimVisitResponseSchema;
   },
   /**
    * Heartbeat keeps the visit on site; the widget calls it every 30 seconds

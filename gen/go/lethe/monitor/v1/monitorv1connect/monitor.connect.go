@@ -35,6 +35,9 @@ const (
 const (
 	// MonitorServiceTrackProcedure is the fully-qualified name of the MonitorService's Track RPC.
 	MonitorServiceTrackProcedure = "/lethe.monitor.v1.MonitorService/Track"
+	// MonitorServiceClaimVisitProcedure is the fully-qualified name of the MonitorService's ClaimVisit
+	// RPC.
+	MonitorServiceClaimVisitProcedure = "/lethe.monitor.v1.MonitorService/ClaimVisit"
 	// MonitorServiceHeartbeatProcedure is the fully-qualified name of the MonitorService's Heartbeat
 	// RPC.
 	MonitorServiceHeartbeatProcedure = "/lethe.monitor.v1.MonitorService/Heartbeat"
@@ -82,7 +85,20 @@ type MonitorServiceClient interface {
 	// The last 50 page views of a visit are kept. New visits are limited per
 	// client address (a burst of 60, then one every 2 seconds):
 	// RESOURCE_EXHAUSTED beyond; page views of an existing visit are not.
+	//
+	// The loader on the host page calls it with write_only set: it then gets a
+	// page token instead of the visit token (see TrackResponse.page_token), and
+	// sends later page views of the visit as Track with the page token as
+	// bearer.
 	Track(context.Context, *connect.Request[v1.TrackRequest]) (*connect.Response[v1.TrackResponse], error)
+	// ClaimVisit hands the chat panel the visit token of the visit whose page
+	// token it got from the loader (the page token is the bearer). It answers
+	// only a request from the Lethe server's own origin (the panel's iframe):
+	// PERMISSION_DENIED for any other Origin, so that scripts of the host page,
+	// which can see the page token, can never read the visit. Each claim issues
+	// a new visit token; the previous one stops working. UNAUTHENTICATED for a
+	// missing or unknown page token.
+	ClaimVisit(context.Context, *connect.Request[v1.ClaimVisitRequest]) (*connect.Response[v1.ClaimVisitResponse], error)
 	// Heartbeat keeps the visit on site; the widget calls it every 30 seconds
 	// while the page is open. UNAUTHENTICATED for a missing or unknown visit
 	// token (the visit ended: call Track).
@@ -170,6 +186,12 @@ func NewMonitorServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 			connect.WithSchema(monitorServiceMethods.ByName("Track")),
 			connect.WithClientOptions(opts...),
 		),
+		claimVisit: connect.NewClient[v1.ClaimVisitRequest, v1.ClaimVisitResponse](
+			httpClient,
+			baseURL+MonitorServiceClaimVisitProcedure,
+			connect.WithSchema(monitorServiceMethods.ByName("ClaimVisit")),
+			connect.WithClientOptions(opts...),
+		),
 		heartbeat: connect.NewClient[v1.HeartbeatRequest, v1.HeartbeatResponse](
 			httpClient,
 			baseURL+MonitorServiceHeartbeatProcedure,
@@ -248,6 +270,7 @@ func NewMonitorServiceClient(httpClient connect.HTTPClient, baseURL string, opts
 // monitorServiceClient implements MonitorServiceClient.
 type monitorServiceClient struct {
 	track               *connect.Client[v1.TrackRequest, v1.TrackResponse]
+	claimVisit          *connect.Client[v1.ClaimVisitRequest, v1.ClaimVisitResponse]
 	heartbeat           *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
 	leave               *connect.Client[v1.LeaveRequest, v1.LeaveResponse]
 	watchVisit          *connect.Client[v1.WatchVisitRequest, v1.WatchVisitResponse]
@@ -265,6 +288,11 @@ type monitorServiceClient struct {
 // Track calls lethe.monitor.v1.MonitorService.Track.
 func (c *monitorServiceClient) Track(ctx context.Context, req *connect.Request[v1.TrackRequest]) (*connect.Response[v1.TrackResponse], error) {
 	return c.track.CallUnary(ctx, req)
+}
+
+// ClaimVisit calls lethe.monitor.v1.MonitorService.ClaimVisit.
+func (c *monitorServiceClient) ClaimVisit(ctx context.Context, req *connect.Request[v1.ClaimVisitRequest]) (*connect.Response[v1.ClaimVisitResponse], error) {
+	return c.claimVisit.CallUnary(ctx, req)
 }
 
 // Heartbeat calls lethe.monitor.v1.MonitorService.Heartbeat.
@@ -339,7 +367,20 @@ type MonitorServiceHandler interface {
 	// The last 50 page views of a visit are kept. New visits are limited per
 	// client address (a burst of 60, then one every 2 seconds):
 	// RESOURCE_EXHAUSTED beyond; page views of an existing visit are not.
+	//
+	// The loader on the host page calls it with write_only set: it then gets a
+	// page token instead of the visit token (see TrackResponse.page_token), and
+	// sends later page views of the visit as Track with the page token as
+	// bearer.
 	Track(context.Context, *connect.Request[v1.TrackRequest]) (*connect.Response[v1.TrackResponse], error)
+	// ClaimVisit hands the chat panel the visit token of the visit whose page
+	// token it got from the loader (the page token is the bearer). It answers
+	// only a request from the Lethe server's own origin (the panel's iframe):
+	// PERMISSION_DENIED for any other Origin, so that scripts of the host page,
+	// which can see the page token, can never read the visit. Each claim issues
+	// a new visit token; the previous one stops working. UNAUTHENTICATED for a
+	// missing or unknown page token.
+	ClaimVisit(context.Context, *connect.Request[v1.ClaimVisitRequest]) (*connect.Response[v1.ClaimVisitResponse], error)
 	// Heartbeat keeps the visit on site; the widget calls it every 30 seconds
 	// while the page is open. UNAUTHENTICATED for a missing or unknown visit
 	// token (the visit ended: call Track).
@@ -423,6 +464,12 @@ func NewMonitorServiceHandler(svc MonitorServiceHandler, opts ...connect.Handler
 		connect.WithSchema(monitorServiceMethods.ByName("Track")),
 		connect.WithHandlerOptions(opts...),
 	)
+	monitorServiceClaimVisitHandler := connect.NewUnaryHandler(
+		MonitorServiceClaimVisitProcedure,
+		svc.ClaimVisit,
+		connect.WithSchema(monitorServiceMethods.ByName("ClaimVisit")),
+		connect.WithHandlerOptions(opts...),
+	)
 	monitorServiceHeartbeatHandler := connect.NewUnaryHandler(
 		MonitorServiceHeartbeatProcedure,
 		svc.Heartbeat,
@@ -499,6 +546,8 @@ func NewMonitorServiceHandler(svc MonitorServiceHandler, opts ...connect.Handler
 		switch r.URL.Path {
 		case MonitorServiceTrackProcedure:
 			monitorServiceTrackHandler.ServeHTTP(w, r)
+		case MonitorServiceClaimVisitProcedure:
+			monitorServiceClaimVisitHandler.ServeHTTP(w, r)
 		case MonitorServiceHeartbeatProcedure:
 			monitorServiceHeartbeatHandler.ServeHTTP(w, r)
 		case MonitorServiceLeaveProcedure:
@@ -534,6 +583,10 @@ type UnimplementedMonitorServiceHandler struct{}
 
 func (UnimplementedMonitorServiceHandler) Track(context.Context, *connect.Request[v1.TrackRequest]) (*connect.Response[v1.TrackResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.monitor.v1.MonitorService.Track is not implemented"))
+}
+
+func (UnimplementedMonitorServiceHandler) ClaimVisit(context.Context, *connect.Request[v1.ClaimVisitRequest]) (*connect.Response[v1.ClaimVisitResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("lethe.monitor.v1.MonitorService.ClaimVisit is not implemented"))
 }
 
 func (UnimplementedMonitorServiceHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
