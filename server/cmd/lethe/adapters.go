@@ -13,8 +13,9 @@ import (
 // The adapters give each domain what it asks of another in the shape of its
 // own small interface, so that no domain imports another's types.
 
-// hideIPSetting gives the monitor package the "hide IP and host" setting and
-// whether the account honours Global Privacy Control.
+// hideIPSetting gives the monitor package the "hide IP and host" setting,
+// whether the account honours Global Privacy Control, and the websites whose
+// pages may report visits.
 type hideIPSetting struct{ accounts *account.Store }
 
 func (m hideIPSetting) Settings(ctx context.Context, accountID string) (monitor.AccountSettings, error) {
@@ -22,7 +23,7 @@ func (m hideIPSetting) Settings(ctx context.Context, accountID string) (monitor.
 	if err != nil {
 		return monitor.AccountSettings{}, err
 	}
-	return monitor.AccountSettings{HideIP: s.HideVisitorIP, HonourGPC: !s.GPCIgnored}, nil
+	return monitor.AccountSettings{HideIP: s.HideVisitorIP, HonourGPC: !s.GPCIgnored, AllowedOrigins: s.AllowedOrigins}, nil
 }
 
 // accountInfo gives the privacy service what its inventory says of an
