@@ -13,6 +13,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 //go:embed all:static
@@ -112,8 +114,13 @@ func (h *Handler) page(t *template.Template, frame string) http.HandlerFunc {
 	}
 }
 
-// SelfOrigin is the origin a browser sees for this server on request r.
+// SelfOrigin is the origin a browser sees for this server on request r: as
+// netinfo's middleware resolved it (trusted proxies' X-Forwarded-Proto
+// believed), or from the connection alone without it.
 func SelfOrigin(r *http.Request) string {
+	if o := netinfo.SelfOriginFrom(r.Context()); o != "" {
+		return o
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"

@@ -1,0 +1,135 @@
+package main
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	"github.com/lethehq/lethe/server/web"
+)
+
+const shopOrigin = "https://shop.example"
+
+// preflight asks, as a browser on origin would, whether it may POST
+// Connect JSON with a bearer token to procedure.
+func preflight(t *testing.T, ts *testServer, procedure, origin string) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodOptions, ts.URL+procedure, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Origin", origin)
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization,connect-protocol-version,content-type")
+	res, err := ts.client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res
+}
+
+// crossSite is what a browser on a host page sends with a fetch to Lethe.
+func crossSite(origin, pageToken string) http.Header {
+	h := http.Header{"Origin": {origin}, "Sec-Fetch-Site": {"cross-site"}, "Sec-Fetch-Mode": {"cors"}}
+	if pageToken != "" {
+		h.Set("Authorization", "Bearer "+pageToken)
+	}
+	return h
+}
+
+func TestCORS_LoaderProceduresOnly(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *config) { c.demoOrigins = shopOrigin })
+
+	for _, p := range web.LoaderProcedures {
+		res := preflight(t, ts, p, shopOrigin)
+		h := res.Header
+		if res.StatusCode/100 != 2 || h.Get("Access-Control-Allow-Origin") != shopOrigin {
+			t.Errorf("preflight %s: HTTP %d, Allow-Origin %q", p, res.StatusCode, h.Get("Access-Control-Allow-Origin"))
+		}
+		if h.Get("Access-Control-Allow-Credentials") != "" {
+			t.Errorf("preflight %s allows credentials", p)
+		}
+		if h.Get("Access-Control-Max-Age") != "7200" {
+			t.Errorf("preflight %s: Max-Age %q, want 7200", p, h.Get("Access-Control-Max-Age"))
+		}
+		allowed := strings.ToLower(h.Get("Access-Control-Allow-Headers"))
+		for _, want := range []string{"authorization", "connect-protocol-version", "content-type"} {
+			if !strings.Contains(allowed, want) {
+				t.Errorf("preflight %s: Allow-Headers %q lacks %s", p, allowed, want)
+			}
+		}
+	}
+	// Nothing else answers a cross-origin browser: not the visit-token
+	// calls, not ClaimVisit, not the privacy rights, not operators' calls.
+	for _, p := range []string{
+		monitorv1connect.MonitorServiceClaimVisitProcedure,
+		monitorv1connect.MonitorServiceRespondToInvitationProcedure,
+		monitorv1connect.MonitorServiceWatchVisitorsProcedure,
+		"/lethe.privacy.v1.PrivacyService/GetMyData",
+		"/lethe.chat.v1.ChatService/StartChat",
+		loginProcedure,
+	} {
+		res := preflight(t, ts, p, shopOrigin)
+		if o := res.Header.Get("Access-Control-Allow-Origin"); o != "" {
+			t.Errorf("preflight %s: Allow-Origin %q, want none", p, o)
+		}
+		post := rawPost(t, ts, p, `{}`, crossSite(shopOrigin, ""))
+		if o := post.Header.Get("Access-Control-Allow-Origin"); o != "" {
+			t.Errorf("cross-site POST %s: Allow-Origin %q, want none", p, o)
+		}
+		if post.StatusCode != http.StatusForbidden {
+			t.Errorf("cross-site POST %s: HTTP %d, want 403 (cross-origin protection)", p, post.StatusCode)
+		}
+	}
+
+	// The loader's actual calls: config, then a page view with a page token.
+	res := rawPost(t, ts, "/lethe.chat.v1.ChatService/GetWidgetConfig", `{"accountId":"demo"}`, crossSite(shopOrigin, ""))
+	if res.StatusCode != http.StatusOK || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("cross-site GetWidgetConfig: HTTP %d, Allow-Origin %q: %s", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), b)
+	}
+	res = rawPost(t, ts, monitorv1connect.MonitorServiceTrackProcedure,
+		`{"accountId":"demo","page":{"url":"https://shop.example/"},"writeOnly":true}`, crossSite(shopOrigin, ""))
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusOK || res.Header.Get("Access-Control-Allow-Origin") != shopOrigin || res.Header.Get("Access-Control-Allow-Credentials") != "" {
+		t.Fatalf("cross-site Track: HTTP %d, Allow-Origin %q: %s", res.StatusCode, res.Header.Get("Access-Control-Allow-Origin"), b)
+	}
+	var tr struct{ PageToken, VisitToken string }
+	if err := json.Unmarshal(b, &tr); err != nil || tr.PageToken == "" || tr.VisitToken != "" {
+		t.Fatalf("Track write_only answered %s", b)
+	}
+	res = rawPost(t, ts, monitorv1connect.MonitorServiceHeartbeatProcedure, `{}`, crossSite(shopOrigin, tr.PageToken))
+	if res.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(res.Body)
+		t.Fatalf("cross-site Heartbeat with the page token: HTTP %d: %s", res.StatusCode, b)
+	}
+	// The host page cannot claim the visit: the cross-origin protection
+	// stops it (and ClaimVisit's own Origin check would: monitor's tests).
+	res = rawPost(t, ts, monitorv1connect.MonitorServiceClaimVisitProcedure, `{}`,
+		http.Header{"Origin": {shopOrigin}, "Authorization": {"Bearer " + tr.PageToken}})
+	if b, _ := io.ReadAll(res.Body); res.StatusCode != http.StatusForbidden || strings.Contains(string(b), "visitToken") {
+		t.Fatalf("ClaimVisit from the host page: HTTP %d: %s", res.StatusCode, b)
+	}
+	// The panel, on the Lethe origin, can.
+	res = rawPost(t, ts, monitorv1connect.MonitorServiceClaimVisitProcedure, `{}`,
+		http.Header{"Origin": {ts.URL}, "Sec-Fetch-Site": {"same-origin"}, "Authorization": {"Bearer " + tr.PageToken}})
+	if b, _ := io.ReadAll(res.Body); res.StatusCode != http.StatusOK || !strings.Contains(string(b), "visitToken") {
+		t.Fatalf("ClaimVisit from the panel: HTTP %d: %s", res.StatusCode, b)
+	}
+}
+
+func TestCORS_TrackFromAnUnlistedSiteIsRefused(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t, func(c *config) { c.demoOrigins = shopOrigin })
+	res := rawPost(t, ts, monitorv1connect.MonitorServiceTrackProcedure,
+		`{"accountId":"demo","page":{"url":"https://evil.example/"},"writeOnly":true}`, crossSite("https://evil.example", ""))
+	b, _ := io.ReadAll(res.Body)
+	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "permission_denied") || strings.Contains(string(b), "pageToken") {
+		t.Fatalf("Track from an unlisted site: HTTP %d: %s", res.StatusCode, b)
+	}
+}
