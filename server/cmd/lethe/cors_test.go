@@ -1,13 +1,19 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 
+	"connectrpc.com/connect"
+
+	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
+	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
+	privacyv1 "github.com/lethehq/lethe/gen/go/lethe/privacy/v1"
 	"github.com/lethehq/lethe/server/web"
 )
 
@@ -131,5 +137,66 @@ func TestCORS_TrackFromAnUnlistedSiteIsRefused(t *testing.T) {
 	b, _ := io.ReadAll(res.Body)
 	if res.StatusCode != http.StatusForbidden || !strings.Contains(string(b), "permission_denied") || strings.Contains(string(b), "pageToken") {
 		t.Fatalf("Track from an unlisted site: HTTP %d: %s", res.StatusCode, b)
+	}
+}
+
+// The loader learns from GetWidgetConfig that it must send nothing before
+// the click. (The server does not refuse Track then: the loader does not
+// call it.)
+func TestGetWidgetConfig_SaysMonitoringDisabled(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	config := func() *chatv1.GetWidgetConfigResponse {
+		t.Helper()
+		res, err := ts.visitor().Chat.GetWidgetConfig(ctx, connect.NewRequest(&chatv1.GetWidgetConfigRequest{AccountId: demoAccount}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Msg
+	}
+	if config().MonitoringDisabled {
+		t.Fatal("monitoring_disabled is on by default")
+	}
+	admin := ts.admin()
+	set := func(off bool) {
+		t.Helper()
+		got, err := admin.Account.GetSettings(ctx, connect.NewRequest(&accountv1.GetSettingsRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := got.Msg.Settings
+		s.MonitoringDisabled = off
+		if _, err := admin.Account.UpdateSettings(ctx, connect.NewRequest(&accountv1.UpdateSettingsRequest{Settings: s})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inventorySays := func() bool {
+		t.Helper()
+		inv, err := admin.Privacy.GetDataInventory(ctx, connect.NewRequest(&privacyv1.GetDataInventoryRequest{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range inv.Msg.Inventory.Categories {
+			if c.Name == "Visitor monitoring" {
+				return strings.Contains(c.What, "Visitors who do not open the chat: nothing is recorded")
+			}
+		}
+		t.Fatal("the inventory has no visitor monitoring category")
+		return false
+	}
+	if inventorySays() {
+		t.Fatal("the inventory says nothing is recorded before the click while monitoring is on")
+	}
+	set(true)
+	if !config().MonitoringDisabled {
+		t.Fatal("GetWidgetConfig after the admin turned monitoring off: monitoring_disabled false")
+	}
+	if !inventorySays() {
+		t.Fatal("the inventory does not say that nothing is recorded before the click")
+	}
+	set(false)
+	if config().MonitoringDisabled {
+		t.Fatal("GetWidgetConfig after the admin turned monitoring back on: monitoring_disabled true")
 	}
 }
