@@ -1,5 +1,9 @@
 package main
 
+// The lazy widget (issue 8) across the whole app: CORS for the loader's
+// procedures only, the page token refused by the privacy rights, and
+// monitoring_disabled from the admin's setting to the loader's config.
+
 import (
 	"context"
 	"encoding/json"
@@ -12,8 +16,10 @@ import (
 
 	accountv1 "github.com/lethehq/lethe/gen/go/lethe/account/v1"
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	privacyv1 "github.com/lethehq/lethe/gen/go/lethe/privacy/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/privacy/v1/privacyv1connect"
 	"github.com/lethehq/lethe/server/web"
 )
 
@@ -198,5 +204,81 @@ func TestGetWidgetConfig_SaysMonitoringDisabled(t *testing.T) {
 	set(false)
 	if config().MonitoringDisabled {
 		t.Fatal("GetWidgetConfig after the admin turned monitoring back on: monitoring_disabled true")
+	}
+}
+
+// The page token reads and erases nothing through the visitor's rights
+// either: every privacy call refuses it, as visit_token or as bearer, and
+// the visit is untouched.
+func TestPageToken_PrivacyCallsRefuseIt(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	ctx := context.Background()
+	m := monitorv1connect.NewMonitorServiceClient(ts.client(), ts.URL)
+	tr, err := m.Track(ctx, connect.NewRequest(&monitorv1.TrackRequest{AccountId: demoAccount,
+		Page: &monitorv1.Page{Url: "https://shop.example/PAGE-CANARY-41"}, WriteOnly: true}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	page := tr.Msg.PageToken
+	if page == "" || tr.Msg.VisitToken != "" {
+		t.Fatalf("Track write_only: %v", tr.Msg)
+	}
+	p := privacyv1connect.NewPrivacyServiceClient(ts.client(), ts.URL)
+	bearer := func(r interface{ Header() http.Header }) { r.Header().Set("Authorization", "Bearer "+page) }
+	calls := map[string]func(asBearer bool) error{
+		"GetMyData": func(asBearer bool) error {
+			r := connect.NewRequest(&privacyv1.GetMyDataRequest{})
+			if asBearer {
+				bearer(r)
+			} else {
+				r.Msg.VisitToken = page
+			}
+			res, err := p.GetMyData(ctx, r)
+			if err == nil && strings.Contains(res.Msg.String(), "PAGE-CANARY-41") {
+				t.Error("GetMyData with the page token answered the visit")
+			}
+			return err
+		},
+		"ForgetMe": func(asBearer bool) error {
+			r := connect.NewRequest(&privacyv1.ForgetMeRequest{})
+			if asBearer {
+				bearer(r)
+			} else {
+				r.Msg.VisitToken = page
+			}
+			_, err := p.ForgetMe(ctx, r)
+			return err
+		},
+		"StopTracking": func(asBearer bool) error {
+			r := connect.NewRequest(&privacyv1.StopTrackingRequest{VisitToken: page})
+			if asBearer {
+				bearer(r)
+				r.Msg.VisitToken = "some-visit-token"
+			}
+			_, err := p.StopTracking(ctx, r)
+			return err
+		},
+		"CorrectMyData": func(bool) error {
+			r := connect.NewRequest(&privacyv1.CorrectMyDataRequest{VisitorName: "X"})
+			bearer(r)
+			_, err := p.CorrectMyData(ctx, r)
+			return err
+		},
+	}
+	for name, call := range calls {
+		for _, asBearer := range []bool{false, true} {
+			err := call(asBearer)
+			if connect.CodeOf(err) != connect.CodePermissionDenied || !strings.Contains(err.Error(), "page token") {
+				t.Errorf("%s with the page token (bearer %v): %v, want PERMISSION_DENIED naming the page token", name, asBearer, err)
+			}
+		}
+	}
+	// Nothing was erased: the page token still adds page views to its visit.
+	r := connect.NewRequest(&monitorv1.TrackRequest{AccountId: demoAccount, Page: &monitorv1.Page{Url: "https://shop.example/2"}, WriteOnly: true})
+	r.Header().Set("Authorization", "Bearer "+page)
+	res, err := m.Track(ctx, r)
+	if err != nil || res.Msg.VisitorId != tr.Msg.VisitorId || res.Msg.PageToken != "" {
+		t.Fatalf("Track after the refused calls: %v, %v; want the same visit", res, err)
 	}
 }
