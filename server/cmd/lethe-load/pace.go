@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -22,7 +24,7 @@ func due(elapsed time.Duration, rate float64) int {
 // its own goroutine. A send due while maxInflight sends are still
 // unanswered is not made and counts as skipped (the server is not keeping
 // up; the loop stays bounded). pace returns once every send it made has
-// returned, or early when ctx ends.
+// returned, or early when ctx ends (n is then the sends due so far).
 func pace(ctx context.Context, rate float64, d time.Duration, maxInflight int, fire func(i int)) (n, skipped int) {
 	n = int(math.Round(rate * d.Seconds()))
 	sem := make(chan struct{}, maxInflight)
@@ -48,7 +50,7 @@ func pace(ctx context.Context, rate float64, d time.Duration, maxInflight int, f
 	for range maxInflight {
 		sem <- struct{}{}
 	}
-	return n, skipped
+	return launched, skipped
 }
 
 // quantile is the nearest-rank q-quantile of sorted (0 when empty).
@@ -117,4 +119,17 @@ func best(steps []step, p99Max time.Duration) (step, bool) {
 func (s step) String() string {
 	return fmt.Sprintf("offered %6.0f/s for %v: achieved %7.1f/s (%d of %d delivered, %d failed), send → delivered %v",
 		s.rate, s.d, s.achieved(), s.delivered, s.offered, s.failed, s.lat)
+}
+
+// parseRates reads a comma-separated list of positive rates.
+func parseRates(s string) ([]float64, error) {
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		r, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || r <= 0 {
+			return nil, fmt.Errorf("-rates: %q is not a positive rate", f)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
