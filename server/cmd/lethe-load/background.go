@@ -55,7 +55,7 @@ func startBackground(ctx context.Context, t target, email, password, account str
 			n, skipped := pace(ctx, rate, time.Second, 10000, func(i int) {
 				k := lo + i
 				b.tr.markSent(k)
-				if err := vs[k%len(vs)].send(ctx, fmt.Sprintf("m%d", k)); err != nil {
+				if err := vs[k%len(vs)].send(ctx, b.tr.text(k)); err != nil {
 					if ctx.Err() == nil {
 						b.errs.add(err)
 					}

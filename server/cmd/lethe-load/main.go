@@ -152,6 +152,10 @@ func main() {
 	within := flag.Duration("within", 20*time.Second, "the chats start within this (scenario inbox)")
 	bgRate := flag.Float64("background-rate", 0, "messages per second in other chats while measuring (scenario destroy)")
 	bgChats := flag.Int("background-chats", 100, "chats carrying the background messages (scenario destroy)")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usageText)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	ctx := context.Background()
 	set := map[string]bool{}
@@ -549,3 +553,28 @@ func visitorLoad(ctx context.Context, url, email, password, account string, n in
 	}
 	return nil
 }
+
+// usageText is how to measure the targets of issue 8, one command each,
+// Lethe beside the floor.
+const usageText = `Usage: lethe-load [flags]
+
+Issue 8 targets, each against Lethe and the floor in the same run. Start
+Lethe with a fresh data directory for each scenario and its anonymous
+limits off:
+
+  go build -o /tmp/lethe ./server/cmd/lethe && go build -o /tmp/lethe-load ./server/cmd/lethe-load
+  rm -rf /tmp/lethe-bench && LETHE_ADMIN_PASSWORD=load-password-1 /tmp/lethe --addr 127.0.0.1:8080 \
+      --data /tmp/lethe-bench --chats-per-addr off --open-chats-per-addr 0 --messages-per-visitor off \
+      --messages-per-addr off --streams-per-addr 0 --metrics-addr "" --log-level warn & LETHE_PID=$!
+  /tmp/lethe-load -serve-floor -addr 127.0.0.1:8090 & FLOOR_PID=$!     (restart it too between scenarios)
+
+  L="-url http://127.0.0.1:8080 -pid $LETHE_PID -floor-url http://127.0.0.1:8090 -floor-pid $FLOOR_PID -password load-password-1"
+  /tmp/lethe-load -scenario throughput $L            messages/s at p99 ≤ 50 ms (1,000 chats, rates 500 … 10,000/s, 10 s each)
+  /tmp/lethe-load -scenario chats10k $L              10k open chats at 2,000 msg/s for 30 s, both directions
+  /tmp/lethe-load -scenario streams $L               100k visitor streams, 100 per HTTP/2 connection: open time, RSS per stream, idle CPU
+  /tmp/lethe-load -scenario inbox $L                 an operator's inbox while 10k chats start within 20 s
+  /tmp/lethe-load -scenario destroy -url http://127.0.0.1:8080 -data /tmp/lethe-bench -password load-password-1 \
+      -chats 200 -background-rate 250              close → gone from every file, under 250 msg/s
+
+Flags:
+`

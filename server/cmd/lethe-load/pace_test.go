@@ -118,3 +118,20 @@ func TestBest(t *testing.T) {
 		t.Fatal("best found a passing step among failing ones")
 	}
 }
+
+func TestTracker_OnlyOurMessagesOfThisRun(t *testing.T) {
+	a, b := newTracker(10), newTracker(10)
+	a.markSent(3)
+	b.delivered(a.text(3)) // another run's message: not b's
+	a.delivered("m3")
+	a.delivered(a.text(10)) // out of range
+	if got := a.span(0, 10); len(got) != 0 {
+		t.Fatalf("delivered before it was: %v", got)
+	}
+	a.delivered(a.text(3))
+	first := a.got[3].Load()
+	a.delivered(a.text(3)) // a second delivery does not move the first
+	if len(a.span(0, 10)) != 1 || a.got[3].Load() != first || len(b.span(0, 10)) != 0 {
+		t.Fatalf("a: %v, b: %v", a.span(0, 10), b.span(0, 10))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -44,6 +45,7 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 		}
 	}()
 	rss0 := settle(t.pid)
+	debug.FreeOSMemory() // what an earlier run held is not counted
 	self0 := rssKiB(os.Getpid())
 	var open, cuts atomic.Int64
 	var errs errCount

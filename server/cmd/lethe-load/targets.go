@@ -293,27 +293,33 @@ func (w *inboxWatch) String() string {
 	return fmt.Sprintf("cut off %d times: %s", w.cuts.Load(), strings.Join(parts, ", "))
 }
 
-// msgNum reads the number of a load message ("m<number>"); -1 if it is not one.
-func msgNum(text string) int {
-	s, ok := strings.CutPrefix(text, "m")
+// tracker times messages from their send to their delivery, by number.
+// A message's text is the tracker's run prefix and its number, so that
+// messages of earlier runs replayed by a snapshot are not taken for ours.
+type tracker struct {
+	sent, got []atomic.Int64 // unix nanoseconds; 0: not yet
+	epoch     time.Time
+	prefix    string
+}
+
+func newTracker(n int) *tracker {
+	return &tracker{sent: make([]atomic.Int64, n), got: make([]atomic.Int64, n), epoch: time.Now(), prefix: "m" + randomToken()[:8] + "."}
+}
+
+// text is message n's text.
+func (t *tracker) text(n int) string { return t.prefix + strconv.Itoa(n) }
+
+// num reads the number of one of our messages' text; -1 if it is not one.
+func (t *tracker) num(text string) int {
+	s, ok := strings.CutPrefix(text, t.prefix)
 	if !ok {
 		return -1
 	}
 	n, err := strconv.Atoi(s)
-	if err != nil {
+	if err != nil || n < 0 || n >= len(t.got) {
 		return -1
 	}
 	return n
-}
-
-// tracker times messages from their send to their delivery, by number.
-type tracker struct {
-	sent, got []atomic.Int64 // unix nanoseconds; 0: not yet
-	epoch     time.Time
-}
-
-func newTracker(n int) *tracker {
-	return &tracker{sent: make([]atomic.Int64, n), got: make([]atomic.Int64, n), epoch: time.Now()}
 }
 
 func (t *tracker) now() int64 { return int64(time.Since(t.epoch)) + 1 }
@@ -322,7 +328,7 @@ func (t *tracker) markSent(n int) { t.sent[n].Store(t.now()) }
 
 // delivered notes the first delivery of message text, if it is one of ours.
 func (t *tracker) delivered(text string) {
-	if n := msgNum(text); n >= 0 && n < len(t.got) {
+	if n := t.num(text); n >= 0 {
 		t.got[n].CompareAndSwap(0, t.now())
 	}
 }

@@ -80,7 +80,7 @@ func throughput(ctx context.Context, c loadConfig, t target) ([]row, error) {
 		n, skipped := pace(ctx, rate, c.stepFor, c.inflight, func(i int) {
 			k := lo + i
 			tr.markSent(k)
-			if err := vs[k%len(vs)].send(ctx, fmt.Sprintf("m%d", k)); err != nil {
+			if err := vs[k%len(vs)].send(ctx, tr.text(k)); err != nil {
 				errs.add(err)
 				return
 			}
@@ -207,9 +207,9 @@ func chats10k(ctx context.Context, c loadConfig, t target) ([]row, error) {
 		tr.markSent(i)
 		var err error
 		if i%2 == 0 {
-			err = v.send(ctx, fmt.Sprintf("m%d", i))
+			err = v.send(ctx, tr.text(i))
 		} else {
-			_, err = op.Chat.SendOperatorMessage(ctx, connect.NewRequest(&chatv1.SendOperatorMessageRequest{ChatId: v.id, Text: fmt.Sprintf("m%d", i)}))
+			_, err = op.Chat.SendOperatorMessage(ctx, connect.NewRequest(&chatv1.SendOperatorMessageRequest{ChatId: v.id, Text: tr.text(i)}))
 		}
 		if err != nil {
 			errs.add(err)
