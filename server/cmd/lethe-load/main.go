@@ -48,7 +48,11 @@
 // for RSS and CPU from /proc). Lethe is started with the anonymous limits
 // off, a fresh data directory per scenario:
 //
-//	LETHE_ADMIN_PASSWORD=load-password-1 lethe --addr 127.0.0.1:8080 --data /tmp/lethe-load //	    --chats-per-addr off --open-chats-per-addr 0 --messages-per-visitor off //	    --messages-per-addr off --streams-per-addr 0 --max-conns-per-address 0 --metrics-addr ""
+//	LETHE_ADMIN_PASSWORD=load-password-1 lethe --addr 127.0.0.1:8080 --data /tmp/lethe-bench \
+//	    --chats-per-addr off --open-chats-per-addr 0 --messages-per-visitor off \
+//	    --messages-per-addr off --streams-per-addr 0 --metrics-addr ""
+//
+// (lethe-load -h prints the command of each target.)
 //
 // Scenario "throughput": -chats chats (1,000) accepted by one operator,
 // visitors sending at each of -rates per second for -step each (open
