@@ -48,21 +48,7 @@ const floorMaxRequestBytes = 64 << 10
 // connect's compress-min-bytes (0: compress every response, connect's
 // default).
 func serveFloor(ctx context.Context, addr string, compressMin int) error {
-	f := newFloor()
-	opts := []connect.HandlerOption{
-		connect.WithRecover(func(context.Context, connect.Spec, http.Header, any) error {
-			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
-		}),
-		connect.WithReadMaxBytes(floorMaxRequestBytes),
-		connect.WithRequireConnectProtocolHeader(),
-	}
-	if compressMin > 0 {
-		opts = append(opts, connect.WithCompressMinBytes(compressMin))
-	}
-	mux := http.NewServeMux()
-	mux.Handle(chatv1connect.NewChatServiceHandler(f, opts...))
-	mux.Handle(accountv1connect.NewAccountServiceHandler(floorAccounts{}, opts...))
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
+	srv := &http.Server{Handler: floorHandler(compressMin), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 120 * time.Second}
 	var p http.Protocols
 	p.SetHTTP1(true)
 	p.SetUnencryptedHTTP2(true)
@@ -78,9 +64,7 @@ func serveFloor(ctx context.Context, addr string, compressMin int) error {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		return srv.Shutdown(sctx)
+		return srv.Close() // streams would hold a graceful shutdown up
 	}
 }
 
@@ -465,4 +449,23 @@ func (floorAccounts) Login(_ context.Context, req *connect.Request[accountv1.Log
 	return connect.NewResponse(&accountv1.LoginResponse{
 		Operator: &accountv1.Operator{Id: floorOpID, Name: floorOpName, Email: req.Msg.Email},
 		Account:  &accountv1.Account{Id: "floor", Name: "Floor"}}), nil
+}
+
+// floorHandler is the floor's RPC handler.
+func floorHandler(compressMin int) http.Handler {
+	f := newFloor()
+	opts := []connect.HandlerOption{
+		connect.WithRecover(func(context.Context, connect.Spec, http.Header, any) error {
+			return connect.NewError(connect.CodeInternal, errors.New("internal error"))
+		}),
+		connect.WithReadMaxBytes(floorMaxRequestBytes),
+		connect.WithRequireConnectProtocolHeader(),
+	}
+	if compressMin > 0 {
+		opts = append(opts, connect.WithCompressMinBytes(compressMin))
+	}
+	mux := http.NewServeMux()
+	mux.Handle(chatv1connect.NewChatServiceHandler(f, opts...))
+	mux.Handle(accountv1connect.NewAccountServiceHandler(floorAccounts{}, opts...))
+	return mux
 }

@@ -173,9 +173,9 @@ func main() {
 		}
 		return
 	}
-	targets := []target{{name: "lethe", url: *url, pid: *pid}}
+	targets := []target{{name: "server", url: *url, pid: *pid}}
 	if *floorURL != "" {
-		targets = []target{{name: "floor", url: *floorURL, pid: *floorPid}, targets[0]}
+		targets = []target{{name: "floor", url: *floorURL, pid: *floorPid}, {name: "lethe", url: *url, pid: *pid}}
 	}
 	lc := loadConfig{email: *email, password: *password, account: *account, chats: *chats, clients: *clients,
 		inflight: *inflight, drain: *drain, p99Max: *p99, stepFor: *stepFor, warmup: *warmup, maxFails: max(*maxFails, 1), rate: *rate, window: *window}
