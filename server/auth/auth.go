@@ -152,6 +152,7 @@ func NewSessions(db *store.DB, secure bool) *scs.SessionManager {
 func NewSessionsWith(db *store.DB, opts SessionOptions) *scs.SessionManager {
 	opts.defaults()
 	sm := scs.New()
+	sm.Codec = newMemoCodec(sm.Codec, opts.MaxCached)
 	sm.Store = newSessionStore(db, sm.Codec, opts)
 	sm.Lifetime = opts.Lifetime
 	// The store keeps the idle timeout (see SessionStore): with scs's
