@@ -84,7 +84,13 @@ func TestSessionStore_RequestsDoNotRewriteTheSession(t *testing.T) {
 	writes := e.store().Writes()
 	_, expiry := e.row(c.token())
 	for i := range 50 {
-		c.mustCall(fmt.Sprintf("call %d", i))
+		res, err := c.callRes(procOperator, "", "")
+		if err != nil || res.Msg.Value != "operator:"+bobID {
+			t.Fatalf("call %d: %v, %v", i, res, err)
+		}
+		if k := sessionCookieIn(t, res.Header()); k != nil {
+			t.Fatalf("call %d sent the cookie again: %v", i, k)
+		}
 	}
 	if n := e.store().Writes() - writes; n != 0 {
 		t.Errorf("50 requests wrote the session %d times, want 0", n)
@@ -292,5 +298,61 @@ func TestSessionStore_ASessionSavedBeforeARestartIsFound(t *testing.T) {
 	}
 	if got := restarted.GetString(ctx, SessionKey); got != bobID {
 		t.Fatalf("after a restart the session holds %q, want %s", got, bobID)
+	}
+}
+
+// Under concurrent lookups, a Delete that returned is final: no lookup
+// after it finds the session, in memory or in SQLite, and no Commit
+// brings it back (run with -race).
+func TestSessionStore_DeleteIsFinalUnderConcurrentLookups(t *testing.T) {
+	t.Parallel()
+	e := newEnvSessions(t, SessionOptions{MaxCached: 8})
+	s := e.store()
+	ctx := context.Background()
+	deadline := time.Now().Add(time.Hour)
+	for i := range 20 {
+		token := fmt.Sprintf("token-%02d", i)
+		b, err := e.sessions.Codec.Encode(deadline, map[string]any{SessionKey: bobID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.CommitCtx(ctx, token, b, deadline); err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, _, err := s.FindCtx(ctx, token); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		if err := s.DeleteCtx(ctx, token); err != nil {
+			t.Fatal(err)
+		}
+		for range 10 {
+			if _, found, _ := s.FindCtx(ctx, token); found {
+				t.Fatalf("%s found after its Delete returned", token)
+			}
+		}
+		if err := s.CommitCtx(ctx, token, b, deadline); !errors.Is(err, ErrSessionRevoked) {
+			t.Fatalf("Commit of deleted %s: %v, want ErrSessionRevoked", token, err)
+		}
+		close(stop)
+		wg.Wait()
+		if ok, _ := e.row(token); ok {
+			t.Fatalf("%s is in SQLite after its Delete", token)
+		}
 	}
 }
