@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/lethehq/lethe/server/store"
+	"github.com/lethehq/lethe/server/store/storetest"
 )
 
 // Every statement the chat request path, the writer and the janitor run
@@ -77,4 +78,19 @@ func TestExplain_CheckCatchesScan(t *testing.T) {
 	if err := store.CheckIndexed(ctx, db, `SELECT id FROM chats WHERE operator_name = ?`, []string{"chats"}, "x"); err != nil {
 		t.Fatalf("an allowed scan was reported: %v", err)
 	}
+}
+
+// Every statement in the package's source (found by storetest, so one
+// added later is checked too) uses an index.
+func TestExplain_EveryStatementInTheSourceUsesIndexes(t *testing.T) {
+	t.Parallel()
+	db, err := store.Open(filepath.Join(t.TempDir(), "scratch.db"), store.Options{SecureDelete: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	if _, err := NewStore(context.Background(), db); err != nil {
+		t.Fatal(err)
+	}
+	storetest.Check(t, db, ".", nil, nil)
 }

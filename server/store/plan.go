@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -55,8 +56,13 @@ func FullScans(plan []string, allowed ...string) []string {
 }
 
 // CheckIndexed runs EXPLAIN QUERY PLAN on query and returns an error naming
-// each table it would scan in full (FullScans), with the whole plan.
+// each table it would scan in full (FullScans), with the whole plan. With
+// no args every parameter is bound to NULL (the plan does not depend on
+// values without ANALYZE statistics, which Lethe never gathers).
 func CheckIndexed(ctx context.Context, db *DB, query string, allowed []string, args ...any) error {
+	if len(args) == 0 {
+		args = make([]any, paramCount(query))
+	}
 	plan, err := QueryPlan(ctx, db.R, query, args...)
 	if err != nil {
 		return fmt.Errorf("explain: %w", err)
@@ -65,4 +71,34 @@ func CheckIndexed(ctx context.Context, db *DB, query string, allowed []string, a
 		return fmt.Errorf("full scan of %s:\n\t%s\nquery: %s", strings.Join(scans, ", "), strings.Join(plan, "\n\t"), query)
 	}
 	return nil
+}
+
+// paramCount is how many positional parameters query takes: its bare "?"
+// plus its highest "?NNN", outside quoted text.
+func paramCount(query string) int {
+	bare, numbered := 0, 0
+	var quote byte
+	for i := 0; i < len(query); i++ {
+		c := query[i]
+		switch {
+		case quote != 0:
+			if c == quote {
+				quote = 0
+			}
+		case c == '\'' || c == '"' || c == '`':
+			quote = c
+		case c == '?':
+			j := i + 1
+			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+				j++
+			}
+			if j == i+1 {
+				bare++
+			} else if n, err := strconv.Atoi(query[i+1 : j]); err == nil {
+				numbered = max(numbered, n)
+			}
+			i = j - 1
+		}
+	}
+	return bare + numbered
 }
