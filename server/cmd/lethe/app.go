@@ -269,6 +269,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		}),
 		connect.WithReadMaxBytes(chat.MaxRequestBytes),
 		connect.WithRequireConnectProtocolHeader(),
+		// Gzip only messages worth it: most answers are a few hundred
+		// bytes, and gzipping each cost more CPU than the wire it saved.
+		connect.WithCompressMinBytes(compressMinBytes),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
@@ -301,6 +304,10 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	a.handler = clients.Middleware(http.NewCrossOriginProtection().Handler(auth.SessionMiddleware(sessions, mux)))
 	return a, nil
 }
+
+// compressMinBytes is the smallest RPC message (response or stream
+// message) gzipped when the client accepts gzip.
+const compressMinBytes = 1024
 
 // openMail opens the mail queue when a relay is configured (nil otherwise).
 func openMail(ctx context.Context, cfg config, scratch *store.DB, log *slog.Logger) (*mail.Queue, error) {
