@@ -92,5 +92,5 @@ func TestExplain_EveryStatementInTheSourceUsesIndexes(t *testing.T) {
 	if _, err := NewStore(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	storetest.Check(t, db, ".", nil, nil)
+	storetest.Check(t, db, ".", storetest.Options{})
 }
