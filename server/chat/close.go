@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -303,6 +304,8 @@ type idleWatch struct {
 	// Owned by the janitor goroutine.
 	due    idleHeap
 	latest map[string]int64 // chat → last-seen (ms) of its live heap entry
+	// scheduled is len(due) after the last tick (tests, metrics).
+	scheduled atomic.Int64
 }
 
 type seenMark struct {
@@ -386,6 +389,7 @@ func (s *Service) closeIdle(ctx context.Context) {
 		}
 		w.schedule(id, m.account, m.seen, idle)
 	}
+	defer func() { w.scheduled.Store(int64(w.due.Len())) }()
 	now := time.Now()
 	for w.due.Len() > 0 && w.due[0].due <= now.UnixMilli() {
 		e := heap.Pop(&w.due).(idleEntry)

@@ -18,7 +18,8 @@ const tombstoneTTL = time.Hour
 // Adding is O(1) (amortised): every tombstone lives as long, so they expire
 // in the order they were added and a FIFO queue says which to forget.
 type tombstones struct {
-	mu sync.Mutex
+	ttl time.Duration
+	mu  sync.Mutex
 	m  map[string]tombstone
 	q  []queued // in order of expiry
 }
@@ -33,7 +34,7 @@ type queued struct {
 	until time.Time
 }
 
-func newTombstones() *tombstones { return &tombstones{m: map[string]tombstone{}} }
+func newTombstones() *tombstones { return &tombstones{ttl: tombstoneTTL, m: map[string]tombstone{}} }
 
 // add remembers v's closed chat under the hash of its token, and forgets
 // tombstones past their time.
@@ -50,7 +51,7 @@ func (t *tombstones) add(tokenHash []byte, v *auth.Visitor) {
 		n++
 	}
 	t.q = t.q[n:]
-	key, until := string(tokenHash), now.Add(tombstoneTTL)
+	key, until := string(tokenHash), now.Add(t.ttl)
 	t.m[key] = tombstone{v: v, until: until}
 	t.q = append(t.q, queued{key: key, until: until})
 }
