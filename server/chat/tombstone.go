@@ -20,8 +20,8 @@ const tombstoneTTL = time.Hour
 type tombstones struct {
 	ttl time.Duration
 	mu  sync.Mutex
-	m  map[string]tombstone
-	q  []queued // in order of expiry
+	m   map[string]tombstone
+	q   []queued // in order of expiry
 }
 
 type tombstone struct {
