@@ -102,3 +102,50 @@ func paramCount(query string) int {
 	}
 	return bare + numbered
 }
+
+// UnindexedForeignKeys lists the foreign keys ("table.column → parent") of
+// db whose column leads no index: deleting or changing a parent row would
+// scan the child table for each row (SQLite checks foreign keys with no
+// plan to show in EXPLAIN).
+func UnindexedForeignKeys(ctx context.Context, db *DB) ([]string, error) {
+	tables, err := Column[string](ctx, db.R, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, t := range tables {
+		rows, err := db.R.QueryContext(ctx, `SELECT "from", "table" FROM pragma_foreign_key_list(?) WHERE seq = 0`, t)
+		if err != nil {
+			return nil, err
+		}
+		type fk struct{ from, parent string }
+		var fks []fk
+		for rows.Next() {
+			var f fk
+			if err := rows.Scan(&f.from, &f.parent); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			fks = append(fks, f)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+		if len(fks) == 0 {
+			continue
+		}
+		// The first column of each index of t (the primary key of a
+		// WITHOUT ROWID table included).
+		leading, err := Column[string](ctx, db.R, `SELECT ii.name FROM pragma_index_list(?1) il, pragma_index_info(il.name) ii WHERE ii.seqno = 0`, t)
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range fks {
+			if !slices.Contains(leading, f.from) {
+				out = append(out, t+"."+f.from+" → "+f.parent)
+			}
+		}
+	}
+	return out, nil
+}

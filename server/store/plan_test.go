@@ -99,3 +99,21 @@ func TestPreparedInTxOnTheWriteConnection(t *testing.T) {
 		t.Fatalf("read = %q, %v", v, err)
 	}
 }
+
+func TestUnindexedForeignKeys(t *testing.T) {
+	ctx := context.Background()
+	db := openTest(t)
+	if _, err := db.W.ExecContext(ctx, `CREATE TABLE p (id TEXT PRIMARY KEY);
+		CREATE TABLE c1 (p_id TEXT REFERENCES p(id), x INTEGER);
+		CREATE TABLE c2 (p_id TEXT REFERENCES p(id), x INTEGER); CREATE INDEX c2_p ON c2(p_id, x);
+		CREATE TABLE c3 (p_id TEXT NOT NULL REFERENCES p(id), seq INTEGER, PRIMARY KEY (p_id, seq)) WITHOUT ROWID;`); err != nil {
+		t.Fatal(err)
+	}
+	got, err := UnindexedForeignKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"c1.p_id → p"}; !slices.Equal(got, want) {
+		t.Fatalf("unindexed foreign keys = %q, want %q", got, want)
+	}
+}

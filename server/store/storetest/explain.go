@@ -248,5 +248,12 @@ func Check(t testing.TB, db *store.DB, dir string, o Options) {
 			t.Errorf("the scan allowed for %q no longer happens: drop the exception", k)
 		}
 	}
+	fks, err := store.UnindexedForeignKeys(ctx, db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fk := range fks {
+		t.Errorf("foreign key %s has no index on its column: each delete of a parent row scans the child table", fk)
+	}
 	t.Logf("%d statements explained", len(qs))
 }
