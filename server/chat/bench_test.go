@@ -37,4 +37,8 @@ func BenchmarkSendMessageParallel(b *testing.B) {
 			}
 		}
 	})
+	b.StopTimer()
+	if batches, changes := e.svc.WriterStats(); batches > 0 {
+		b.ReportMetric(float64(changes)/float64(batches), "changes/commit")
+	}
 }

@@ -499,5 +499,12 @@ func (s *Service) EndChat(ctx context.Context, req *connect.Request[chatv1.EndCh
 	return connect.NewResponse(&chatv1.EndChatResponse{}), nil
 }
 
+// WriterStats counts the transactions the chat writer committed and the
+// changes they carried since start (a metric: changes/batches is the mean
+// group-commit batch).
+func (s *Service) WriterStats() (batches, changes int64) {
+	return s.store.wr.batches.Load(), s.store.wr.changes.Load()
+}
+
 // Destroyed counts the chats destroyed since start (a metric; ids only in logs).
 func (s *Service) Destroyed() int64 { return s.destroyed.Load() }

@@ -39,6 +39,9 @@ type writer struct {
 	once sync.Once
 	stop chan struct{}
 	done chan struct{}
+	// batches and changes count the transactions committed and the
+	// changes they carried (a metric: changes/batches is the mean batch).
+	batches, changes atomic.Int64
 	// stopped: the writer takes no more changes.
 	mu      sync.RWMutex
 	stopped bool
@@ -195,6 +198,8 @@ func (w *writer) commit(ops []*writeOp) {
 		fail(err)
 		return
 	}
+	w.batches.Add(1)
+	w.changes.Add(int64(len(live)))
 	for i, op := range live {
 		if results[i] == nil && op.after != nil {
 			op.after()
