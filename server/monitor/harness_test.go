@@ -32,6 +32,8 @@ type accounts struct {
 	hideIP map[string]bool
 	// gpcIgnored: the account ignores Global Privacy Control.
 	gpcIgnored map[string]bool
+	// origins are the account's websites (nil: none listed).
+	origins map[string][]string
 }
 
 func (a *accounts) Settings(ctx context.Context, id string) (AccountSettings, error) {
@@ -41,7 +43,13 @@ func (a *accounts) Settings(ctx context.Context, id string) (AccountSettings, er
 	if !ok {
 		return AccountSettings{}, fmt.Errorf("account %s: %w", id, errs.ErrNotFound)
 	}
-	return AccountSettings{HideIP: h, HonourGPC: !a.gpcIgnored[id]}, nil
+	return AccountSettings{HideIP: h, HonourGPC: !a.gpcIgnored[id], AllowedOrigins: a.origins[id]}, nil
+}
+
+func (a *accounts) setOrigins(id string, origins ...string) {
+	a.mu.Lock()
+	a.origins[id] = origins
+	a.mu.Unlock()
 }
 
 func (a *accounts) setGPCIgnored(id string, ignored bool) {
@@ -132,7 +140,7 @@ func newEnvBehind(t testing.TB, o Options, trusted []netip.Prefix) *env {
 		o.Limits = &l
 	}
 	e := &env{t: t, dir: t.TempDir(),
-		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}, gpcIgnored: map[string]bool{}}}
+		accounts: &accounts{hideIP: map[string]bool{"acct-a": false, "acct-b": false}, gpcIgnored: map[string]bool{}, origins: map[string][]string{}}}
 	var err error
 	e.durable, err = store.Open(filepath.Join(e.dir, "lethe.db"), store.Options{})
 	if err != nil {
@@ -196,6 +204,10 @@ type visitor struct {
 	xff   string
 	// gpc: the browser sends Global Privacy Control (Sec-GPC: 1).
 	gpc bool
+	// origin is the Origin the browser sends ("": none, as an SDK).
+	origin string
+	// writeOnly: the loader on the host page, which holds a page token.
+	writeOnly bool
 }
 
 func (v *visitor) header(h http.Header) {
@@ -211,10 +223,13 @@ func (v *visitor) header(h http.Header) {
 	if v.gpc {
 		h.Set("Sec-GPC", "1")
 	}
+	if v.origin != "" {
+		h.Set("Origin", v.origin)
+	}
 }
 
 func (v *visitor) track(account, url string) (*monitorv1.TrackResponse, error) {
-	req := connect.NewRequest(&monitorv1.TrackRequest{AccountId: account, Page: &monitorv1.Page{Url: url, Title: "Page " + url}})
+	req := connect.NewRequest(&monitorv1.TrackRequest{AccountId: account, Page: &monitorv1.Page{Url: url, Title: "Page " + url}, WriteOnly: v.writeOnly})
 	v.header(req.Header())
 	res, err := v.e.client.Track(context.Background(), req)
 	if err != nil {
@@ -222,6 +237,9 @@ func (v *visitor) track(account, url string) (*monitorv1.TrackResponse, error) {
 	}
 	if res.Msg.VisitToken != "" {
 		v.token = res.Msg.VisitToken
+	}
+	if res.Msg.PageToken != "" {
+		v.token = res.Msg.PageToken
 	}
 	v.id = res.Msg.VisitorId
 	return res.Msg, nil

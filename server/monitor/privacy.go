@@ -22,10 +22,14 @@ import (
 
 // VisitByToken returns the visit a visit token stands for, with its account
 // and visitor id; an error wrapping errs.ErrNotFound when the token is
-// unknown or the visit gone.
+// unknown or the visit gone. A page token is refused (ErrPageToken,
+// PERMISSION_DENIED): nothing can be read with it.
 func (s *Service) VisitByToken(ctx context.Context, token string) (accountID, visitorID string, d *privacyv1.VisitData, err error) {
 	if token == "" {
 		return "", "", nil, fmt.Errorf("visit token: %w", errs.ErrNotFound)
+	}
+	if IsPageToken(token) {
+		return "", "", nil, ErrPageToken
 	}
 	v, err := s.store.VisitByTokenHash(ctx, ids.Hash(token))
 	if isNotFound(err) {
@@ -125,7 +129,7 @@ func (s *Service) destroyVisit(ctx context.Context, accountID, visitID string) (
 // Global Privacy Control on during it. Another account's visit is never
 // touched (P11).
 func (s *Service) forgetOnGPC(ctx context.Context, accountID, token string) error {
-	v, err := s.store.VisitByTokenHash(ctx, ids.Hash(token))
+	v, err := s.visitByToken(ctx, token)
 	if isNotFound(err) {
 		return nil
 	}

@@ -26,9 +26,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"connectrpc.com/connect"
-
-	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 	"github.com/lethehq/lethe/server/audit"
 	"github.com/lethehq/lethe/server/auth"
@@ -44,6 +41,10 @@ type AccountSettings struct {
 	// HonourGPC: a browser sending Global Privacy Control (Sec-GPC: 1) is
 	// not monitored (the default; an account may ignore GPC with a reason).
 	HonourGPC bool
+	// AllowedOrigins are the websites (normalised origins, "self" for the
+	// server's own) whose pages may report visits: a browser on any other
+	// page is refused (PERMISSION_DENIED).
+	AllowedOrigins []string
 }
 
 // Settings tells the monitor what it needs of an account's settings. It
@@ -290,9 +291,4 @@ func (s *Service) onSite(v *Visit, now time.Time) bool {
 		return false
 	}
 	return s.watched(v.ID) || now.Sub(v.SeenAt) < s.opts.OnSiteTimeout
-}
-
-// ClaimVisit implements MonitorServiceHandler (issue 8: the lazy panel).
-func (s *Service) ClaimVisit(ctx context.Context, req *connect.Request[monitorv1.ClaimVisitRequest]) (*connect.Response[monitorv1.ClaimVisitResponse], error) {
-	return nil, errs.E(connect.CodeUnimplemented, "ClaimVisit is not built yet")
 }

@@ -117,12 +117,38 @@ func (s *Store) VisitByTokenHash(ctx context.Context, hash []byte) (*Visit, erro
 	return scanVisit(s.db.R.QueryRowContext(ctx, `SELECT `+visitCols+` FROM monitor_visits WHERE token_hash = ?`, hash))
 }
 
-// createVisit inserts a new visit with its first page view.
-func createVisit(ctx context.Context, tx querier, v *Visit, tokenHash []byte, p *monitorv1.Page, now time.Time) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO monitor_visits (id, account_id, token_hash, first_seen, seen_at,
+// The page token's queries (their plans are tested).
+const (
+	qVisitByPage = `SELECT ` + visitCols + ` FROM monitor_visits WHERE page_hash = ?`
+	qClaim       = `UPDATE monitor_visits SET token_hash = ? WHERE page_hash = ? RETURNING id`
+)
+
+// VisitByPageHash returns the visit whose page token hashes to hash.
+func (s *Store) VisitByPageHash(ctx context.Context, hash []byte) (*Visit, error) {
+	return scanVisit(s.db.R.QueryRowContext(ctx, qVisitByPage, hash))
+}
+
+// claim replaces the visit token hash of the visit whose page token hashes
+// to pageHash: the previous visit token stops working.
+func (s *Store) claim(ctx context.Context, pageHash, tokenHash []byte) (*Visit, error) {
+	var id string
+	err := s.db.W.QueryRowContext(ctx, qClaim, tokenHash, pageHash).Scan(&id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	return s.Visit(ctx, id)
+}
+
+// createVisit inserts a new visit with its first page view. pageHash is nil
+// unless the loader started the visit with a page token.
+func createVisit(ctx context.Context, tx querier, v *Visit, tokenHash, pageHash []byte, p *monitorv1.Page, now time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO monitor_visits (id, account_id, token_hash, page_hash, first_seen, seen_at,
 		browser, browser_version, os, device, city, region, country, country_code, postal_code, isp, ip, host)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		v.ID, v.AccountID, tokenHash, ms(now), ms(now), v.Browser, v.BrowserVersion, v.OS, v.Device,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		v.ID, v.AccountID, tokenHash, pageHash, ms(now), ms(now), v.Browser, v.BrowserVersion, v.OS, v.Device,
 		v.City, v.Region, v.Country, v.CountryCode, v.PostalCode, v.ISP, v.IP, v.Host)
 	if err != nil {
 		return err

@@ -29,20 +29,11 @@ func bearer(h http.Header) (string, bool) {
 
 var errNoVisit = errs.Unauthenticated("unknown or expired visit token; call Track to start a visit")
 
-// visitFrom resolves the visit token of a visitor call.
+// visitFrom resolves the visit token or the page token of a visitor call
+// that a page token may make (Heartbeat, Leave, WatchVisit, SetCustomData,
+// Identify); see resolveVisit.
 func (s *Service) visitFrom(ctx context.Context, h http.Header) (*Visit, error) {
-	tok, ok := bearer(h)
-	if !ok {
-		return nil, errs.Unauthenticated("missing visit token")
-	}
-	if err := s.limits.call(ctx, tok); err != nil {
-		return nil, err
-	}
-	v, err := s.store.VisitByTokenHash(ctx, ids.Hash(tok))
-	if isNotFound(err) {
-		return nil, errNoVisit
-	}
-	return v, err
+	return s.resolveVisit(ctx, h, pageOK)
 }
 
 func checkChars(what, v string, max int) error {
@@ -126,6 +117,11 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	if err != nil {
 		return nil, err
 	}
+	if !allowedOrigin(ctx, h.Get("Origin"), set.AllowedOrigins) {
+		// The page-view counterpart of the panel's frame-ancestors: a
+		// website the account does not list cannot report visits to it.
+		return nil, errs.Denied("this website is not one of the account's websites")
+	}
 	if set.HonourGPC && gpc(h) {
 		// Nothing is recorded; a visit the browser had before it turned GPC
 		// on is destroyed.
@@ -139,7 +135,7 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	hideIP := set.HideIP
 	now := time.Now()
 	if hasToken {
-		v, err := s.store.VisitByTokenHash(ctx, ids.Hash(tok))
+		v, err := s.visitByToken(ctx, tok)
 		switch {
 		case isNotFound(err):
 			// Destroyed (or never ours): start a new visit.
@@ -177,9 +173,17 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	v := &Visit{ID: ids.New(), AccountID: m.AccountId}
 	s.enrich.enrich(ctx, v, h, hideIP)
 	token := ids.Token()
+	var pageToken string
+	var pageHash []byte
+	if m.WriteOnly {
+		// The loader gets the page token; the visit token stays unissued
+		// (its hash is of a token nobody holds) until the panel claims it.
+		pageToken = newPageToken()
+		pageHash = ids.Hash(pageToken)
+	}
 	var keys []string
 	err = s.store.db.Tx(ctx, func(tx *sql.Tx) error {
-		if err := createVisit(ctx, tx, v, ids.Hash(token), m.Page, now); err != nil {
+		if err := createVisit(ctx, tx, v, ids.Hash(token), pageHash, m.Page, now); err != nil {
 			return err
 		}
 		keys, err = s.redeemInto(ctx, tx, m.AccountId, v.ID, m.Ticket, now)
@@ -191,6 +195,9 @@ func (s *Service) track(ctx context.Context, h http.Header, m *monitorv1.TrackRe
 	s.noteKeys(ctx, v.AccountID, keys, now)
 	s.log.DebugContext(ctx, "visit started", slog.String("visit", v.ID), slog.String("account", v.AccountID))
 	s.publish(ctx, v.AccountID, v.ID)
+	if m.WriteOnly {
+		return &monitorv1.TrackResponse{PageToken: pageToken, VisitorId: v.ID}, nil
+	}
 	return &monitorv1.TrackResponse{VisitToken: token, VisitorId: v.ID}, nil
 }
 
@@ -217,8 +224,8 @@ func (s *Service) Heartbeat(ctx context.Context, req *connect.Request[monitorv1.
 // visitTx runs fn for the caller's visit in a transaction that also marks
 // the visit seen, then notes the custom data keys fn answers (once the
 // transaction committed) and tells operators.
-func (s *Service) visitTx(ctx context.Context, h http.Header, fn func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error)) error {
-	v, err := s.visitFrom(ctx, h)
+func (s *Service) visitTx(ctx context.Context, h http.Header, sc scope, fn func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error)) error {
+	v, err := s.resolveVisit(ctx, h, sc)
 	if err != nil {
 		return err
 	}
@@ -247,7 +254,7 @@ func (s *Service) SetCustomData(ctx context.Context, req *connect.Request[monito
 	if err := ValidData(req.Msg.Data); err != nil {
 		return nil, err
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
+	err := s.visitTx(ctx, req.Header(), pageOK, func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
 		return slices.Sorted(maps.Keys(req.Msg.Data)), setData(ctx, tx, v.ID, false, req.Msg.Data)
 	})
 	if err != nil {
@@ -261,7 +268,7 @@ func (s *Service) Identify(ctx context.Context, req *connect.Request[monitorv1.I
 	if req.Msg.Ticket == "" {
 		return nil, errs.Invalid("ticket is required")
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
+	err := s.visitTx(ctx, req.Header(), pageOK, func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
 		return s.redeemInto(ctx, tx, v.AccountID, v.ID, req.Msg.Ticket, now)
 	})
 	if err != nil {
@@ -276,7 +283,7 @@ func (s *Service) RespondToInvitation(ctx context.Context, req *connect.Request[
 	if req.Msg.Accepted {
 		state = monitorv1.InvitationState_INVITATION_STATE_ACCEPTED
 	}
-	err := s.visitTx(ctx, req.Header(), func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
+	err := s.visitTx(ctx, req.Header(), visitOnly, func(tx *sql.Tx, v *Visit, now time.Time) ([]string, error) {
 		if v.InvID == "" || v.InvID != req.Msg.InvitationId {
 			return nil, errs.NotFound("no such invitation")
 		}
@@ -347,10 +354,10 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 		select {
 		case <-ctx.Done():
 			return nil
-		case m, ok := <-sub.C():
-			if !ok {
-				return hub.Ended(sub.Err(), "reconnect")
-			}
+		case <-sub.Ready():
+		}
+		ms, ended := sub.Take()
+		for _, m := range ms {
 			switch m := m.(type) {
 			case *monitorv1.Invitation:
 				if m.InvitationId == sentInv {
@@ -366,6 +373,9 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 				}
 				return stream.Send(&monitorv1.WatchVisitResponse{Kind: &monitorv1.WatchVisitResponse_Ended{Ended: &monitorv1.VisitEnded{}}})
 			}
+		}
+		if ended != nil {
+			return hub.Ended(ended, "reconnect")
 		}
 	}
 }

@@ -88,12 +88,54 @@ func (c *Clients) isTrusted(ip netip.Addr) bool {
 
 type clientKey struct{}
 
-// Middleware resolves each request's client address once and puts it into
-// the request's context for ClientAddr.
+// Middleware resolves each request's client address and the server's own
+// origin once and puts them into the request's context for ClientAddr and
+// SelfOrigin.
 func (c *Clients) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		next.ServeHTTP(w, r.WithContext(WithClientAddr(r.Context(), c.Resolve(r.RemoteAddr, r.Header))))
+		ctx := WithClientAddr(r.Context(), c.Resolve(r.RemoteAddr, r.Header))
+		next.ServeHTTP(w, r.WithContext(WithSelfOrigin(ctx, c.SelfOrigin(r))))
 	})
+}
+
+// SelfOrigin is the origin (scheme://host[:port], lower case) a browser sees
+// for this server on request r: https when the connection is TLS or, only
+// when the peer is a trusted proxy, when the proxy says so in
+// X-Forwarded-Proto; the host is the request's Host. A browser always sends
+// the Host it connected to, so a page of this server sees this origin.
+func (c *Clients) SelfOrigin(r *http.Request) string {
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	} else if ip, err := netip.ParseAddr(PeerIP(r.RemoteAddr)); err == nil && c.isTrusted(ip) {
+		// The proxy may list several (one per hop): the first is the client's.
+		proto, _, _ := strings.Cut(r.Header.Get("X-Forwarded-Proto"), ",")
+		if p := strings.ToLower(strings.TrimSpace(proto)); p == "https" {
+			scheme = "https"
+		}
+	}
+	host := strings.ToLower(r.Host)
+	// Browsers drop the scheme's default port from an origin.
+	if h, ok := strings.CutSuffix(host, ":443"); ok && scheme == "https" {
+		host = h
+	} else if h, ok := strings.CutSuffix(host, ":80"); ok && scheme == "http" {
+		host = h
+	}
+	return scheme + "://" + host
+}
+
+type selfKey struct{}
+
+// WithSelfOrigin returns ctx carrying the server's own origin.
+func WithSelfOrigin(ctx context.Context, origin string) context.Context {
+	return context.WithValue(ctx, selfKey{}, origin)
+}
+
+// SelfOriginFrom is the server's own origin as Clients.Middleware resolved it
+// for the request ctx belongs to ("" when unknown).
+func SelfOriginFrom(ctx context.Context) string {
+	o, _ := ctx.Value(selfKey{}).(string)
+	return o
 }
 
 // WithClientAddr returns ctx carrying the client's address.

@@ -61,6 +61,9 @@ type Visits interface {
 	// VisitByToken returns the visit a visit token stands for, with its
 	// account and visitor id; errs.ErrNotFound when unknown or gone.
 	VisitByToken(ctx context.Context, token string) (accountID, visitorID string, d *privacyv1.VisitData, err error)
+	// IsPageToken tells whether a token is the loader's write-only page
+	// token, which every privacy call refuses.
+	IsPageToken(token string) bool
 	// VisitsWithValue lists the account's visits whose custom data has a
 	// value equal to value (case-insensitive).
 	VisitsWithValue(ctx context.Context, accountID, value string) ([]*privacyv1.VisitFound, error)
@@ -116,6 +119,9 @@ type AccountInfo struct {
 	FilesDisabled      bool
 	MaxFileBytes       int64
 	MaxChatFileBytes   int64
+	// MonitoringDisabled: the widget sends nothing before the visitor opens
+	// the chat.
+	MonitoringDisabled bool
 }
 
 // Accounts reads account configuration (the wiring adapts *account.Store).

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	netmail "net/mail"
 	"strings"
 	"time"
@@ -213,8 +214,23 @@ func (s *Service) held(ctx context.Context, v *visitor, refs []string) ([]mail.H
 	return out, nil
 }
 
+// refusePageToken refuses the widget loader's page token (lethe.monitor.v1
+// TrackResponse.page_token), as bearer or as visit_token: it is write only,
+// and every visitor call here reads or erases. The panel holds the visit
+// token for these calls.
+func (s *Service) refusePageToken(h http.Header, visitToken string) error {
+	tok, _ := strings.CutPrefix(h.Get("Authorization"), "Bearer ")
+	if s.visits.IsPageToken(strings.TrimSpace(tok)) || s.visits.IsPageToken(visitToken) {
+		return errs.Denied("a page token cannot see, correct or erase data: the chat panel's visit token is needed")
+	}
+	return nil
+}
+
 // GetMyData implements PrivacyServiceHandler.
 func (s *Service) GetMyData(ctx context.Context, req *connect.Request[privacyv1.GetMyDataRequest]) (*connect.Response[privacyv1.GetMyDataResponse], error) {
+	if err := s.refusePageToken(req.Header(), req.Msg.VisitToken); err != nil {
+		return nil, err
+	}
 	v, err := s.identify(ctx, req.Msg.VisitToken, req.Msg.OfflineTokens)
 	if err != nil {
 		return nil, err
@@ -242,6 +258,9 @@ func (s *Service) GetMyData(ctx context.Context, req *connect.Request[privacyv1.
 
 // CorrectMyData implements PrivacyServiceHandler.
 func (s *Service) CorrectMyData(ctx context.Context, req *connect.Request[privacyv1.CorrectMyDataRequest]) (*connect.Response[privacyv1.CorrectMyDataResponse], error) {
+	if err := s.refusePageToken(req.Header(), ""); err != nil {
+		return nil, err
+	}
 	if err := s.throttle(ctx); err != nil {
 		return nil, err
 	}
@@ -326,6 +345,9 @@ func (s *Service) dropMail(ctx context.Context, r *receipt, category string, ref
 
 // ForgetMe implements PrivacyServiceHandler.
 func (s *Service) ForgetMe(ctx context.Context, req *connect.Request[privacyv1.ForgetMeRequest]) (*connect.Response[privacyv1.ForgetMeResponse], error) {
+	if err := s.refusePageToken(req.Header(), req.Msg.VisitToken); err != nil {
+		return nil, err
+	}
 	v, err := s.identify(ctx, req.Msg.VisitToken, req.Msg.OfflineTokens)
 	if err != nil {
 		return nil, err
@@ -360,6 +382,9 @@ func (s *Service) ForgetMe(ctx context.Context, req *connect.Request[privacyv1.F
 
 // StopTracking implements PrivacyServiceHandler.
 func (s *Service) StopTracking(ctx context.Context, req *connect.Request[privacyv1.StopTrackingRequest]) (*connect.Response[privacyv1.StopTrackingResponse], error) {
+	if err := s.refusePageToken(req.Header(), req.Msg.VisitToken); err != nil {
+		return nil, err
+	}
 	if req.Msg.VisitToken == "" {
 		return nil, errs.Unauthenticated("the visit token is required")
 	}

@@ -13,8 +13,9 @@ import (
 // The adapters give each domain what it asks of another in the shape of its
 // own small interface, so that no domain imports another's types.
 
-// hideIPSetting gives the monitor package the "hide IP and host" setting and
-// whether the account honours Global Privacy Control.
+// hideIPSetting gives the monitor package the "hide IP and host" setting,
+// whether the account honours Global Privacy Control, and the websites whose
+// pages may report visits.
 type hideIPSetting struct{ accounts *account.Store }
 
 func (m hideIPSetting) Settings(ctx context.Context, accountID string) (monitor.AccountSettings, error) {
@@ -22,7 +23,7 @@ func (m hideIPSetting) Settings(ctx context.Context, accountID string) (monitor.
 	if err != nil {
 		return monitor.AccountSettings{}, err
 	}
-	return monitor.AccountSettings{HideIP: s.HideVisitorIP, HonourGPC: !s.GPCIgnored}, nil
+	return monitor.AccountSettings{HideIP: s.HideVisitorIP, HonourGPC: !s.GPCIgnored, AllowedOrigins: s.AllowedOrigins}, nil
 }
 
 // accountInfo gives the privacy service what its inventory says of an
@@ -50,7 +51,8 @@ func (a accountInfo) Info(ctx context.Context, accountID string) (privacy.Accoun
 	return privacy.AccountInfo{Name: acc.Name, TranscriptsEnabled: s.TranscriptsEnabled, Recipients: s.Recipients,
 		HideIP: s.HideVisitorIP, IdleTimeout: time.Duration(s.IdleTimeoutSeconds) * time.Second,
 		GPCIgnored: s.GPCIgnored, GPCIgnoredReason: s.GPCIgnoredReason, AuditRetention: s.AuditRetention(),
-		FilesDisabled: s.FilesDisabled, MaxFileBytes: orCap(s.MaxFileBytes, a.maxFile), MaxChatFileBytes: orCap(s.MaxChatFileBytes, a.maxChat)}, nil
+		FilesDisabled: s.FilesDisabled, MaxFileBytes: orCap(s.MaxFileBytes, a.maxFile), MaxChatFileBytes: orCap(s.MaxChatFileBytes, a.maxChat),
+		MonitoringDisabled: s.MonitoringDisabled}, nil
 }
 
 // directory gives the chat package what it needs of accounts.
@@ -63,4 +65,14 @@ func (d directory) Settings(ctx context.Context, accountID string) (chat.Account
 	}
 	return chat.AccountSettings{TranscriptsEnabled: s.TranscriptsEnabled, Recipients: s.Recipients, HideVisitorIP: s.HideVisitorIP,
 		RequireTLS: s.RequireTLS, IdleTimeout: time.Duration(s.IdleTimeoutSeconds) * time.Second}, nil
+}
+
+// MonitoringDisabled gives the chat service's GetWidgetConfig the account's
+// "no monitoring before the click" setting, for the widget loader.
+func (d directory) MonitoringDisabled(ctx context.Context, accountID string) (bool, error) {
+	s, err := d.Store.Settings(ctx, accountID)
+	if err != nil {
+		return false, err
+	}
+	return s.MonitoringDisabled, nil
 }
