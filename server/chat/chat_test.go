@@ -445,7 +445,7 @@ func TestWatchInbox_ResumeDeliversOnlyMissedEvents(t *testing.T) {
 			return nil
 		})
 	}()
-	const n = 60
+	const n = 60 + 2*inboxEventsPerBuffer // past the inbox's bound on its own chats' events
 	floodWhileBlocked(t, op, v.chatID, n, block, progress, errc, "WatchInbox")
 	cancel()
 	<-errc

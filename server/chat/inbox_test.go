@@ -298,7 +298,7 @@ func TestWatchInbox_BurstOfChatsNeverCutsOffASlowConsole(t *testing.T) {
 }
 
 // A console that stops reading altogether is cut off once its own chats'
-// events pass the hub's buffer. Reconnecting (the SDK's resume: a fresh
+// events pass their bound (inboxEventsPerBuffer times the hub's buffer). Reconnecting (the SDK's resume: a fresh
 // snapshot, after the seqs it saw) brings it back to the right state:
 // chats that ended or were taken meanwhile are gone, new ones listed, and
 // its own chats' events complete, once each, in order.
@@ -344,7 +344,7 @@ func TestWatchInbox_StalledConsoleIsCutOffAndResumes(t *testing.T) {
 	}
 	// While it does not read: its own chat floods (big messages fill the
 	// window, then the hub's buffer), chats come, go and change hands.
-	for range 40 {
+	for range inboxEventsPerBuffer*16 + 40 {
 		if _, err := admin.send(ctx, own.chatID, randomText(3000)); err != nil {
 			t.Fatal(err)
 		}

@@ -116,6 +116,14 @@ func sendEnded(stream *connect.ServerStream[chatv1.WatchChatResponse], chatID st
 // for that long is cut off and starts again from a snapshot.
 const maxInboxPendingChats = 100_000
 
+// inboxEventsPerBuffer scales the hub's per-subscriber bound (256 by
+// default) into the bound on full events of the operator's own chats
+// waiting on one WatchInbox stream (4,096 by default): they cannot be
+// merged (every message counts), and an operator's own chats are few, so
+// only a console that stopped reading reaches it; it is cut off and resumes
+// from the sequence numbers it saw.
+const inboxEventsPerBuffer = 16
+
 // inboxFeed is the hub sink of one WatchInbox stream. It merges instead of
 // queueing: of each chat only the latest summary (or its removal) waits, of
 // each operator only the latest presence; full events wait, in order, only
@@ -358,7 +366,7 @@ func (in *inbox) apply(ctx context.Context, b inboxBatch) error {
 // coalesced per chat (inboxFeed).
 func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.WatchInboxRequest], stream *connect.ServerStream[chatv1.WatchInboxResponse]) error {
 	op, _ := auth.OperatorFrom(ctx)
-	feed := newInboxFeed(op.ID, s.hub.Buffer())
+	feed := newInboxFeed(op.ID, inboxEventsPerBuffer*s.hub.Buffer())
 	sub := s.hub.SubscribeFunc(feed.merge, accountTopic(op.AccountID), operatorTopic(op.ID))
 	defer sub.Close()
 	s.pres.connect(op.AccountID, op.ID, op.Name)
