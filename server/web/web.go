@@ -169,7 +169,7 @@ var panelPage = template.Must(template.New("panel").Parse(`<!doctype html>
 <meta name="lethe-host" content="{{.Host}}">
 <title>Chat</title>
 <link rel="stylesheet" href="/static/panel.css">
-</head><body><div id="app"></div><script src="/static/panel.js" defer></script></body></html>
+</head><body><div id="app"></div><script type="module" src="/static/panel.js"></script></body></html>
 `))
 
 var refusedPage = template.Must(template.New("refused").Parse(`<!doctype html>
