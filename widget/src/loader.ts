@@ -27,8 +27,8 @@
  * Styling uses CSSOM properties (el.style.x = …), which the host page's CSP
  * allows even when it forbids inline <style> and style attributes.
  */
-import { jsonRpc, rpcCode } from "./json-rpc";
-import { FINAL_CODES, type VisitState, backoffDelay, envelope, nextVisitCall, readFrames, trackingAllowed } from "./visit";
+import { jsonRpc, jsonStream, rpcCode } from "./json-rpc";
+import { FINAL_CODES, type VisitState, backoffDelay, nextVisitCall, trackingAllowed } from "./visit";
 
 /** A custom data value; numbers and booleans are sent as strings. */
 type DataValue = string | number | boolean;
@@ -222,40 +222,13 @@ const INVITED_KEY = "lethe.invited";
   const startWatch = () => {
     const ctl = new AbortController();
     v.watch = ctl;
-    void (async () => {
-      let code = "unavailable";
-      try {
-        const r = await fetch(`${letheOrigin}/lethe.monitor.v1.MonitorService/WatchVisit`, {
-          method: "POST",
-          headers: { "Content-Type": "application/connect+json", "Connect-Protocol-Version": "1", Authorization: `Bearer ${s.token}` },
-          body: envelope({}),
-          credentials: "omit",
-          signal: ctl.signal,
-        });
-        if (!r.ok || !r.body) {
-          code = (await r.json().catch(() => ({}))).code || code;
-        } else {
-          const reader = r.body.getReader();
-          let buf: Uint8Array = new Uint8Array(0);
-          for (;;) {
-            const { done, value } = await reader.read();
-            if (done) break;
-            const all = new Uint8Array(buf.length + value.length);
-            all.set(buf);
-            all.set(value, buf.length);
-            const got = readFrames(all);
-            buf = got.rest;
-            for (const f of got.frames) {
-              const m = (f.data || {}) as { error?: { code?: string }; started?: object; invitation?: Invitation };
-              if (f.flags & 2) code = m.error?.code || "";
-              else if (m.started) v.fails = 0;
-              else if (m.invitation) invited(m.invitation);
-            }
-          }
-        }
-      } catch {
-        // A broken stream: reconnect.
-      }
+    jsonStream(letheOrigin, "monitor.v1.MonitorService/WatchVisit", {}, s.token, ctl.signal, (m) => {
+      if (m.started) v.fails = 0;
+      else if (m.invitation) invited(m.invitation as Invitation);
+    }).then(
+      () => "",
+      (e: unknown) => rpcCode(e),
+    ).then((code) => {
       if (v.watch !== ctl || ctl.signal.aborted) return;
       v.watch = undefined;
       // Final: the page token is unknown (the visit ended), a new visit starts with Track.
@@ -265,7 +238,7 @@ const INVITED_KEY = "lethe.invited";
         if (final) void sync();
         else if (!v.watch && s.token && allowed()) startWatch();
       }, backoffDelay(v.fails++));
-    })();
+    });
   };
 
   const track = async (): Promise<boolean> => {

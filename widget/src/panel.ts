@@ -22,7 +22,7 @@
  * It talks to the host page only through postMessage with the host origin
  * from the page's meta tag, and never sends chat content there.
  */
-import { ChatService, ConsentService, FileService, createClient, createLetheTransport } from "@lethe/sdk";
+import { panelApi } from "./panel/api";
 import { createChatView } from "./panel/chat";
 import { configLoader } from "./panel/config";
 import { type Invitation, type PanelMessage, connectHost } from "./panel/host";
@@ -49,10 +49,7 @@ const session: SessionBox = {
     if (was !== !!s) post({ type: "lethe:chat", active: !!s });
   },
 };
-const transport = createLetheTransport(location.origin, { token: () => session.current?.token });
-const chatApi = createClient(ChatService, transport);
-const consentApi = createClient(ConsentService, transport);
-const filesApi = createClient(FileService, transport);
+const api = panelApi(() => session.current?.token);
 
 /** The panel's own state: which view is shown, and what the host page should know. */
 const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolean; data: DataView | undefined; dataShown: boolean } = {
@@ -66,24 +63,21 @@ const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolea
 };
 
 const shell = createShell(minimize, () => void showData());
-const reloadConfig = configLoader(accountId, chatApi, shell, (cfg) => {
+const reloadConfig = configLoader(accountId, api, shell, (cfg) => {
   start.configure(cfg);
   chat.configure(cfg);
 });
 const start = createStart({
   accountId,
   shell,
-  chat: chatApi,
-  consent: consentApi,
+  api,
   reloadConfig,
   onStarted,
   onOfflineToken: (t) => setOfflineTokens([...offlineTokens(), t]),
 });
 const chat = createChatView({
   shell,
-  chat: chatApi,
-  consent: consentApi,
-  files: filesApi,
+  api,
   session,
   onEvent: (seq, byOperator) => attend(eventShown(panel.attention, seq, byOperator)),
   onGone: showStart,
