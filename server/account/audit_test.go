@@ -116,6 +116,7 @@ func TestUpdateSettings_AuditListsTheChangedFieldNamesNeverValues(t *testing.T) 
 		t.Fatal(err)
 	}
 	s.AuditRetentionDays = 30
+	s.MonitoringDisabled = true
 	if _, err := admin.updateSettings(s); err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +125,7 @@ func TestUpdateSettings_AuditListsTheChangedFieldNamesNeverValues(t *testing.T) 
 	if len(changed) != 2 {
 		t.Fatalf("settings_changed entries = %+v, want 2", changed)
 	}
-	if want := []string{"audit_retention_days"}; !slices.Equal(changed[0].Fields, want) {
+	if want := []string{"audit_retention_days", "monitoring_disabled"}; !slices.Equal(changed[0].Fields, want) {
 		t.Errorf("newest fields = %v, want %v", changed[0].Fields, want)
 	}
 	if want := []string{"recipients", "hide_visitor_ip", "gpc_ignored", "gpc_ignored_reason"}; !slices.Equal(changed[1].Fields, want) {

@@ -49,6 +49,10 @@ type Settings struct {
 	// AuditRetentionDays is how long the audit trail is kept
 	// (DefaultAuditRetentionDays unless set).
 	AuditRetentionDays int
+	// MonitoringDisabled: the widget loader sends nothing (no page view,
+	// heartbeat or stream) until the visitor opens the chat. The server
+	// does not refuse Track for it: the loader simply does not call it.
+	MonitoringDisabled bool
 }
 
 // Limits on settings.
@@ -94,9 +98,11 @@ func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, erro
 	var recipients, categories string
 	var policy int
 	err = s.db.R.QueryRowContext(ctx, `SELECT transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
-		files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days
+		files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days,
+		monitoring_disabled
 		FROM account_settings WHERE account_id = ?`, accountID).Scan(&st.TranscriptsEnabled, &recipients, &st.HideVisitorIP, &policy, &st.IdleTimeoutSeconds,
-		&st.FilesDisabled, &st.MaxFileBytes, &st.MaxChatFileBytes, &categories, &st.GPCIgnored, &st.GPCIgnoredReason, &st.AuditRetentionDays)
+		&st.FilesDisabled, &st.MaxFileBytes, &st.MaxChatFileBytes, &categories, &st.GPCIgnored, &st.GPCIgnoredReason, &st.AuditRetentionDays,
+		&st.MonitoringDisabled)
 	if errors.Is(err, sql.ErrNoRows) {
 		return st, nil
 	}
@@ -145,15 +151,17 @@ func (s *Store) SaveSettings(ctx context.Context, accountID string, st *Settings
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO account_settings (account_id, transcripts_enabled, recipients, hide_visitor_ip, mail_tls_policy, idle_timeout_seconds,
-			files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			files_disabled, max_file_bytes, max_chat_file_bytes, file_categories, gpc_ignored, gpc_ignored_reason, audit_retention_days,
+			monitoring_disabled)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 			ON CONFLICT (account_id) DO UPDATE SET transcripts_enabled = excluded.transcripts_enabled, recipients = excluded.recipients,
 			hide_visitor_ip = excluded.hide_visitor_ip, mail_tls_policy = excluded.mail_tls_policy, idle_timeout_seconds = excluded.idle_timeout_seconds,
 			files_disabled = excluded.files_disabled, max_file_bytes = excluded.max_file_bytes, max_chat_file_bytes = excluded.max_chat_file_bytes,
 			file_categories = excluded.file_categories, gpc_ignored = excluded.gpc_ignored, gpc_ignored_reason = excluded.gpc_ignored_reason,
-			audit_retention_days = excluded.audit_retention_days`,
+			audit_retention_days = excluded.audit_retention_days, monitoring_disabled = excluded.monitoring_disabled`,
 			accountID, st.TranscriptsEnabled, string(recipients), st.HideVisitorIP, int(policy), st.IdleTimeoutSeconds,
-			st.FilesDisabled, st.MaxFileBytes, st.MaxChatFileBytes, string(categories), st.GPCIgnored, st.GPCIgnoredReason, st.AuditRetentionDays)
+			st.FilesDisabled, st.MaxFileBytes, st.MaxChatFileBytes, string(categories), st.GPCIgnored, st.GPCIgnoredReason, st.AuditRetentionDays,
+			st.MonitoringDisabled)
 		return err
 	})
 }
@@ -173,7 +181,8 @@ func (s *Service) settingsToProto(st *Settings) *accountv1.Settings {
 	return &accountv1.Settings{TranscriptsEnabled: st.TranscriptsEnabled, Recipients: nonNil(st.Recipients), HideVisitorIp: st.HideVisitorIP,
 		MailTlsPolicy: policy, IdleTimeoutSeconds: int32(st.IdleTimeoutSeconds), AllowedOrigins: nonNil(st.AllowedOrigins),
 		FilesDisabled: st.FilesDisabled, MaxFileBytes: st.MaxFileBytes, MaxChatFileBytes: st.MaxChatFileBytes, FileCategories: st.FileCategories,
-		GpcIgnored: st.GPCIgnored, GpcIgnoredReason: st.GPCIgnoredReason, AuditRetentionDays: int32(st.AuditRetention() / (24 * time.Hour))}
+		GpcIgnored: st.GPCIgnored, GpcIgnoredReason: st.GPCIgnoredReason, AuditRetentionDays: int32(st.AuditRetention() / (24 * time.Hour)),
+		MonitoringDisabled: st.MonitoringDisabled}
 }
 
 // GetSettings implements AccountServiceHandler.
@@ -264,6 +273,7 @@ func (s *Service) UpdateSettings(ctx context.Context, req *connect.Request[accou
 // settings of in and copies them into st. A reason for ignoring GPC is kept
 // only while GPC is ignored.
 func checkPrivacySettings(in *accountv1.Settings, st *Settings) error {
+	st.MonitoringDisabled = in.MonitoringDisabled
 	st.GPCIgnored = in.GpcIgnored
 	if in.GpcIgnored {
 		st.GPCIgnoredReason = strings.TrimSpace(in.GpcIgnoredReason)

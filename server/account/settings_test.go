@@ -1,6 +1,7 @@
 package account
 
 import (
+	"context"
 	"fmt"
 	"net/mail"
 	"slices"
@@ -97,6 +98,7 @@ func TestUpdateSettings_SavesEveryField(t *testing.T) {
 		GpcIgnored:         true,
 		GpcIgnoredReason:   "Fraud prevention needs every visit.",
 		AuditRetentionDays: 30,
+		MonitoringDisabled: true,
 	}
 	got, err := admin.updateSettings(want)
 	if err != nil {
@@ -242,5 +244,31 @@ func TestUpdateSettings_TooManyRecipientsOrOriginsNamesTheLimit(t *testing.T) {
 				t.Fatalf("saved %d, want %d", n, tc.limit)
 			}
 		})
+	}
+}
+
+// Monitoring before the click is on by default; an admin turns it off and
+// on, and the durable store says so (what GetWidgetConfig reads).
+func TestUpdateSettings_MonitoringDisabledRoundTrip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	admin := e.admin()
+	if settingsOf(t, admin).MonitoringDisabled {
+		t.Fatal("monitoring_disabled is on by default")
+	}
+	got, err := admin.updateSettings(edited(t, admin, func(s *accountv1.Settings) { s.MonitoringDisabled = true }))
+	if err != nil || !got.MonitoringDisabled {
+		t.Fatalf("UpdateSettings monitoring_disabled: %v, %v", got, err)
+	}
+	if !settingsOf(t, admin).MonitoringDisabled {
+		t.Fatal("GetSettings after turning monitoring off: still on")
+	}
+	st, err := e.store.Settings(context.Background(), "demo")
+	if err != nil || !st.MonitoringDisabled {
+		t.Fatalf("Store.Settings: %+v, %v", st, err)
+	}
+	got, err = admin.updateSettings(edited(t, admin, func(s *accountv1.Settings) { s.MonitoringDisabled = false }))
+	if err != nil || got.MonitoringDisabled || settingsOf(t, admin).MonitoringDisabled {
+		t.Fatalf("turning monitoring back on: %v, %v", got, err)
 	}
 }

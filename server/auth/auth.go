@@ -10,10 +10,8 @@ import (
 	"embed"
 	"net/http"
 	"strings"
-	"time"
 
 	"connectrpc.com/connect"
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 
 	"github.com/lethehq/lethe/server/errs"
@@ -144,25 +142,41 @@ const SessionKey = "operator_id"
 
 // NewSessions returns the session manager for operator sessions, stored in
 // db: cookie HttpOnly, SameSite=Strict, Secure when secure is set, 12 h
-// absolute and 2 h idle lifetime.
+// absolute and 2 h idle lifetime, cached in memory (SessionStore).
 func NewSessions(db *store.DB, secure bool) *scs.SessionManager {
+	return NewSessionsWith(db, SessionOptions{Secure: secure})
+}
+
+// NewSessionsWith is NewSessions with its lifetimes, cache bound and
+// clock set by opts.
+func NewSessionsWith(db *store.DB, opts SessionOptions) *scs.SessionManager {
+	opts.defaults()
 	sm := scs.New()
-	sm.Store = sqlite3store.NewWithCleanupInterval(db.W, 10*time.Minute)
-	sm.Lifetime = 12 * time.Hour
-	sm.IdleTimeout = 2 * time.Hour
+	sm.Codec = newMemoCodec(sm.Codec, opts.MaxCached)
+	sm.Store = newSessionStore(db, sm.Codec, opts)
+	sm.Lifetime = opts.Lifetime
+	// The store keeps the idle timeout (see SessionStore): with scs's
+	// own, every request would write its session back.
+	sm.IdleTimeout = 0
 	sm.Cookie.Name = "lethe_session"
 	sm.Cookie.HttpOnly = true
 	sm.Cookie.SameSite = http.SameSiteStrictMode
-	sm.Cookie.Secure = secure
+	sm.Cookie.Secure = opts.Secure
 	sm.Cookie.Path = "/"
 	return sm
+}
+
+// SessionStoreOf returns the session store of a manager made by NewSessions.
+func SessionStoreOf(sm *scs.SessionManager) *SessionStore {
+	s, _ := sm.Store.(*SessionStore)
+	return s
 }
 
 // StopSessions stops the session store's cleanup goroutine (call before the
 // database closes).
 func StopSessions(sm *scs.SessionManager) {
-	if s, ok := sm.Store.(*sqlite3store.SQLite3Store); ok {
-		s.StopCleanup()
+	if s := SessionStoreOf(sm); s != nil {
+		s.Stop()
 	}
 }
 

@@ -47,6 +47,9 @@ const (
 	flushPath = "/flush"
 	// peekPath writes the session value flushPath put.
 	peekPath = "/peek"
+	// procHold (OperatorOnly) tells the test it has its session loaded
+	// (e.arrived), waits at the gate, then changes the session.
+	procHold = probe + "Hold"
 )
 
 var testPolicy = map[string]Kind{
@@ -140,6 +143,9 @@ type env struct {
 	srv      *httptest.Server
 	// gate lets a waiting stream or flushPath go on.
 	gate chan struct{}
+	// arrived is sent to by procHold once its session is loaded.
+	arrived chan struct{}
+	db      *store.DB
 }
 
 // newEnv serves the probe service with sessions in a real SQLite database
@@ -153,6 +159,12 @@ func newEnv(t testing.TB) *env {
 // newEnvWith is newEnv with the cookie's Secure attribute set to secure.
 func newEnvWith(t testing.TB, secure bool) *env {
 	t.Helper()
+	return newEnvSessions(t, SessionOptions{Secure: secure})
+}
+
+// newEnvSessions is newEnv with the sessions made with opts.
+func newEnvSessions(t testing.TB, sopts SessionOptions) *env {
+	t.Helper()
 	db, err := store.Open(filepath.Join(t.TempDir(), "lethe.db"), store.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -161,7 +173,8 @@ func newEnvWith(t testing.TB, secure bool) *env {
 	if err := Migrate(context.Background(), db); err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, sessions: NewSessions(db, secure), gate: make(chan struct{})}
+	e := &env{t: t, sessions: NewSessionsWith(db, sopts), gate: make(chan struct{}), arrived: make(chan struct{}, 1), db: db}
+	t.Cleanup(func() { StopSessions(e.sessions) })
 	log, _ := testkit.Logger(t)
 	opts := connect.WithInterceptors(errs.Interceptor{Log: log},
 		&Interceptor{Sessions: e.sessions, Operators: testDirectory, Visitors: testDirectory, APIKeys: testDirectory, Policy: testPolicy})
@@ -195,6 +208,14 @@ func newEnvWith(t testing.TB, secure bool) *env {
 			return nil, err
 		}
 		return connect.NewResponse(wrapperspb.String("")), nil
+	}, opts))
+	mux.Handle(procHold, connect.NewUnaryHandler(procHold, func(ctx context.Context, _ *connect.Request[msg]) (*connect.Response[msg], error) {
+		e.arrived <- struct{}{}
+		if err := e.wait(ctx); err != nil {
+			return nil, err
+		}
+		e.sessions.Put(ctx, "held", "yes")
+		return connect.NewResponse(wrapperspb.String(whoami(ctx))), nil
 	}, opts))
 	for _, p := range []string{procWatchOperator, procWatchVisitor, procWatchParticipant} {
 		mux.Handle(p, connect.NewServerStreamHandler(p, watch, opts))

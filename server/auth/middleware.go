@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"io/fs"
 	"net/http"
 	"time"
@@ -15,6 +16,9 @@ func fsSub(f fs.FS, dir string) (fs.FS, error) { return fs.Sub(f, dir) }
 // session changed. It replaces scs's LoadAndSave, whose response writer does
 // not implement http.Flusher and so breaks server streams. Session state may
 // change only in unary RPCs (login, logout); a stream never changes it.
+// A request that changes nothing writes nothing: the session store keeps
+// the idle deadline itself (SessionStore), so loading a session does not
+// mark it modified.
 func SessionMiddleware(sm *scs.SessionManager, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Add("Vary", "Cookie")
@@ -50,6 +54,12 @@ func (sw *sessionWriter) commit() {
 	switch sw.sm.Status(ctx) {
 	case scs.Modified:
 		token, expiry, err := sw.sm.Commit(ctx)
+		if errors.Is(err, ErrSessionRevoked) {
+			// Ended by another request while this one ran: not saved
+			// again, and the browser forgets it.
+			sw.sm.WriteSessionCookie(ctx, sw.ResponseWriter, "", time.Time{})
+			return
+		}
 		if err != nil {
 			return
 		}

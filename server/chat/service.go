@@ -248,9 +248,20 @@ func (s *Service) GetWidgetConfig(ctx context.Context, req *connect.Request[chat
 	if err != nil {
 		return nil, err
 	}
+	// The account's "no monitoring before the click", when the directory
+	// knows it (the wiring's adapter reads it from the account settings).
+	var monitoringOff bool
+	if d, ok := s.dir.(interface {
+		MonitoringDisabled(ctx context.Context, accountID string) (bool, error)
+	}); ok {
+		if monitoringOff, err = d.MonitoringDisabled(ctx, req.Msg.AccountId); err != nil {
+			return nil, err
+		}
+	}
 	return connect.NewResponse(&chatv1.GetWidgetConfigResponse{
 		AccountName: name, OperatorsOnline: s.pres.anyOnline(req.Msg.AccountId), MaxMessageChars: MaxMessageChars,
 		OfflineMessagesEnabled: s.opts.Mailer != nil && len(set.Recipients) > 0, TranscriptRequestsEnabled: s.opts.Mailer != nil,
+		MonitoringDisabled: monitoringOff,
 	}), nil
 }
 

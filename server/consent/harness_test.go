@@ -11,7 +11,6 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
-	"github.com/alexedwards/scs/sqlite3store"
 	"github.com/alexedwards/scs/v2"
 
 	consentv1 "github.com/lethehq/lethe/gen/go/lethe/consent/v1"
@@ -152,7 +151,7 @@ func newEnv(t testing.TB) *env {
 	e.srv.StartTLS()
 	t.Cleanup(func() {
 		e.srv.Close()
-		e.sessions.Store.(*sqlite3store.SQLite3Store).StopCleanup()
+		auth.StopSessions(e.sessions)
 		e.audit.Close()
 		e.durable.Close()
 	})

@@ -312,3 +312,29 @@ func TestTrack_OnlyFromTheAccountsWebsites(t *testing.T) {
 		t.Fatalf("pages %d -> %d after a refused Track", before, n)
 	}
 }
+
+// Every call with a page token looks its visit up by index, never by a scan
+// of all visits.
+func TestPageToken_LookupsUseTheIndex(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Options{})
+	for _, q := range []string{qVisitByPage, qClaim} {
+		rows, err := e.scratch.R.Query(`EXPLAIN QUERY PLAN `+q, []byte("x"), []byte("y"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, detail)
+		}
+		rows.Close()
+		if got := strings.Join(plan, "; "); !strings.Contains(got, "USING INDEX monitor_visits_page_idx") || strings.Contains(got, "SCAN") {
+			t.Errorf("%s: plan %q, want a search by monitor_visits_page_idx", q, got)
+		}
+	}
+}

@@ -117,16 +117,22 @@ func (s *Store) VisitByTokenHash(ctx context.Context, hash []byte) (*Visit, erro
 	return scanVisit(s.db.R.QueryRowContext(ctx, `SELECT `+visitCols+` FROM monitor_visits WHERE token_hash = ?`, hash))
 }
 
+// The page token's queries (their plans are tested).
+const (
+	qVisitByPage = `SELECT ` + visitCols + ` FROM monitor_visits WHERE page_hash = ?`
+	qClaim       = `UPDATE monitor_visits SET token_hash = ? WHERE page_hash = ? RETURNING id`
+)
+
 // VisitByPageHash returns the visit whose page token hashes to hash.
 func (s *Store) VisitByPageHash(ctx context.Context, hash []byte) (*Visit, error) {
-	return scanVisit(s.db.R.QueryRowContext(ctx, `SELECT `+visitCols+` FROM monitor_visits WHERE page_hash = ?`, hash))
+	return scanVisit(s.db.R.QueryRowContext(ctx, qVisitByPage, hash))
 }
 
 // claim replaces the visit token hash of the visit whose page token hashes
 // to pageHash: the previous visit token stops working.
 func (s *Store) claim(ctx context.Context, pageHash, tokenHash []byte) (*Visit, error) {
 	var id string
-	err := s.db.W.QueryRowContext(ctx, `UPDATE monitor_visits SET token_hash = ? WHERE page_hash = ? RETURNING id`, tokenHash, pageHash).Scan(&id)
+	err := s.db.W.QueryRowContext(ctx, qClaim, tokenHash, pageHash).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}

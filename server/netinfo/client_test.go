@@ -1,6 +1,7 @@
 package netinfo
 
 import (
+	"crypto/tls"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -83,5 +84,45 @@ func TestAddrKey_HashesTheAddress(t *testing.T) {
 	}
 	if k := AddrKey(a); len(k) != 16 || k == string(a.AsSlice()) {
 		t.Fatalf("AddrKey leaks the address: %q", k)
+	}
+}
+
+func TestSelfOrigin_ForwardedProtoOnlyFromTrustedProxies(t *testing.T) {
+	t.Parallel()
+	c := NewClients([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+	for _, tc := range []struct {
+		name, peer, host, proto string
+		tls                     bool
+		want                    string
+	}{
+		{"plain", "203.0.113.9:1", "chat.example:8080", "", false, "http://chat.example:8080"},
+		{"tls", "203.0.113.9:1", "chat.example", "", true, "https://chat.example"},
+		{"default port dropped", "203.0.113.9:1", "Chat.Example:443", "", true, "https://chat.example"},
+		{"untrusted peer cannot claim https", "203.0.113.9:1", "chat.example", "https", false, "http://chat.example"},
+		{"trusted proxy terminates tls", "10.0.0.2:1", "chat.example", "https", false, "https://chat.example"},
+		{"trusted proxy, several hops", "10.0.0.2:1", "chat.example", "https, http", false, "https://chat.example"},
+		{"trusted proxy says http", "10.0.0.2:1", "chat.example", "http", false, "http://chat.example"},
+	} {
+		r := httptest.NewRequest(http.MethodPost, "/x", nil)
+		r.RemoteAddr, r.Host = tc.peer, tc.host
+		if tc.proto != "" {
+			r.Header.Set("X-Forwarded-Proto", tc.proto)
+		}
+		if !tc.tls {
+			r.TLS = nil
+		} else if r.TLS == nil {
+			r.TLS = new(tls.ConnectionState)
+		}
+		if got := c.SelfOrigin(r); got != tc.want {
+			t.Errorf("%s: SelfOrigin = %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	// The middleware hands it to handlers.
+	var got string
+	h := c.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { got = SelfOriginFrom(r.Context()) }))
+	r := httptest.NewRequest(http.MethodGet, "http://lethe.example/", nil)
+	h.ServeHTTP(httptest.NewRecorder(), r)
+	if got != "http://lethe.example" {
+		t.Fatalf("SelfOriginFrom after the middleware: %q", got)
 	}
 }

@@ -146,6 +146,9 @@ func (s *Service) Inventory(ctx context.Context, accountID string) (*privacyv1.D
 		Retention:  "While the visitor is on the site and " + duration(s.opts.VisitRetention) + " after they leave.",
 		Recipients: []string{operators},
 	}
+	if info.MonitoringDisabled {
+		monitoring.What += " Visitors who do not open the chat: nothing is recorded; a visit is recorded from the moment the visitor opens the chat."
+	}
 	if inv.GpcHonoured {
 		monitoring.What += " Nothing for a browser that sends Global Privacy Control."
 	} else {

@@ -119,6 +119,9 @@ type AccountInfo struct {
 	FilesDisabled      bool
 	MaxFileBytes       int64
 	MaxChatFileBytes   int64
+	// MonitoringDisabled: the widget sends nothing before the visitor opens
+	// the chat.
+	MonitoringDisabled bool
 }
 
 // Accounts reads account configuration (the wiring adapts *account.Store).

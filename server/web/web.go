@@ -2,17 +2,20 @@
 // the chat panel (only inside the account's listed websites, by CSP
 // frame-ancestors), the operator console and the demo page, each with strict
 // security headers. The bundles are built from widget/ and console/ by
-// `npm run build` and committed, so `go run` needs nothing but Go.
+// `npm run build` and committed, so `go run` needs nothing but Go; they are
+// served pre-compressed with content-hash ETags, and the pages load them by
+// versioned URLs cached for a year (assets.go).
 package web
 
 import (
 	"context"
 	"embed"
 	"html/template"
-	"io"
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/lethehq/lethe/server/netinfo"
 )
 
 //go:embed all:static
@@ -34,16 +37,37 @@ type Origins interface {
 type Handler struct {
 	Origins Origins
 	mux     *http.ServeMux
+	assets  *assets
+	// bundles are the versioned URLs the pages reference (assets.go).
+	bundles bundles
 }
 
-// New returns the web handler.
-func New(o Origins) *Handler {
-	h := &Handler{Origins: o, mux: http.NewServeMux()}
-	h.mux.Handle("GET /static/", http.StripPrefix("/static/", cacheable(staticFiles(Static()))))
+// bundles are what the pages load, each by its versioned URL.
+type bundles struct {
+	PanelJS, PanelCSS, ConsoleJS, ConsoleCSS, DemoCSS string
+	// PanelDataJS is the lazily loaded "Your data" bundle of a classic
+	// panel script ("" when the panel is an ES module with chunks).
+	PanelDataJS string
+	// PanelModule: the panel is an ES module (the bundler split chunks).
+	PanelModule bool
+}
+
+// New returns the web handler for the embedded static files.
+func New(o Origins) *Handler { return newHandler(o, mustLoadAssets(Static())) }
+
+func newHandler(o Origins, a *assets) *Handler {
+	h := &Handler{Origins: o, mux: http.NewServeMux(), assets: a}
+	h.bundles = bundles{PanelJS: a.URL("panel.js"), PanelCSS: a.URL("panel.css"), ConsoleJS: a.URL("console.js"),
+		ConsoleCSS: a.URL("console.css"), DemoCSS: a.URL("demo.css"), PanelModule: a.hasChunks()}
+	if a.Has("panel-data.js") {
+		h.bundles.PanelDataJS = a.URL("panel-data.js")
+	}
+	h.mux.Handle("GET /static/", http.StripPrefix("/static/", a.handler()))
+	// Host pages reference the loader without a version: a short cache,
+	// revalidated by ETag, so a new release reaches them in minutes.
 	h.mux.HandleFunc("GET /widget.js", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
 		w.Header().Set("Cross-Origin-Resource-Policy", "cross-origin")
-		http.ServeFileFS(w, r, Static(), "widget.js")
+		a.serve(w, r, "widget.js", CacheShort)
 	})
 	h.mux.HandleFunc("GET /widget/panel", h.panel)
 	h.mux.HandleFunc("GET /console/", h.page(consolePage, "frame-ancestors 'none'"))
@@ -63,39 +87,6 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mux.ServeHTTP(w, r)
 }
 
-// staticFiles serves the files of fsys by name and nothing else: no
-// directory listing, and a name that is no file is a 404 whatever it holds
-// (http.FileServer answers 500 to a name that is not valid UTF-8).
-func staticFiles(fsys fs.FS) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.URL.Path
-		if !fs.ValidPath(name) || name == "." {
-			http.NotFound(w, r)
-			return
-		}
-		f, err := fsys.Open(name)
-		if err != nil {
-			http.NotFound(w, r)
-			return
-		}
-		defer f.Close()
-		st, err := f.Stat()
-		rs, seekable := f.(io.ReadSeeker)
-		if err != nil || st.IsDir() || !seekable {
-			http.NotFound(w, r)
-			return
-		}
-		http.ServeContent(w, r, name, st.ModTime(), rs)
-	})
-}
-
-func cacheable(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Cache-Control", "public, max-age=300")
-		next.ServeHTTP(w, r)
-	})
-}
-
 // csp is the policy of every page: only our own scripts, styles and RPCs.
 func csp(frameAncestors string) string {
 	return "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; img-src 'self' data:; " +
@@ -108,12 +99,17 @@ func (h *Handler) page(t *template.Template, frame string) http.HandlerFunc {
 		w.Header().Set("X-Frame-Options", "DENY")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.Header().Set("Cache-Control", "no-store")
-		t.Execute(w, nil)
+		t.Execute(w, h.bundles)
 	}
 }
 
-// SelfOrigin is the origin a browser sees for this server on request r.
+// SelfOrigin is the origin a browser sees for this server on request r: as
+// netinfo's middleware resolved it (trusted proxies' X-Forwarded-Proto
+// believed), or from the connection alone without it.
 func SelfOrigin(r *http.Request) string {
+	if o := netinfo.SelfOriginFrom(r.Context()); o != "" {
+		return o
+	}
 	scheme := "http"
 	if r.TLS != nil {
 		scheme = "https"
@@ -159,7 +155,10 @@ func (h *Handler) panel(w http.ResponseWriter, r *http.Request) {
 		refusedPage.Execute(w, nil)
 		return
 	}
-	panelPage.Execute(w, map[string]string{"Account": account, "Host": host})
+	panelPage.Execute(w, struct {
+		Account, Host string
+		bundles
+	}{account, host, h.bundles})
 }
 
 var panelPage = template.Must(template.New("panel").Parse(`<!doctype html>
@@ -167,9 +166,10 @@ var panelPage = template.Must(template.New("panel").Parse(`<!doctype html>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="lethe-account" content="{{.Account}}">
 <meta name="lethe-host" content="{{.Host}}">
-<title>Chat</title>
-<link rel="stylesheet" href="/static/panel.css">
-</head><body><div id="app"></div><script type="module" src="/static/panel.js"></script></body></html>
+{{if .PanelDataJS}}<meta name="lethe-data-js" content="{{.PanelDataJS}}">
+{{end}}<title>Chat</title>
+<link rel="stylesheet" href="{{.PanelCSS}}">
+</head><body><div id="app"></div>{{if .PanelModule}}<script type="module" src="{{.PanelJS}}"></script>{{else}}<script src="{{.PanelJS}}" defer></script>{{end}}</body></html>
 `))
 
 var refusedPage = template.Must(template.New("refused").Parse(`<!doctype html>
@@ -181,15 +181,15 @@ var consolePage = template.Must(template.New("console").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Lethe console</title>
-<link rel="stylesheet" href="/static/console.css">
-</head><body><div id="app"></div><script src="/static/console.js" defer></script></body></html>
+<link rel="stylesheet" href="{{.ConsoleCSS}}">
+</head><body><div id="app"></div><script src="{{.ConsoleJS}}" defer></script></body></html>
 `))
 
 var demoPage = template.Must(template.New("demo").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Demo Company — Lethe demo</title>
-<link rel="stylesheet" href="/static/demo.css">
+<link rel="stylesheet" href="{{.DemoCSS}}">
 </head><body>
 <header><strong>Demo Company</strong></header>
 <main>
@@ -205,7 +205,7 @@ in another window to answer.</p>
 
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Lethe</title>
-<link rel="stylesheet" href="/static/demo.css"></head>
+<link rel="stylesheet" href="{{.DemoCSS}}"></head>
 <body><main><h1>Lethe</h1><p>Live chat that forgets.</p>
 <ul><li><a href="/demo">Demo page with the widget</a></li><li><a href="/console/">Operator console</a></li></ul>
 </main></body></html>

@@ -35,6 +35,45 @@
 // floor: the cheapest proof that it is gone), which must not find the
 // canary.
 //
+// Issue 8 ("fast at the size of a real site") adds a floor and four
+// scenarios. The floor is the same connect-go h2c server as Lethe
+// answering the same RPCs with the same shapes from memory, with a
+// 256-slot fan-out per subscriber and no persistence or auth:
+//
+//	lethe-load -serve-floor -addr 127.0.0.1:8090
+//
+// Each scenario runs against -url (Lethe or the floor); given -floor-url
+// too, it runs against the floor first, then -url, and prints both side by
+// side with the load average (-pid and -floor-pid: the servers' process ids,
+// for RSS and CPU from /proc). Lethe is started with the anonymous limits
+// off, a fresh data directory per scenario:
+//
+//	LETHE_ADMIN_PASSWORD=load-password-1 lethe --addr 127.0.0.1:8080 --data /tmp/lethe-bench \
+//	    --chats-per-addr off --open-chats-per-addr 0 --messages-per-visitor off \
+//	    --messages-per-addr off --streams-per-addr 0 --metrics-addr ""
+//
+// (lethe-load -h prints the command of each target.)
+//
+// Scenario "throughput": -chats chats (1,000) accepted by one operator,
+// visitors sending at each of -rates per second for -step each (open
+// loop), each message timed from SendMessage to the operator's inbox; the
+// answer is the highest rate with ≥ 99 % delivered and p99 ≤ -p99.
+//
+// Scenario "chats10k": -chats open chats (10,000) accepted by one operator,
+// each visitor watching its chat, -rate messages per second (2,000) for
+// -window, half visitor → operator and half operator → visitor.
+//
+// Scenario "streams": -streams visitor streams (100,000), -per-conn per
+// HTTP/2 connection from 127.0.0.2–127.0.0.20: time to open them, server
+// RSS per idle stream, idle CPU over -idle.
+//
+// Scenario "inbox": an operator's inbox open while -chats chats (10,000)
+// start within -within (20 s): cut off or not, and each chat's summary's
+// lag behind its StartChat answer.
+//
+// Scenario "destroy" takes -background-rate: messages per second in
+// -background-chats other chats while it measures.
+//
 // Scenario "messages" measures visitor → operator message latency (send
 // call to arrival on the operator's inbox stream) over many concurrent chats.
 //
@@ -51,12 +90,14 @@ import (
 	"io/fs"
 	"net/http"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"connectrpc.com/connect"
@@ -74,13 +115,13 @@ func main() {
 	email := flag.String("email", "admin@lethe.local", "operator e-mail")
 	password := flag.String("password", os.Getenv("LETHE_ADMIN_PASSWORD"), "operator password")
 	account := flag.String("account", "demo", "account id")
-	scenario := flag.String("scenario", "destroy", "destroy, forget, messages, visitors, abuse or files")
-	chats := flag.Int("chats", 100, "number of chats")
+	scenario := flag.String("scenario", "destroy", "throughput, chats10k, streams, inbox, destroy, forget, messages, visitors, abuse or files")
+	chats := flag.Int("chats", 100, "number of chats (default for throughput 1,000, for chats10k and inbox 10,000)")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
 	visitors := flag.Int("visitors", 5000, "visitors on site (scenario visitors)")
 	view := flag.Duration("view", 30*time.Second, "page view interval per visitor (scenario visitors)")
-	window := flag.Duration("window", 30*time.Second, "measurement window (scenario visitors)")
+	window := flag.Duration("window", 30*time.Second, "measurement window (scenarios visitors, chats10k)")
 	pid := flag.Int("pid", 0, "server process id, to report its resident memory (scenarios visitors, abuse, files)")
 	logins := flag.Int("logins", 200, "concurrent sign-in attackers, one address each (scenario abuse)")
 	loginFor := flag.Duration("login-for", 20*time.Second, "how long the sign-in flood lasts (scenario abuse)")
@@ -95,12 +136,74 @@ func main() {
 	runs := flag.Int("runs", 5, "one-at-a-time upload and download runs (scenario files)")
 	uploads := flag.Int("uploads", 20, "concurrent uploads, each into its own chat (scenario files)")
 	closes := flag.Int("closes", 30, "chats closed with a file, timed until it is gone (scenario files)")
+	serveFloorFlag := flag.Bool("serve-floor", false, "serve the floor (see -addr) instead of running a scenario")
+	floorAddr := flag.String("addr", "127.0.0.1:8090", "the floor's listen address (-serve-floor)")
+	compressMin := flag.Int("compress-min-bytes", 1024, "the floor's connect compress-min-bytes (0: gzip every response, connect's default)")
+	floorURL := flag.String("floor-url", "", "the floor's base URL: run the scenario against it first, then against -url (throughput, chats10k, streams, inbox)")
+	floorPid := flag.Int("floor-pid", 0, "the floor's process id (RSS and CPU)")
+	rates := flag.String("rates", "500,1000,1500,2000,3000,4000,5000,6000,8000,10000", "offered messages per second, in turn (scenario throughput)")
+	stepFor := flag.Duration("step", 10*time.Second, "how long each rate is offered (scenario throughput)")
+	warmup := flag.Duration("warmup", 3*time.Second, "load at the first rate before the steps, not counted (scenario throughput)")
+	maxFails := flag.Int("max-fails", 2, "failing steps after which the load stops (scenario throughput)")
+	p99 := flag.Duration("p99", 50*time.Millisecond, "the p99 a rate must keep to pass (scenario throughput)")
+	rate := flag.Float64("rate", 2000, "messages per second in all (scenario chats10k)")
+	clients := flag.Int("clients", 19, "h2c connections the visitors' calls spread over (throughput, chats10k, inbox)")
+	inflight := flag.Int("inflight", 20000, "unanswered sends at most; beyond, sends are skipped and count as failed")
+	drain := flag.Duration("drain", 3*time.Second, "how long deliveries are awaited after the last send")
+	nStreams := flag.Int("streams-open", 100000, "visitor streams to open (scenario streams)")
+	perConn := flag.Int("per-conn", 100, "streams per HTTP/2 connection (scenario streams; Lethe's and the floor's limit is 250)")
+	idle := flag.Duration("idle", 30*time.Second, "how long idle CPU is measured (scenario streams)")
+	within := flag.Duration("within", 20*time.Second, "the chats start within this (scenario inbox)")
+	bgRate := flag.Float64("background-rate", 0, "messages per second in other chats while measuring (scenario destroy)")
+	bgChats := flag.Int("background-chats", 100, "chats carrying the background messages (scenario destroy)")
+	flag.Usage = func() {
+		fmt.Fprint(flag.CommandLine.Output(), usageText)
+		flag.PrintDefaults()
+	}
 	flag.Parse()
 	ctx := context.Background()
+	set := map[string]bool{}
+	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *serveFloorFlag {
+		sctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := serveFloor(sctx, *floorAddr, *compressMin); err != nil {
+			fmt.Fprintln(os.Stderr, "lethe-load:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	targets := []target{{name: "server", url: *url, pid: *pid}}
+	if *floorURL != "" {
+		targets = []target{{name: "floor", url: *floorURL, pid: *floorPid}, {name: "lethe", url: *url, pid: *pid}}
+	}
+	lc := loadConfig{email: *email, password: *password, account: *account, chats: *chats, clients: *clients,
+		inflight: *inflight, drain: *drain, p99Max: *p99, stepFor: *stepFor, warmup: *warmup, maxFails: max(*maxFails, 1), rate: *rate, window: *window}
+	if !set["window"] {
+		lc.window = 30 * time.Second
+	}
 	var err error
 	switch *scenario {
+	case "throughput", "chats10k", "inbox":
+		if !set["chats"] {
+			lc.chats = map[string]int{"throughput": 1000, "chats10k": 10000, "inbox": 10000}[*scenario]
+		}
+		if lc.rates, err = parseRates(*rates); err != nil {
+			break
+		}
+		run := map[string]func(context.Context, loadConfig, target) ([]row, error){"throughput": throughput, "chats10k": chats10k,
+			"inbox": func(ctx context.Context, c loadConfig, t target) ([]row, error) {
+				return inboxScenario(ctx, c, *within, t)
+			}}[*scenario]
+		err = compare(ctx, *scenario, targets, func(ctx context.Context, t target) ([]row, error) { return run(ctx, lc, t) })
+	case "streams":
+		sc := streamsConfig{account: *account, n: *nStreams, perConn: *perConn, concurrency: *concurrency, idle: *idle}
+		if !set["concurrency"] {
+			sc.concurrency = 64
+		}
+		err = compare(ctx, *scenario, targets, func(ctx context.Context, t target) ([]row, error) { return streamsScenario(ctx, sc, t) })
 	case "destroy":
-		err = destroy(ctx, *url, *data, *email, *password, *account, *chats, *messages)
+		err = destroy(ctx, *url, *data, *email, *password, *account, *chats, *messages, *bgRate, *bgChats)
 	case "visitors":
 		err = visitorLoad(ctx, *url, *email, *password, *account, *visitors, *view, *window, *pid)
 	case "abuse":
@@ -189,7 +292,7 @@ func canaryChat(ctx context.Context, op *lethe.Operator, url, data, account, can
 	return v, nil
 }
 
-func destroy(ctx context.Context, url, data, email, password, account string, chats, messages int) error {
+func destroy(ctx context.Context, url, data, email, password, account string, chats, messages int, bgRate float64, bgChats int) error {
 	if data == "" {
 		return errors.New("-data is required for scenario destroy")
 	}
@@ -197,7 +300,16 @@ func destroy(ctx context.Context, url, data, email, password, account string, ch
 	if err != nil {
 		return err
 	}
-	var lat []time.Duration
+	if bgRate > 0 {
+		bctx, stop := context.WithCancel(ctx)
+		bg, err := startBackground(bctx, target{name: "lethe", url: url}, email, password, account, bgRate, bgChats)
+		if err != nil {
+			stop()
+			return err
+		}
+		defer func() { stop(); fmt.Println(bg.report()) }()
+	}
+	var lat, scan []time.Duration
 	for i := range chats {
 		canary := "canary-" + ids.New()
 		v, err := canaryChat(ctx, op, url, data, account, canary, i, messages)
@@ -222,8 +334,16 @@ func destroy(ctx context.Context, url, data, email, password, account string, ch
 			time.Sleep(time.Millisecond)
 		}
 		lat = append(lat, time.Since(start))
+		// The floor: one scan of the data directory, the cheapest proof
+		// that it is gone.
+		start = time.Now()
+		if _, err := inDir(data, []byte(canary)); err != nil {
+			return err
+		}
+		scan = append(scan, time.Since(start))
 	}
 	report("close → gone from every file", lat)
+	report("floor: one scan of the data directory", scan)
 	return nil
 }
 
@@ -437,3 +557,28 @@ func visitorLoad(ctx context.Context, url, email, password, account string, n in
 	}
 	return nil
 }
+
+// usageText is how to measure the targets of issue 8, one command each,
+// Lethe beside the floor.
+const usageText = `Usage: lethe-load [flags]
+
+Issue 8 targets, each against Lethe and the floor in the same run. Start
+Lethe with a fresh data directory for each scenario and its anonymous
+limits off:
+
+  go build -o /tmp/lethe ./server/cmd/lethe && go build -o /tmp/lethe-load ./server/cmd/lethe-load
+  rm -rf /tmp/lethe-bench && LETHE_ADMIN_PASSWORD=load-password-1 /tmp/lethe --addr 127.0.0.1:8080 \
+      --data /tmp/lethe-bench --chats-per-addr off --open-chats-per-addr 0 --messages-per-visitor off \
+      --messages-per-addr off --streams-per-addr 0 --metrics-addr "" --log-level warn & LETHE_PID=$!
+  /tmp/lethe-load -serve-floor -addr 127.0.0.1:8090 & FLOOR_PID=$!     (restart it too between scenarios)
+
+  L="-url http://127.0.0.1:8080 -pid $LETHE_PID -floor-url http://127.0.0.1:8090 -floor-pid $FLOOR_PID -password load-password-1"
+  /tmp/lethe-load -scenario throughput $L            messages/s at p99 ≤ 50 ms (1,000 chats, rates 500 … 10,000/s, 10 s each)
+  /tmp/lethe-load -scenario chats10k $L              10k open chats at 2,000 msg/s for 30 s, both directions
+  /tmp/lethe-load -scenario streams $L               100k visitor streams, 100 per HTTP/2 connection: open time, RSS per stream, idle CPU
+  /tmp/lethe-load -scenario inbox $L                 an operator's inbox while 10k chats start within 20 s
+  /tmp/lethe-load -scenario destroy -url http://127.0.0.1:8080 -data /tmp/lethe-bench -password load-password-1 \
+      -chats 200 -background-rate 250              close → gone from every file, under 250 msg/s
+
+Flags:
+`

@@ -51,7 +51,8 @@ func (a accountInfo) Info(ctx context.Context, accountID string) (privacy.Accoun
 	return privacy.AccountInfo{Name: acc.Name, TranscriptsEnabled: s.TranscriptsEnabled, Recipients: s.Recipients,
 		HideIP: s.HideVisitorIP, IdleTimeout: time.Duration(s.IdleTimeoutSeconds) * time.Second,
 		GPCIgnored: s.GPCIgnored, GPCIgnoredReason: s.GPCIgnoredReason, AuditRetention: s.AuditRetention(),
-		FilesDisabled: s.FilesDisabled, MaxFileBytes: orCap(s.MaxFileBytes, a.maxFile), MaxChatFileBytes: orCap(s.MaxChatFileBytes, a.maxChat)}, nil
+		FilesDisabled: s.FilesDisabled, MaxFileBytes: orCap(s.MaxFileBytes, a.maxFile), MaxChatFileBytes: orCap(s.MaxChatFileBytes, a.maxChat),
+		MonitoringDisabled: s.MonitoringDisabled}, nil
 }
 
 // directory gives the chat package what it needs of accounts.
@@ -64,4 +65,14 @@ func (d directory) Settings(ctx context.Context, accountID string) (chat.Account
 	}
 	return chat.AccountSettings{TranscriptsEnabled: s.TranscriptsEnabled, Recipients: s.Recipients, HideVisitorIP: s.HideVisitorIP,
 		RequireTLS: s.RequireTLS, IdleTimeout: time.Duration(s.IdleTimeoutSeconds) * time.Second}, nil
+}
+
+// MonitoringDisabled gives the chat service's GetWidgetConfig the account's
+// "no monitoring before the click" setting, for the widget loader.
+func (d directory) MonitoringDisabled(ctx context.Context, accountID string) (bool, error) {
+	s, err := d.Store.Settings(ctx, accountID)
+	if err != nil {
+		return false, err
+	}
+	return s.MonitoringDisabled, nil
 }

@@ -269,6 +269,9 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 		}),
 		connect.WithReadMaxBytes(chat.MaxRequestBytes),
 		connect.WithRequireConnectProtocolHeader(),
+		// Gzip only messages worth it: most answers are a few hundred
+		// bytes, and gzipping each cost more CPU than the wire it saved.
+		connect.WithCompressMinBytes(compressMinBytes),
 	}
 	mux := http.NewServeMux()
 	mux.Handle(chatv1connect.NewChatServiceHandler(chatSvc, opts...))
@@ -295,12 +298,19 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
 	mux.Handle("/", web.New(accounts))
 
-	// Outermost first: the client's address, then refusal of cross-site
-	// state-changing requests (they would carry the operator's cookie),
-	// then the operator's session.
-	a.handler = clients.Middleware(http.NewCrossOriginProtection().Handler(auth.SessionMiddleware(sessions, mux)))
+	// Outermost first: the client's address (and the server's own origin),
+	// then CORS for the widget loader's procedures only, then refusal of
+	// cross-site state-changing requests (they would carry the operator's
+	// cookie) but for those, then the operator's session.
+	crossSite := http.NewCrossOriginProtection()
+	web.AllowLoaderCrossOrigin(crossSite)
+	a.handler = clients.Middleware(web.LoaderCORS(crossSite.Handler(auth.SessionMiddleware(sessions, mux))))
 	return a, nil
 }
+
+// compressMinBytes is the smallest RPC message (response or stream
+// message) gzipped when the client accepts gzip.
+const compressMinBytes = 1024
 
 // openMail opens the mail queue when a relay is configured (nil otherwise).
 func openMail(ctx context.Context, cfg config, scratch *store.DB, log *slog.Logger) (*mail.Queue, error) {
