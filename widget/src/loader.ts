@@ -262,8 +262,14 @@ const INVITED_KEY = "lethe.invited";
       return true;
     } catch (e) {
       s.pageDirty = true;
+      const code = rpcCode(e);
       // A bad ticket refuses the whole page view: count the page without it.
-      if (ticket && ["not_found", "failed_precondition", "permission_denied", "invalid_argument"].includes(rpcCode(e))) return true;
+      if (ticket && ["not_found", "failed_precondition", "permission_denied", "invalid_argument"].includes(code)) return true;
+      // A website the account does not list: no launcher (its panel would be refused too).
+      if (code === "permission_denied" && !ui.ready) {
+        ui.shown = false;
+        render();
+      }
       s.pendingTicket ||= ticket;
       return false; // tried again on the next heartbeat
     }

@@ -1,0 +1,180 @@
+// End to end, issue 8: the widget weighs nothing until it is clicked. Before
+// any click the host page loads the loader, its config and the first page
+// view (with the WatchVisit stream for invitations), and no panel; with the
+// account's "no monitoring" setting it sends nothing but the config until the
+// click; the loader's page token cannot read anything; static files are
+// served pre-compressed with long-lived caching.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startShop, launchBrowser, shot, rpc, adminApi } from "./harness.mjs";
+
+let lethe;
+let shop;
+let browser;
+let admin;
+
+before(async () => {
+  ({ shop, lethe } = await startShop());
+  browser = await launchBrowser();
+  admin = await adminApi(lethe.base);
+});
+
+after(async () => {
+  await browser?.close();
+  await lethe?.stop();
+  await shop?.close();
+});
+
+/** What the page asked of the Lethe server, and the bytes it received for it (CDP). */
+async function watchLethe(page) {
+  const cdp = await page.context().newCDPSession(page);
+  await cdp.send("Network.enable");
+  const reqs = new Map();
+  cdp.on("Network.requestWillBeSent", (e) => {
+    if (e.request.url.startsWith(lethe.base)) reqs.set(e.requestId, { method: e.request.method, url: e.request.url.slice(lethe.base.length), bytes: 0, done: false });
+  });
+  cdp.on("Network.responseReceived", (e) => {
+    const r = reqs.get(e.requestId);
+    if (r) r.bytes += e.response.encodedDataLength || 0;
+  });
+  cdp.on("Network.dataReceived", (e) => {
+    const r = reqs.get(e.requestId);
+    if (r && !r.done) r.bytes += e.encodedDataLength || 0;
+  });
+  cdp.on("Network.loadingFinished", (e) => {
+    const r = reqs.get(e.requestId);
+    if (r) {
+      r.bytes = Math.max(r.bytes, e.encodedDataLength);
+      r.done = true;
+    }
+  });
+  return () => [...reqs.values()];
+}
+
+const path = (r) => r.url.replace(/\?.*$/, "");
+
+async function setMonitoringDisabled(on) {
+  const settings = (await admin("lethe.account.v1.AccountService/GetSettings", {})).settings;
+  await admin("lethe.account.v1.AccountService/UpdateSettings", { settings: { ...settings, monitoringDisabled: on } });
+}
+
+test("before any click the page loads only the loader, its config and the first page view, under 10 KB", { timeout: 120_000 }, async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const seen = await watchLethe(page);
+  const stream = page.waitForRequest((r) => r.url().includes("MonitorService/WatchVisit"));
+  await page.goto(shop.origin + "/");
+  await page.locator("#lethe-launcher").waitFor({ state: "visible" });
+  await stream;
+  await page.waitForTimeout(1500);
+  await shot(page, "80-lazy-before-click");
+  assert.equal(await page.locator("#lethe-frame").count(), 0, "no panel iframe before the click");
+  const reqs = seen();
+  const paths = reqs.filter((r) => r.method !== "OPTIONS").map(path).sort();
+  assert.deepEqual(paths, [
+    "/lethe.chat.v1.ChatService/GetWidgetConfig",
+    "/lethe.monitor.v1.MonitorService/Track",
+    "/lethe.monitor.v1.MonitorService/WatchVisit",
+    "/widget.js",
+  ]);
+  const bytes = reqs.reduce((n, r) => n + r.bytes, 0);
+  console.log(`first visit before the click: ${bytes} B on the wire in ${reqs.length} requests (${reqs.filter((r) => r.method === "OPTIONS").length} preflights), the stream open:`);
+  for (const r of reqs) console.log(`  ${r.method} ${path(r)} ${r.bytes} B${r.done ? "" : " (open)"}`);
+  assert.ok(bytes > 0 && bytes <= 10 * 1024, `first visit ${bytes} B, at most 10 KB`);
+
+  // The click loads the panel and hands it the visit.
+  const claim = page.waitForResponse((r) => r.url().includes("MonitorService/ClaimVisit"));
+  await page.locator("#lethe-launcher").click();
+  await page.frameLocator("#lethe-frame").getByTestId("prechat").waitFor();
+  assert.equal((await claim).status(), 200, "the panel claims the visit from its own origin");
+  const after = seen().map(path);
+  assert.ok(after.includes("/widget/panel") && after.includes("/static/panel.js"), "the panel loads at the click");
+  assert.ok(!after.some((p) => p.includes("/chunks/data-")), "\"Your data\" is not loaded before it is opened");
+  await shot(page, "81-lazy-after-click");
+  await ctx.close();
+});
+
+test("with no monitoring, nothing but the loader and its config before the click; the visit starts at the click", { timeout: 120_000 }, async () => {
+  await setMonitoringDisabled(true);
+  try {
+    const ctx = await browser.newContext();
+    const page = await ctx.newPage();
+    const seen = await watchLethe(page);
+    await page.goto(shop.origin + "/");
+    await page.locator("#lethe-launcher").waitFor({ state: "visible" });
+    await page.waitForTimeout(2000);
+    assert.deepEqual(seen().filter((r) => r.method !== "OPTIONS").map(path).sort(), ["/lethe.chat.v1.ChatService/GetWidgetConfig", "/widget.js"]);
+    assert.equal(await page.locator("#lethe-frame").count(), 0);
+    const track = page.waitForResponse((r) => r.url().includes("MonitorService/Track"));
+    await page.locator("#lethe-launcher").click();
+    const res = await track;
+    assert.equal(res.status(), 200, "the visit starts at the click");
+    assert.ok((await res.json()).pageToken, "a page token for the loader");
+    await page.frameLocator("#lethe-frame").getByTestId("prechat").waitFor();
+    await ctx.close();
+  } finally {
+    await setMonitoringDisabled(false);
+  }
+});
+
+test("the page token cannot read: GetMyData and ClaimVisit refuse it from the page", { timeout: 120_000 }, async () => {
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const track = page.waitForResponse((r) => r.url().includes("MonitorService/Track"));
+  await page.goto(shop.origin + "/");
+  await track;
+  const pageToken = await page.evaluate(() => sessionStorage.getItem("lethe.page"));
+  assert.ok(pageToken, "the loader keeps its page token in the host page's sessionStorage");
+  // Scripts of the host page can see the token; the browser does not even let them ask.
+  const inPage = await page.evaluate(
+    async ({ base, token }) => {
+      try {
+        const r = await fetch(`${base}/lethe.privacy.v1.PrivacyService/GetMyData`, {
+          method: "POST",
+          headers: { "Content-Type": "application/json", "Connect-Protocol-Version": "1", Authorization: `Bearer ${token}` },
+          body: JSON.stringify({ visitToken: token }),
+        });
+        return `status ${r.status}`;
+      } catch (e) {
+        return "refused";
+      }
+    },
+    { base: lethe.base, token: pageToken },
+  );
+  assert.notEqual(inPage, "status 200", "GetMyData with the page token from the page");
+  // And a client that sends what it likes gets no data either.
+  const origin = { Origin: shop.origin };
+  for (const [how, body, headers] of [
+    ["as visit_token", { visitToken: pageToken }, origin],
+    ["as bearer", {}, { ...origin, Authorization: `Bearer ${pageToken}` }],
+  ]) {
+    const r = await rpc(lethe.base, "lethe.privacy.v1.PrivacyService/GetMyData", body, headers);
+    assert.equal(r.status, 403, `GetMyData with the page token ${how}: ${JSON.stringify(r.body)}`);
+    assert.equal(r.body.code, "permission_denied");
+  }
+  const claim = await rpc(lethe.base, "lethe.monitor.v1.MonitorService/ClaimVisit", {}, { ...origin, Authorization: `Bearer ${pageToken}` });
+  assert.equal(claim.status, 403, "ClaimVisit from the host page's origin");
+  await ctx.close();
+});
+
+test("static files come back brotli-compressed with long-lived caching", { timeout: 60_000 }, async () => {
+  const html = await (await fetch(`${lethe.base}/widget/panel?account=demo&host=${encodeURIComponent(shop.origin)}`)).text();
+  const panelJs = /src="(\/static\/panel\.js\?v=[^"]+)"/.exec(html)?.[1];
+  assert.ok(panelJs, "the panel page loads a versioned panel.js as a module");
+  assert.match(html, /<script type="module"/);
+  const js = await (await fetch(`${lethe.base}${panelJs}`)).text();
+  const chunk = /"\.\/(chunks\/[^"]+\.js)"/.exec(js)?.[1];
+  assert.ok(chunk, "panel.js imports a hashed chunk");
+  for (const [url, cache] of [
+    [panelJs, /max-age=31536000.*immutable|immutable.*max-age=31536000/],
+    [`/static/${chunk}`, /max-age=31536000.*immutable|immutable.*max-age=31536000/],
+    ["/widget.js", /max-age=\d+/],
+  ]) {
+    const res = await fetch(`${lethe.base}${url}`, { headers: { "Accept-Encoding": "br" } });
+    assert.equal(res.status, 200, url);
+    assert.equal(res.headers.get("content-encoding"), "br", `${url} is sent brotli-compressed`);
+    assert.match(res.headers.get("cache-control") || "", cache, `${url} cache: ${res.headers.get("cache-control")}`);
+    assert.ok(res.headers.get("etag"), `${url} has an ETag`);
+    await res.arrayBuffer();
+  }
+});
