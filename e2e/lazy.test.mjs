@@ -6,7 +6,7 @@
 // served pre-compressed with long-lived caching.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startShop, launchBrowser, shot, adminApi } from "./harness.mjs";
+import { startShop, launchBrowser, shot, adminApi, operatorLogin } from "./harness.mjs";
 
 let lethe;
 let shop;
@@ -166,6 +166,48 @@ test("the page token cannot read: GetMyData and ClaimVisit refuse it from the pa
   await call("ClaimVisit from the page's origin", "monitor.v1.MonitorService/ClaimVisit", {}, { Origin: shop.origin, ...bearer });
   await call("ClaimVisit with no origin", "monitor.v1.MonitorService/ClaimVisit", {}, bearer);
   await ctx.close();
+});
+
+test("a chat in progress loads the panel on the next page at once, with its live stream and unread badge", { timeout: 120_000 }, async () => {
+  const opCtx = await browser.newContext();
+  const op = await opCtx.newPage();
+  await operatorLogin(op, lethe.base);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  await page.goto(shop.origin + "/");
+  await page.locator("#lethe-launcher").click();
+  let panel = page.frameLocator("#lethe-frame");
+  await panel.getByTestId("prechat").waitFor();
+  await panel.getByTestId("name").fill("Lazy Lou");
+  await panel.getByTestId("message").fill("Hello from the first page");
+  await panel.getByTestId("start").click();
+  await panel.getByTestId("chat").waitFor();
+  const item = op.getByTestId("queue-item").filter({ hasText: "Lazy Lou" });
+  await item.getByTestId("accept").click();
+  const view = op.getByTestId("chat-view");
+  await view.getByText("Hello from the first page").waitFor();
+
+  // The next page: the panel loads without a click, closed, and follows the chat.
+  await page.goto(shop.origin + "/");
+  await page.locator("#lethe-frame").waitFor({ state: "attached" });
+  assert.equal(await page.locator("#lethe-frame").isVisible(), false, "the panel stays closed");
+  panel = page.frameLocator("#lethe-frame");
+  await panel.getByText("Hello from the first page").waitFor({ state: "attached" });
+  await view.getByTestId("composer").fill("Still there?");
+  await view.getByTestId("composer").press("Enter");
+  await page.locator('#lethe-launcher[aria-label*="unread"]').waitFor();
+  await shot(page, "82-lazy-chat-in-progress-badge");
+  // Ended, the chat no longer loads the panel on the next page.
+  await page.locator("#lethe-launcher").click();
+  await panel.getByTestId("end").click();
+  await panel.getByTestId("end-confirm").click();
+  await panel.getByTestId("closed").waitFor();
+  await page.goto(shop.origin + "/");
+  await page.locator("#lethe-launcher").waitFor({ state: "visible" });
+  await page.waitForTimeout(1000);
+  assert.equal(await page.locator("#lethe-frame").count(), 0, "no panel before the click once the chat ended");
+  await ctx.close();
+  await opCtx.close();
 });
 
 test("static files come back brotli-compressed with long-lived caching", { timeout: 60_000 }, async () => {

@@ -534,8 +534,9 @@ const INVITED_KEY = "lethe.invited";
 
   const mount = () => {
     d.body.appendChild(btn);
-    // A chat in progress keeps its live stream and unread badge on every page.
-    if (get(CHAT_KEY)) loadPanel();
+    // A chat in progress keeps its live stream and unread badge on every page
+    // (and Lethe.open() or an invitation may have come before the body).
+    if (get(CHAT_KEY) || ui.open || ui.invitation) loadPanel();
     render();
   };
   if (d.body) mount();
