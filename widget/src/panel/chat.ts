@@ -286,10 +286,11 @@ export function createChatView(d: ChatDeps): ChatView {
       card.replaceWith(real);
       if (st.closed) ui.disableDownloads(real);
     };
-    if (st.files) draw(st.files);
-    else void loadFiles().then(draw);
     if (f.author === "operator") addLine("operator", card, ev, f.authorName);
     else addLine("visitor", card, ev, f.authorName || st.visitorName || "You");
+    // Once the placeholder is in the log, so that the card can take its place.
+    if (st.files) draw(st.files);
+    else void loadFiles().then(draw);
   }
 
   /** endChatView turns the view into its closed state, with why and what became of the chat. */
