@@ -172,9 +172,11 @@ test("a chat in progress loads the panel on the next page at once, with its live
   const opCtx = await browser.newContext();
   const op = await opCtx.newPage();
   await operatorLogin(op, lethe.base);
+  // On the demo page (the Lethe origin): this headless Chromium denies a
+  // cross-site frame its sessionStorage, where the panel keeps the chat.
   const ctx = await browser.newContext();
   const page = await ctx.newPage();
-  await page.goto(shop.origin + "/");
+  await page.goto(`${lethe.base}/demo`);
   await page.locator("#lethe-launcher").click();
   let panel = page.frameLocator("#lethe-frame");
   await panel.getByTestId("prechat").waitFor();
@@ -188,7 +190,7 @@ test("a chat in progress loads the panel on the next page at once, with its live
   await view.getByText("Hello from the first page").waitFor();
 
   // The next page: the panel loads without a click, closed, and follows the chat.
-  await page.goto(shop.origin + "/");
+  await page.goto(`${lethe.base}/demo`);
   await page.locator("#lethe-frame").waitFor({ state: "attached" });
   assert.equal(await page.locator("#lethe-frame").isVisible(), false, "the panel stays closed");
   panel = page.frameLocator("#lethe-frame");
@@ -202,7 +204,7 @@ test("a chat in progress loads the panel on the next page at once, with its live
   await panel.getByTestId("end").click();
   await panel.getByTestId("end-confirm").click();
   await panel.getByTestId("closed").waitFor();
-  await page.goto(shop.origin + "/");
+  await page.goto(`${lethe.base}/demo`);
   await page.locator("#lethe-launcher").waitFor({ state: "visible" });
   await page.waitForTimeout(1000);
   assert.equal(await page.locator("#lethe-frame").count(), 0, "no panel before the click once the chat ended");
