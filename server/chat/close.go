@@ -1,11 +1,14 @@
 package chat
 
 import (
+	"container/heap"
 	"context"
 	"database/sql"
 	"errors"
 	"log/slog"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"connectrpc.com/connect"
@@ -81,7 +84,7 @@ func (s *Service) close(ctx context.Context, chatID string, o closeOpts) error {
 		if len(to) == 0 {
 			return []*chatv1.ChatEvent{closed}, nil
 		}
-		history, err := events(ctx, tx, c.ID, 0)
+		history, err := events(ctx, s.store.inTx(tx), c.ID, 0)
 		if err != nil {
 			return nil, err
 		}
@@ -192,14 +195,16 @@ func (s *Service) sweepClosed(ctx context.Context) {
 			s.log.Info("pending WAL truncation done")
 		}
 	}
-	closed, err := s.store.Chats(ctx, "", StateClosed)
+	// Through the index on state: what it reads is the closed chats
+	// waiting for their mail, not the open ones.
+	closed, err := s.store.closedChatIDs(ctx)
 	if err != nil {
 		s.log.Error("sweep closed chats", slog.String("error", err.Error()))
 		return
 	}
-	for _, c := range closed {
-		if s.destroyable(ctx, c.ID) {
-			s.destroy(c.ID)
+	for _, id := range closed {
+		if s.destroyable(ctx, id) {
+			s.destroy(id)
 		}
 	}
 }
@@ -286,43 +291,139 @@ func (s *Service) destroy(chatID string) error {
 	return nil
 }
 
-// closeIdle closes open chats whose visitor has been gone longer than the
-// account's idle timeout (no chat stream open and not seen since).
-func (s *Service) closeIdle(ctx context.Context) {
-	open, err := s.store.Chats(ctx, "", StateWaiting, StateActive)
-	if err != nil {
-		s.log.Error("janitor: list chats", slog.String("error", err.Error()))
-		return
+// idleWatch is what the janitor knows of idle chats: the chats whose
+// visitor was seen since the last tick (dirty, fed by the store after each
+// commit that sets a chat's last-seen time) and, for each chat seen within
+// its idle timeout, when it falls due (a min-heap). A tick costs what
+// changed since the previous one plus the chats falling due: chats whose
+// visitor keeps a stream open are never looked at again until it ends
+// (the stream's end sets the last-seen time, which brings the chat back).
+type idleWatch struct {
+	mu    sync.Mutex
+	dirty map[string]seenMark
+	// Owned by the janitor goroutine.
+	due    idleHeap
+	latest map[string]int64 // chat → last-seen (ms) of its live heap entry
+	// scheduled is len(due) after the last tick (tests, metrics).
+	scheduled atomic.Int64
+}
+
+type seenMark struct {
+	account string
+	seen    int64 // unix ms
+}
+
+type idleEntry struct {
+	due     int64 // unix ms
+	chatID  string
+	account string
+	seen    int64
+}
+
+type idleHeap []idleEntry
+
+func (h idleHeap) Len() int           { return len(h) }
+func (h idleHeap) Less(i, j int) bool { return h[i].due < h[j].due }
+func (h idleHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *idleHeap) Push(x any)        { *h = append(*h, x.(idleEntry)) }
+func (h *idleHeap) Pop() any {
+	old := *h
+	e := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return e
+}
+
+func newIdleWatch() *idleWatch {
+	return &idleWatch{dirty: map[string]seenMark{}, latest: map[string]int64{}}
+}
+
+// seen records that a chat's visitor was seen at (called by the store's
+// writer after the commit: keep it cheap).
+func (w *idleWatch) seen(chatID, accountID string, at time.Time) {
+	w.mu.Lock()
+	w.dirty[chatID] = seenMark{account: accountID, seen: at.UnixMilli()}
+	w.mu.Unlock()
+}
+
+func (w *idleWatch) takeDirty() map[string]seenMark {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.dirty) == 0 {
+		return nil
 	}
+	d := w.dirty
+	w.dirty = map[string]seenMark{}
+	return d
+}
+
+func (w *idleWatch) schedule(chatID, account string, seen int64, idle time.Duration) {
+	w.latest[chatID] = seen
+	heap.Push(&w.due, idleEntry{due: seen + idle.Milliseconds(), chatID: chatID, account: account, seen: seen})
+}
+
+// closeIdle closes open chats whose visitor has been gone longer than the
+// account's idle timeout (no chat stream open and not seen since). It looks
+// only at chats seen since the last tick and at those falling due (idleWatch).
+// A shorter idle timeout set by an account applies to each chat when it is
+// next seen or falls due under the old one.
+func (s *Service) closeIdle(ctx context.Context) {
+	w := s.idle
 	timeouts := map[string]time.Duration{}
-	now := time.Now()
-	for _, c := range open {
-		if s.watchers.watching(c.ID) {
-			continue
-		}
-		idle, ok := timeouts[c.AccountID]
+	timeout := func(account string) (time.Duration, bool) {
+		idle, ok := timeouts[account]
 		if !ok {
-			set, err := s.dir.Settings(ctx, c.AccountID)
+			set, err := s.dir.Settings(ctx, account)
 			if err != nil {
-				continue
+				return 0, false
 			}
 			idle = set.IdleTimeout
-			timeouts[c.AccountID] = idle
+			timeouts[account] = idle
 		}
-		if now.Sub(c.SeenAt) < idle {
+		return idle, true
+	}
+	for id, m := range w.takeDirty() {
+		idle, ok := timeout(m.account)
+		if !ok {
+			// Settings unreadable (account gone?): look again in a while.
+			idle = s.opts.JanitorInterval
+		}
+		w.schedule(id, m.account, m.seen, idle)
+	}
+	defer func() { w.scheduled.Store(int64(w.due.Len())) }()
+	now := time.Now()
+	for w.due.Len() > 0 && w.due[0].due <= now.UnixMilli() {
+		e := heap.Pop(&w.due).(idleEntry)
+		if seen, ok := w.latest[e.chatID]; !ok || seen != e.seen {
+			continue // seen again since: a later entry stands for it
+		}
+		delete(w.latest, e.chatID)
+		if s.watchers.watching(e.chatID) {
+			continue // the stream's end brings it back
+		}
+		idle, ok := timeout(e.account)
+		if !ok {
 			continue
 		}
-		// The list may be stale by now: decide again on the row as it is
-		// inside the closing transaction (a stream may have ended, touching
-		// it, or started since).
-		err := s.close(ctx, c.ID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "idle", check: func(c *Chat) error {
+		if now.Sub(time.UnixMilli(e.seen)) < idle {
+			w.schedule(e.chatID, e.account, e.seen, idle) // the account lengthened its timeout
+			continue
+		}
+		// Decide again on the row as it is inside the closing transaction
+		// (a stream may have ended, touching it, or started since).
+		err := s.close(ctx, e.chatID, closeOpts{by: chatv1.AuthorKind_AUTHOR_KIND_SYSTEM, reason: "idle", check: func(c *Chat) error {
 			if s.watchers.watching(c.ID) || time.Since(c.SeenAt) < idle {
 				return errs.Precondition("the visitor is back")
 			}
 			return nil
 		}})
-		if err != nil && errs.CodeOf(err) != connect.CodeFailedPrecondition /* closed or back meanwhile */ {
-			s.log.Error("janitor: close idle chat", slog.String("chat", c.ID), slog.String("error", err.Error()))
+		switch {
+		case err == nil, errs.CodeOf(err) == connect.CodeFailedPrecondition /* closed or back meanwhile */, errs.CodeOf(err) == connect.CodeNotFound:
+		default:
+			s.log.Error("janitor: close idle chat", slog.String("chat", e.chatID), slog.String("error", err.Error()))
+			// Try again next tick.
+			w.latest[e.chatID] = e.seen
+			e.due = now.Add(s.opts.JanitorInterval).UnixMilli()
+			heap.Push(&w.due, e)
 		}
 	}
 }

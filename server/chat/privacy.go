@@ -203,7 +203,7 @@ func (s *Service) CorrectVisitor(ctx context.Context, chatID, name, email string
 		if err := openCheck(c); err != nil {
 			return nil, err
 		}
-		if err := updateVisitor(ctx, tx, c, name, email); err != nil {
+		if err := s.store.updateVisitor(ctx, tx, c, name, email); err != nil {
 			return nil, err
 		}
 		return []*chatv1.ChatEvent{{Kind: &chatv1.ChatEvent_VisitorUpdated{VisitorUpdated: &chatv1.VisitorUpdated{

@@ -83,9 +83,9 @@ type Service struct {
 	opts    Options
 	pres    *presence
 
-	// mu serialises every stored change with its publication, so that
-	// subscribers see each chat's events in sequence order.
-	mu sync.Mutex
+	// Every stored change and its publication go through the store's
+	// writer (writer.go), in one order: subscribers see each chat's events
+	// in sequence order with no lock across chats.
 
 	// Rate limits (limits.go): per visitor on messages and typing updates;
 	// per client address on chats started, messages and offline messages.
@@ -97,6 +97,8 @@ type Service struct {
 
 	tombstones *tombstones
 	watchers   *watchers
+	// idle is the janitor's view of chats that may go idle (close.go).
+	idle *idleWatch
 	// filesHook destroys a chat's files when it closes (files.go).
 	filesHook fileHook
 
@@ -132,6 +134,9 @@ type Options struct {
 	// Audit counts destroyed chats per account and hour (nil:
 	// audit.Discard).
 	Audit audit.Recorder
+	// WriteBatch is how many queued chat changes the writer commits in one
+	// transaction at most (0: DefaultWriteBatch).
+	WriteBatch int
 }
 
 // NewService returns the chat service and starts its destroyer. Chats found
@@ -155,12 +160,19 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, conse
 		messages: limit.NewRate(l.MessagesPerVisitor), typings: limit.NewRate(typingRate),
 		starts: limit.NewRate(l.StartsPerAddr), addrMsgs: limit.NewRate(l.MessagesPerAddr), offline: limit.NewRate(l.OfflinePerAddr),
 		open:       newOpenChats(l.OpenPerAddr),
-		tombstones: newTombstones(), watchers: newWatchers(),
+		tombstones: newTombstones(), watchers: newWatchers(), idle: newIdleWatch(),
 		destroyQ: make(chan string, 1024), stop: make(chan struct{})}
 	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
 		s.hub.Publish(accountTopic(accountID), p)
 	})
-	closed, err := st.Chats(ctx, "", StateClosed)
+	st.setBatch(o.WriteBatch)
+	st.onSeen = s.idle.seen
+	// The one look at every open chat: after a restart the janitor starts
+	// from each chat's stored last-seen time.
+	if err := st.openChatsSeen(ctx, func(id, account string, seen time.Time) { s.idle.seen(id, account, seen) }); err != nil {
+		return nil, err
+	}
+	closed, err := st.closedChatIDs(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -172,11 +184,12 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, conse
 	return s, nil
 }
 
-// Close stops the destroyer after it finished its queue.
+// Close stops the destroyer after it finished its queue, then the store's
+// writer after it committed what is queued.
 func (s *Service) Close() error {
 	close(s.stop)
 	s.wg.Wait()
-	return nil
+	return s.store.Close()
 }
 
 // Policy says who may call each procedure.
@@ -331,14 +344,13 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 	n := NewChat{ChatID: ids.New(), VisitorID: ids.New(), AccountID: m.AccountId, TokenHash: ids.Hash(token),
 		Name: name, Email: email, FirstMessage: text, MessageID: ids.New(), IP: ip, Host: host,
 		ConsentVersion: accepted.Version, ConsentLocale: accepted.Locale}
-	s.mu.Lock()
-	c, evs, err := s.store.Create(ctx, n)
-	if err == nil {
+	c, _, err := s.store.Create(ctx, n, func(c *Chat, evs []*chatv1.ChatEvent) {
+		// In the writer, after the commit: the slot is held before any
+		// close of the chat can release it.
 		s.open.hold(c.ID, release)
 		held = true
 		s.publish(c, evs)
-	}
-	s.mu.Unlock()
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -350,7 +362,7 @@ func (s *Service) StartChat(ctx context.Context, req *connect.Request[chatv1.Sta
 }
 
 // publish sends stored events and the chat's new summary to subscribers.
-// Call with s.mu held, after the commit.
+// The writer calls it after the commit, in its order.
 func (s *Service) publish(c *Chat, evs []*chatv1.ChatEvent) {
 	for _, ev := range evs {
 		s.hub.Publish(chatTopic(c.ID), ev)
@@ -361,19 +373,18 @@ func (s *Service) publish(c *Chat, evs []*chatv1.ChatEvent) {
 
 // change runs a stored change and publishes its result.
 func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, evs, err := s.store.Change(ctx, chatID, fn)
+	c, evs, err := s.store.Change(ctx, chatID, fn, func(c *Chat, evs []*chatv1.ChatEvent) {
+		s.publish(c, evs)
+		if c.State == StateClosed {
+			s.open.release(c.ID)
+			s.hub.Publish(accountTopic(c.AccountID), chatRemoved{chatID: c.ID})
+		}
+	})
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, errs.NotFound("no such chat")
 	}
 	if err != nil {
 		return nil, nil, err
-	}
-	s.publish(c, evs)
-	if c.State == StateClosed {
-		s.open.release(c.ID)
-		s.hub.Publish(accountTopic(c.AccountID), chatRemoved{chatID: c.ID})
 	}
 	return c, evs, nil
 }
@@ -403,15 +414,21 @@ func (s *Service) usedChat(ctx context.Context, chatID string) (*auth.Visitor, e
 	if err != nil || s.open.counted(v.ChatID) {
 		return v, err
 	}
-	// Decide on the chat as stored, serialised with closes (which release
-	// under s.mu): a chat closed meanwhile is never counted again.
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.store.Chat(ctx, v.ChatID)
-	if err != nil || c.State == StateClosed {
+	// Decide on the chat as stored, in the writer's order with closes
+	// (which release after their commit there): a chat closed meanwhile is
+	// never counted again.
+	addr := addrKey(ctx)
+	var adoptErr error
+	err = s.store.read(ctx, v.ChatID, func(c *Chat) error {
+		if c.State != StateClosed {
+			adoptErr = s.open.adopt(c.ID, addr)
+		}
+		return nil
+	})
+	if err != nil {
 		return v, nil // the call itself finds out
 	}
-	return v, s.open.adopt(c.ID, addrKey(ctx))
+	return v, adoptErr
 }
 
 func openCheck(c *Chat) error {
@@ -491,6 +508,13 @@ func (s *Service) EndChat(ctx context.Context, req *connect.Request[chatv1.EndCh
 		return nil, err
 	}
 	return connect.NewResponse(&chatv1.EndChatResponse{}), nil
+}
+
+// WriterStats counts the transactions the chat writer committed and the
+// changes they carried since start (a metric: changes/batches is the mean
+// group-commit batch).
+func (s *Service) WriterStats() (batches, changes int64) {
+	return s.store.wr.batches.Load(), s.store.wr.changes.Load()
 }
 
 // Destroyed counts the chats destroyed since start (a metric; ids only in logs).

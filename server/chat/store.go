@@ -64,9 +64,18 @@ func (c *Chat) summary() *chatv1.ChatSummary {
 	}
 }
 
-// Store owns the visitors, chats and events tables in scratch.db.
+// Store owns the visitors, chats and events tables in scratch.db. Every
+// change goes through its writer (writer.go): group commit, one goroutine.
 type Store struct {
 	db *store.DB
+	// r and w run the hot statements prepared once, on the read pool and
+	// on the write connection.
+	r, w *store.Prepared
+	wr   *writer
+	// onSeen, if set, is told after the commit each time a chat's visitor
+	// is seen (chat started, stream ended, file shared): the janitor's
+	// only input (close.go).
+	onSeen func(chatID, accountID string, at time.Time)
 }
 
 // NewStore migrates and returns the chat store.
@@ -75,7 +84,27 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 	if err := db.Migrate(ctx, "chat", sub); err != nil {
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, r: store.Prepare(db.R), w: store.Prepare(db.W), wr: newWriter(db.W, DefaultWriteBatch)}
+	// The writer's statements are prepared on the write connection before
+	// any transaction holds it (store.Prepared.PrepareAll).
+	if err := s.w.PrepareAll(ctx, writeQueries...); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// setBatch sets the writer's batch size (before its first change).
+func (s *Store) setBatch(n int) {
+	if n > 0 {
+		s.wr.batch = n
+	}
+}
+
+// Close stops the writer after it applied what is queued; changes asked
+// after that are refused (Unavailable). The database stays open.
+func (s *Store) Close() error {
+	s.wr.close()
+	return errors.Join(s.r.Close(), s.w.Close())
 }
 
 // DB is the scratch database (for checkpoints after destruction).
@@ -83,6 +112,41 @@ func (s *Store) DB() *store.DB { return s.db }
 
 const chatCols = `c.id, c.account_id, c.visitor_id, v.name, v.email, c.state, c.operator_id, c.operator_name, c.last_seq, c.started_at,
 	v.ip, v.host, v.transcript_email, c.consent_version, c.consent_locale, c.consent_at, c.visitor_seen_at`
+
+// The statements of the request path and the janitor, by name: the code
+// runs these very strings and explain_test.go checks each uses an index.
+const (
+	qChatByID        = `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE c.id = ?`
+	qChatByTokenHash = `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE v.token_hash = ?`
+	// Three state slots; unused ones are 0 (no chat has state 0).
+	qChatsOfAccount = `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id
+	WHERE c.account_id = ? AND c.state IN (?, ?, ?) ORDER BY c.started_at, c.id`
+	qChatsInStates = `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id
+	WHERE c.state IN (?, ?, ?) ORDER BY c.started_at, c.id`
+	qEventsAfter     = `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`
+	qNextSeq         = `UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`
+	qInsertEvent     = `INSERT INTO events (chat_id, seq, body) VALUES (?, ?, ?)`
+	qUpdateEventBody = `UPDATE events SET body = ? WHERE chat_id = ? AND seq = ?`
+	qInsertVisitor   = `INSERT INTO visitors (id, account_id, token_hash, name, email, ip, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertChat      = `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qUpdateChat          = `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ? WHERE id = ?`
+	qTouch               = `UPDATE chats SET visitor_seen_at = ? WHERE id = ? RETURNING account_id`
+	qUpdateVisitor       = `UPDATE visitors SET name = ?, email = ? WHERE id = ?`
+	qSetTranscriptEmail  = `UPDATE visitors SET transcript_email = ? WHERE id = ?`
+	qVisitorTokenHash    = `SELECT token_hash FROM visitors WHERE id = ?`
+	qDestroyChatVisitor  = `SELECT visitor_id FROM chats WHERE id = ?`
+	qDestroyEvents       = `DELETE FROM events WHERE chat_id = ?`
+	qDestroyChat         = `DELETE FROM chats WHERE id = ?`
+	qDestroyVisitor      = `DELETE FROM visitors WHERE id = ?`
+	qClosedChatIDs       = `SELECT id FROM chats WHERE state = 3`
+	qOpenChatsSeen       = `SELECT id, account_id, visitor_seen_at FROM chats WHERE state IN (1, 2)`
+	qChatsByEmailOrdered = chatsByEmailQuery + ` ORDER BY 1`
+)
+
+// writeQueries run on the write connection.
+var writeQueries = []string{qChatByID, qEventsAfter, qNextSeq, qInsertEvent, qUpdateEventBody, qInsertVisitor, qInsertChat,
+	qUpdateChat, qTouch, qUpdateVisitor, qSetTranscriptEmail, qDestroyChatVisitor, qDestroyEvents, qDestroyChat, qDestroyVisitor}
 
 func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 	var c Chat
@@ -104,36 +168,41 @@ func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
 }
 
 type querier interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
 	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
 }
 
-func getChat(ctx context.Context, q querier, id string) (*Chat, error) {
-	return scanChat(q.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE c.id = ?`, id))
+func getChat(ctx context.Context, q *store.Prepared, id string) (*Chat, error) {
+	return scanChat(q.QueryRowContext(ctx, qChatByID, id))
 }
 
 // Chat returns one chat.
-func (s *Store) Chat(ctx context.Context, id string) (*Chat, error) { return getChat(ctx, s.db.R, id) }
+func (s *Store) Chat(ctx context.Context, id string) (*Chat, error) { return getChat(ctx, s.r, id) }
 
 // VisitorByTokenHash returns the chat of the visitor holding a token.
 func (s *Store) VisitorByTokenHash(ctx context.Context, hash []byte) (*Chat, error) {
-	return scanChat(s.db.R.QueryRowContext(ctx, `SELECT `+chatCols+` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE v.token_hash = ?`, hash))
+	return scanChat(s.r.QueryRowContext(ctx, qChatByTokenHash, hash))
 }
 
-// Chats lists an account's chats in the given states (all accounts when
-// accountID is empty), oldest first.
+// Chats lists an account's chats in the given states (at most three; all
+// accounts when accountID is empty), oldest first.
 func (s *Store) Chats(ctx context.Context, accountID string, states ...State) ([]*Chat, error) {
-	q := `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id WHERE (? = '' OR c.account_id = ?) AND c.state IN (`
-	args := []any{accountID, accountID}
-	for i, st := range states {
-		if i > 0 {
-			q += ","
-		}
-		q += "?"
-		args = append(args, st)
+	if len(states) > 3 {
+		return nil, fmt.Errorf("chats: at most 3 states, got %d", len(states))
 	}
-	q += `) ORDER BY c.started_at, c.id`
-	rows, err := s.db.R.QueryContext(ctx, q, args...)
+	var in [3]any
+	for i := range in {
+		in[i] = 0
+		if i < len(states) {
+			in[i] = states[i]
+		}
+	}
+	var rows *sql.Rows
+	var err error
+	if accountID == "" {
+		rows, err = s.r.QueryContext(ctx, qChatsInStates, in[:]...)
+	} else {
+		rows, err = s.r.QueryContext(ctx, qChatsOfAccount, append([]any{accountID}, in[:]...)...)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -151,11 +220,11 @@ func (s *Store) Chats(ctx context.Context, accountID string, states ...State) ([
 
 // Events returns the stored events of a chat with seq > after, in order.
 func (s *Store) Events(ctx context.Context, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
-	return events(ctx, s.db.R, chatID, after)
+	return events(ctx, s.r, chatID, after)
 }
 
 func events(ctx context.Context, q querier, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
-	rows, err := q.QueryContext(ctx, `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`, chatID, after)
+	rows, err := q.QueryContext(ctx, qEventsAfter, chatID, after)
 	if err != nil {
 		return nil, err
 	}
@@ -176,10 +245,10 @@ func events(ctx context.Context, q querier, chatID string, after int64) ([]*chat
 }
 
 // appendEvent assigns the chat's next sequence number to ev and stores it,
-// inside tx.
-func appendEvent(ctx context.Context, tx *sql.Tx, chatID string, ev *chatv1.ChatEvent) error {
+// inside the transaction of q.
+func appendEvent(ctx context.Context, q *store.Prepared, chatID string, ev *chatv1.ChatEvent) error {
 	var seq int64
-	if err := tx.QueryRowContext(ctx, `UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`, chatID).Scan(&seq); err != nil {
+	if err := q.QueryRowContext(ctx, qNextSeq, chatID).Scan(&seq); err != nil {
 		return err
 	}
 	ev.ChatId, ev.Seq = chatID, seq
@@ -190,7 +259,7 @@ func appendEvent(ctx context.Context, tx *sql.Tx, chatID string, ev *chatv1.Chat
 	if err != nil {
 		return err
 	}
-	_, err = tx.ExecContext(ctx, `INSERT INTO events (chat_id, seq, body) VALUES (?, ?, ?)`, chatID, seq, b)
+	_, err = q.ExecContext(ctx, qInsertEvent, chatID, seq, b)
 	return err
 }
 
@@ -207,16 +276,18 @@ type NewChat struct {
 }
 
 // Create stores a new visitor and their waiting chat with its first two
-// events (started, first message), in one transaction.
-func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEvent, error) {
+// events (started, first message), through the writer. after, if not nil,
+// runs after the commit in the writer's order (publication).
+func (s *Store) Create(ctx context.Context, n NewChat, after func(c *Chat, evs []*chatv1.ChatEvent)) (*Chat, []*chatv1.ChatEvent, error) {
 	now := time.Now()
 	evs := []*chatv1.ChatEvent{
 		{Kind: &chatv1.ChatEvent_Started{Started: &chatv1.ChatStarted{VisitorName: n.Name}}},
 		{Kind: &chatv1.ChatEvent_Message{Message: &chatv1.Message{Id: n.MessageID, AuthorKind: chatv1.AuthorKind_AUTHOR_KIND_VISITOR, AuthorName: n.Name, Text: n.FirstMessage}}},
 	}
 	var c *Chat
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO visitors (id, account_id, token_hash, name, email, ip, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	err := s.wr.do(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		tx := s.w.Tx(sqlTx)
+		if _, err := tx.ExecContext(ctx, qInsertVisitor,
 			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, n.IP, n.Host, now.UnixMilli()); err != nil {
 			return err
 		}
@@ -224,8 +295,7 @@ func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEve
 		if n.ConsentVersion > 0 {
 			consentAt = now.UnixMilli()
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		if _, err := tx.ExecContext(ctx, qInsertChat,
 			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, now.UnixMilli(), n.ConsentVersion, n.ConsentLocale, consentAt, now.UnixMilli()); err != nil {
 			return err
 		}
@@ -237,6 +307,13 @@ func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEve
 		var err error
 		c, err = getChat(ctx, tx, n.ChatID)
 		return err
+	}, func() {
+		if s.onSeen != nil {
+			s.onSeen(c.ID, c.AccountID, c.SeenAt)
+		}
+		if after != nil {
+			after(c, evs)
+		}
 	})
 	if err != nil {
 		return nil, nil, err
@@ -244,20 +321,24 @@ func (s *Store) Create(ctx context.Context, n NewChat) (*Chat, []*chatv1.ChatEve
 	return c, evs, nil
 }
 
-// Change applies a change to one chat in a write transaction: check may
-// refuse it (its error is returned as is), mutate may update the chat row
-// (its fields are written back), and the events it returns are appended. It
-// returns the chat as it is after the change.
-func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error)) (*Chat, []*chatv1.ChatEvent, error) {
+// Change applies a change to one chat through the writer: check may refuse
+// it (its error is returned as is, and nothing of it is stored), mutate may
+// update the chat row (its fields are written back), and the events it
+// returns are appended. after, if not nil, runs after the commit in the
+// writer's order (publication, accounting). It returns the chat as it is
+// after the change.
+func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *sql.Tx) ([]*chatv1.ChatEvent, error),
+	after func(c *Chat, evs []*chatv1.ChatEvent)) (*Chat, []*chatv1.ChatEvent, error) {
 	var c *Chat
 	var evs []*chatv1.ChatEvent
-	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.wr.do(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		tx := s.w.Tx(sqlTx)
 		var err error
 		c, err = getChat(ctx, tx, chatID)
 		if err != nil {
 			return err
 		}
-		evs, err = fn(c, tx)
+		evs, err = fn(c, sqlTx)
 		if err != nil {
 			return err
 		}
@@ -265,8 +346,7 @@ func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *
 		if c.State == StateClosed {
 			closedAt = time.Now().UnixMilli()
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ? WHERE id = ?`,
-			c.State, c.OperatorID, c.OperatorName, closedAt, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, qUpdateChat, c.State, c.OperatorID, c.OperatorName, closedAt, c.ID); err != nil {
 			return err
 		}
 		for _, ev := range evs {
@@ -278,6 +358,10 @@ func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *
 			c.LastSeq = evs[len(evs)-1].Seq
 		}
 		return nil
+	}, func() {
+		if after != nil {
+			after(c, evs)
+		}
 	})
 	if err != nil {
 		return nil, nil, err
@@ -285,29 +369,44 @@ func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *
 	return c, evs, nil
 }
 
+// read runs fn on the chat as it is in the writer's order (after every
+// change queued before it), then after with that chat once the batch
+// committed; nothing is written.
+func (s *Store) read(ctx context.Context, chatID string, after func(c *Chat) error) error {
+	var c *Chat
+	var afterErr error
+	err := s.wr.do(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
+		var err error
+		c, err = getChat(ctx, s.w.Tx(sqlTx), chatID)
+		return err
+	}, func() { afterErr = after(c) })
+	if err != nil {
+		return err
+	}
+	return afterErr
+}
+
 // Destroy deletes every row of a chat (events, chat, visitor) in one
 // transaction. With secure_delete on, the deleted content is overwritten in
 // the database file; the caller checkpoints the WAL afterwards so it is gone
 // from there too.
 func (s *Store) Destroy(ctx context.Context, chatID string) error {
-	return s.db.Tx(ctx, func(tx *sql.Tx) error {
+	return s.db.Tx(ctx, func(sqlTx *sql.Tx) error {
+		tx := s.w.Tx(sqlTx)
 		var visitorID string
-		err := tx.QueryRowContext(ctx, `SELECT visitor_id FROM chats WHERE id = ?`, chatID).Scan(&visitorID)
+		err := tx.QueryRowContext(ctx, qDestroyChatVisitor, chatID).Scan(&visitorID)
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil
 		}
 		if err != nil {
 			return err
 		}
-		for _, q := range []string{
-			`DELETE FROM events WHERE chat_id = ?`,
-			`DELETE FROM chats WHERE id = ?`,
-		} {
+		for _, q := range []string{qDestroyEvents, qDestroyChat} {
 			if _, err := tx.ExecContext(ctx, q, chatID); err != nil {
 				return err
 			}
 		}
-		_, err = tx.ExecContext(ctx, `DELETE FROM visitors WHERE id = ?`, visitorID)
+		_, err = tx.ExecContext(ctx, qDestroyVisitor, visitorID)
 		return err
 	})
 }
@@ -324,15 +423,16 @@ const chatsByEmailQuery = `SELECT c.id FROM visitors v JOIN chats c ON c.visitor
 // email as their own address or for a transcript copy (ASCII
 // case-insensitive), sorted.
 func (s *Store) ChatsByEmail(ctx context.Context, accountID, email string) ([]string, error) {
-	return store.Column[string](ctx, s.db.R, chatsByEmailQuery+` ORDER BY 1`, accountID, email)
+	return store.Column[string](ctx, s.r, qChatsByEmailOrdered, accountID, email)
 }
 
 // updateVisitor sets the name and e-mail address a visitor gave, and the
 // visitor's name in the chat's stored events (messages, files, the start),
 // inside tx: the data held, and the transcript mailed later, say what the
 // visitor corrected it to.
-func updateVisitor(ctx context.Context, tx *sql.Tx, c *Chat, name, email string) error {
-	if _, err := tx.ExecContext(ctx, `UPDATE visitors SET name = ?, email = ? WHERE id = ?`, name, email, c.VisitorID); err != nil {
+func (s *Store) updateVisitor(ctx context.Context, sqlTx *sql.Tx, c *Chat, name, email string) error {
+	tx := s.w.Tx(sqlTx)
+	if _, err := tx.ExecContext(ctx, qUpdateVisitor, name, email, c.VisitorID); err != nil {
 		return err
 	}
 	evs, err := events(ctx, tx, c.ID, 0)
@@ -363,7 +463,7 @@ func updateVisitor(ctx context.Context, tx *sql.Tx, c *Chat, name, email string)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE events SET body = ? WHERE chat_id = ? AND seq = ?`, b, c.ID, ev.Seq); err != nil {
+		if _, err := tx.ExecContext(ctx, qUpdateEventBody, b, c.ID, ev.Seq); err != nil {
 			return err
 		}
 	}
@@ -373,18 +473,59 @@ func updateVisitor(ctx context.Context, tx *sql.Tx, c *Chat, name, email string)
 
 func (s *Store) visitorTokenHash(ctx context.Context, visitorID string) ([]byte, error) {
 	var h []byte
-	err := s.db.R.QueryRowContext(ctx, `SELECT token_hash FROM visitors WHERE id = ?`, visitorID).Scan(&h)
+	err := s.r.QueryRowContext(ctx, qVisitorTokenHash, visitorID).Scan(&h)
 	return h, err
 }
 
+// inTx runs the store's prepared statements inside tx (a transaction of the
+// write connection, such as the one a change runs in).
+func (s *Store) inTx(tx *sql.Tx) *store.Prepared { return s.w.Tx(tx) }
+
 // SetTranscriptEmail records where the visitor wants a transcript copy.
 func (s *Store) SetTranscriptEmail(ctx context.Context, visitorID, email string) error {
-	_, err := s.db.W.ExecContext(ctx, `UPDATE visitors SET transcript_email = ? WHERE id = ?`, email, visitorID)
-	return err
+	return s.wr.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := s.w.Tx(tx).ExecContext(ctx, qSetTranscriptEmail, email, visitorID)
+		return err
+	}, nil)
 }
 
-// Touch records that the chat's visitor was seen now.
+// Touch records that the chat's visitor was seen at (through the writer).
+// A chat that is gone is ErrNotFound.
 func (s *Store) Touch(ctx context.Context, chatID string, at time.Time) error {
-	_, err := s.db.W.ExecContext(ctx, `UPDATE chats SET visitor_seen_at = ? WHERE id = ?`, at.UnixMilli(), chatID)
-	return err
+	var accountID string
+	return s.wr.do(ctx, func(ctx context.Context, tx *sql.Tx) error {
+		err := s.w.Tx(tx).QueryRowContext(ctx, qTouch, at.UnixMilli(), chatID).Scan(&accountID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return ErrNotFound
+		}
+		return err
+	}, func() {
+		if s.onSeen != nil {
+			s.onSeen(chatID, accountID, time.UnixMilli(at.UnixMilli()))
+		}
+	})
+}
+
+// openChatsSeen lists every open chat's id, account and last-seen time
+// (the janitor's starting point after a restart).
+func (s *Store) openChatsSeen(ctx context.Context, fn func(chatID, accountID string, seen time.Time)) error {
+	rows, err := s.r.QueryContext(ctx, qOpenChatsSeen)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, account string
+		var seen int64
+		if err := rows.Scan(&id, &account, &seen); err != nil {
+			return err
+		}
+		fn(id, account, time.UnixMilli(seen))
+	}
+	return rows.Err()
+}
+
+// closedChatIDs lists the chats closed and not destroyed yet.
+func (s *Store) closedChatIDs(ctx context.Context) ([]string, error) {
+	return store.Column[string](ctx, s.r, qClosedChatIDs)
 }

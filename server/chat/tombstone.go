@@ -14,9 +14,14 @@ const tombstoneTTL = time.Hour
 // and been destroyed, so that late calls get FailedPrecondition ("the chat is
 // closed") rather than a confusing Unauthenticated. They live in memory only,
 // keyed by the token's hash, for an hour.
+//
+// Adding is O(1) (amortised): every tombstone lives as long, so they expire
+// in the order they were added and a FIFO queue says which to forget.
 type tombstones struct {
-	mu sync.Mutex
-	m  map[string]tombstone
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[string]tombstone
+	q   []queued // in order of expiry
 }
 
 type tombstone struct {
@@ -24,7 +29,12 @@ type tombstone struct {
 	until time.Time
 }
 
-func newTombstones() *tombstones { return &tombstones{m: map[string]tombstone{}} }
+type queued struct {
+	key   string
+	until time.Time
+}
+
+func newTombstones() *tombstones { return &tombstones{ttl: tombstoneTTL, m: map[string]tombstone{}} }
 
 // add remembers v's closed chat under the hash of its token, and forgets
 // tombstones past their time.
@@ -32,12 +42,25 @@ func (t *tombstones) add(tokenHash []byte, v *auth.Visitor) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := time.Now()
-	for k, ts := range t.m {
-		if now.After(ts.until) {
-			delete(t.m, k)
+	n := 0
+	for n < len(t.q) && now.After(t.q[n].until) {
+		if ts, ok := t.m[t.q[n].key]; ok && ts.until.Equal(t.q[n].until) {
+			delete(t.m, t.q[n].key)
 		}
+		t.q[n] = queued{}
+		n++
 	}
-	t.m[string(tokenHash)] = tombstone{v: v, until: now.Add(tombstoneTTL)}
+	t.q = t.q[n:]
+	key, until := string(tokenHash), now.Add(t.ttl)
+	t.m[key] = tombstone{v: v, until: until}
+	t.q = append(t.q, queued{key: key, until: until})
+}
+
+// len is how many tombstones are held.
+func (t *tombstones) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
 }
 
 // get returns the closed chat's visitor for a token hash, if remembered.

@@ -16,7 +16,7 @@ import (
 )
 
 // cutOff turns the end of a subscription into the error a client sees.
-func cutOff(sub *hub.Sub) error { return hub.Ended(sub.Err(), "resume from the last sequence number") }
+func cutOff(why error) error { return hub.Ended(why, "resume from the last sequence number") }
 
 func stateAfter(st chatv1.ChatState, ev *chatv1.ChatEvent) chatv1.ChatState {
 	switch ev.Kind.(type) {
@@ -82,10 +82,10 @@ func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.Wat
 		select {
 		case <-ctx.Done():
 			return nil
-		case m, ok := <-sub.C():
-			if !ok {
-				return cutOff(sub)
-			}
+		case <-sub.Ready():
+		}
+		ms, ended := sub.Take()
+		for _, m := range ms {
 			ev, isEvent := m.(*chatv1.ChatEvent)
 			if !isEvent || (ev.Seq > 0 && ev.Seq <= last) {
 				continue
@@ -97,6 +97,9 @@ func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.Wat
 				return nil
 			}
 		}
+		if ended != nil {
+			return cutOff(ended)
+		}
 	}
 }
 
@@ -107,11 +110,136 @@ func sendEnded(stream *connect.ServerStream[chatv1.WatchChatResponse], chatID st
 		Event: &chatv1.ChatEvent{ChatId: chatID, Time: timestamppb.Now(), Kind: &chatv1.ChatEvent_Closed{Closed: &chatv1.ChatClosed{}}}})
 }
 
+// maxInboxPendingChats bounds how many chats with changes not yet sent one
+// WatchInbox stream may hold (latest state each, so a console that reads
+// slowly only gets fewer, fresher updates). A console that stops reading
+// for that long is cut off and starts again from a snapshot.
+const maxInboxPendingChats = 100_000
+
+// inboxFeed is the hub sink of one WatchInbox stream. It merges instead of
+// queueing: of each chat only the latest summary (or its removal) waits, of
+// each operator only the latest presence; full events wait, in order, only
+// for the chats the operator is in, and the events of every other chat are
+// dropped on arrival. So thousands of chats starting at once never pile up
+// behind a console, whatever its speed.
+type inboxFeed struct {
+	me string
+	// maxEvents bounds the waiting events of the operator's own chats (the
+	// hub's buffer); maxChats the chats with a waiting change.
+	maxEvents, maxChats int
+	ready               chan struct{}
+
+	mu     sync.Mutex
+	events []*chatv1.ChatEvent
+	// chats holds each changed chat's latest *chatv1.ChatSummary or
+	// chatRemoved; order lists them by first change since the last take.
+	chats     map[string]any
+	order     []string
+	presence  map[string]*chatv1.OperatorPresence
+	signedOut bool
+	// mine: the chats whose events are kept, as of the last summary merged
+	// (or the stream adopting a chat of the snapshot).
+	mine map[string]bool
+}
+
+// inboxBatch is what an inbox stream takes from its feed at once.
+type inboxBatch struct {
+	events    []*chatv1.ChatEvent
+	chats     map[string]any
+	order     []string
+	presence  map[string]*chatv1.OperatorPresence
+	signedOut bool
+}
+
+func newInboxFeed(me string, maxEvents int) *inboxFeed {
+	return &inboxFeed{me: me, maxEvents: maxEvents, maxChats: maxInboxPendingChats,
+		ready: make(chan struct{}, 1), mine: map[string]bool{}}
+}
+
+// merge is the subscription's sink (hub.SubscribeFunc): false cuts the
+// stream off.
+func (f *inboxFeed) merge(m any) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch m := m.(type) {
+	case *chatv1.ChatEvent:
+		if !f.mine[m.ChatId] {
+			return true // summarised only
+		}
+		if len(f.events) >= f.maxEvents {
+			return false
+		}
+		f.events = append(f.events, m)
+	case *chatv1.ChatSummary:
+		if m.State == chatv1.ChatState_CHAT_STATE_ACTIVE && m.OperatorId == f.me {
+			f.mine[m.ChatId] = true
+		} else {
+			delete(f.mine, m.ChatId)
+		}
+		if !f.put(m.ChatId, m) {
+			return false
+		}
+	case chatRemoved:
+		delete(f.mine, m.chatID)
+		if !f.put(m.chatID, m) {
+			return false
+		}
+	case *chatv1.OperatorPresence:
+		if f.presence == nil {
+			f.presence = map[string]*chatv1.OperatorPresence{}
+		}
+		f.presence[m.OperatorId] = m
+	case signOut:
+		f.signedOut = true
+	default:
+		return true
+	}
+	select {
+	case f.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// put makes v the latest change of a chat; false when too many wait.
+func (f *inboxFeed) put(id string, v any) bool {
+	if _, ok := f.chats[id]; !ok {
+		if len(f.chats) >= f.maxChats {
+			return false
+		}
+		if f.chats == nil {
+			f.chats = map[string]any{}
+		}
+		f.order = append(f.order, id)
+	}
+	f.chats[id] = v
+	return true
+}
+
+// follow keeps the events of a chat the stream adopted from its snapshot,
+// unless a change of the chat waits (that change decided already).
+func (f *inboxFeed) follow(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, waiting := f.chats[id]; !waiting {
+		f.mine[id] = true
+	}
+}
+
+func (f *inboxFeed) take() inboxBatch {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	b := inboxBatch{events: f.events, chats: f.chats, order: f.order, presence: f.presence, signedOut: f.signedOut}
+	f.events, f.chats, f.order, f.presence = nil, nil, nil, nil
+	return b
+}
+
 // inbox is the state of one operator's WatchInbox stream.
 type inbox struct {
 	s      *Service
 	op     *auth.Operator
 	stream *connect.ServerStream[chatv1.WatchInboxResponse]
+	feed   *inboxFeed
 	// mine maps each chat assigned to the operator to the last sequence
 	// number sent.
 	mine map[string]int64
@@ -125,10 +253,16 @@ func (in *inbox) send(r *chatv1.WatchInboxResponse) error { return in.stream.Sen
 // its stored events after `after`.
 func (in *inbox) adopt(ctx context.Context, sum *chatv1.ChatSummary, after int64) error {
 	in.mine[sum.ChatId] = after
+	in.feed.follow(sum.ChatId)
 	if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}}); err != nil {
 		return err
 	}
-	evs, err := in.s.store.Events(ctx, sum.ChatId, after)
+	return in.catchUp(ctx, sum.ChatId, after)
+}
+
+// catchUp sends a chat's stored events after `after`.
+func (in *inbox) catchUp(ctx context.Context, chatID string, after int64) error {
+	evs, err := in.s.store.Events(ctx, chatID, after)
 	if err != nil {
 		return err
 	}
@@ -168,10 +302,20 @@ func (in *inbox) summary(ctx context.Context, sum *chatv1.ChatSummary) error {
 		return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
 	case sum.State == chatv1.ChatState_CHAT_STATE_ACTIVE && sum.OperatorId == in.op.ID:
 		delete(in.queued, sum.ChatId)
-		if _, ok := in.mine[sum.ChatId]; ok {
-			return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
+		last, ok := in.mine[sum.ChatId]
+		if !ok {
+			return in.adopt(ctx, sum, 0)
 		}
-		return in.adopt(ctx, sum, 0)
+		// The feed drops a chat's events while the chat is not the
+		// operator's (it went away and came back between two batches,
+		// say); the summary names the last stored one, so fetch what the
+		// client lacks before the summary that names it.
+		if sum.LastSeq > last {
+			if err := in.catchUp(ctx, sum.ChatId, last); err != nil {
+				return err
+			}
+		}
+		return in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_ChatUpdated{ChatUpdated: sum}})
 	case sum.State == chatv1.ChatState_CHAT_STATE_CLOSED:
 		return nil // the chatRemoved that follows takes it away
 	default:
@@ -180,15 +324,47 @@ func (in *inbox) summary(ctx context.Context, sum *chatv1.ChatSummary) error {
 	}
 }
 
-// WatchInbox implements ChatServiceHandler.
+// apply sends one batch: the events of the operator's chats first (in
+// order), then presence, then each changed chat's latest state (a summary
+// never comes before the events it names).
+func (in *inbox) apply(ctx context.Context, b inboxBatch) error {
+	for _, ev := range b.events {
+		if err := in.event(ev); err != nil {
+			return err
+		}
+	}
+	for _, p := range b.presence {
+		if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: p}}); err != nil {
+			return err
+		}
+	}
+	for _, id := range b.order {
+		var err error
+		switch v := b.chats[id].(type) {
+		case *chatv1.ChatSummary:
+			err = in.summary(ctx, v)
+		case chatRemoved:
+			err = in.removed(v.chatID)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// WatchInbox implements ChatServiceHandler: a snapshot of the queue and the
+// operator's chats, then changes as fast as the client reads them,
+// coalesced per chat (inboxFeed).
 func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.WatchInboxRequest], stream *connect.ServerStream[chatv1.WatchInboxResponse]) error {
 	op, _ := auth.OperatorFrom(ctx)
-	sub := s.hub.Subscribe(accountTopic(op.AccountID), operatorTopic(op.ID))
+	feed := newInboxFeed(op.ID, s.hub.Buffer())
+	sub := s.hub.SubscribeFunc(feed.merge, accountTopic(op.AccountID), operatorTopic(op.ID))
 	defer sub.Close()
 	s.pres.connect(op.AccountID, op.ID, op.Name)
 	defer s.pres.disconnect(op.ID)
 
-	in := &inbox{s: s, op: op, stream: stream, mine: map[string]int64{}, queued: map[string]bool{}}
+	in := &inbox{s: s, op: op, stream: stream, feed: feed, mine: map[string]int64{}, queued: map[string]bool{}}
 	for _, p := range s.pres.list(op.AccountID) {
 		if err := in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: p}}); err != nil {
 			return err
@@ -216,25 +392,19 @@ func (s *Service) WatchInbox(ctx context.Context, req *connect.Request[chatv1.Wa
 		select {
 		case <-ctx.Done():
 			return nil
-		case m, ok := <-sub.C():
-			if !ok {
-				return cutOff(sub)
-			}
-			switch m := m.(type) {
-			case *chatv1.ChatEvent:
-				err = in.event(m)
-			case *chatv1.ChatSummary:
-				err = in.summary(ctx, m)
-			case chatRemoved:
-				err = in.removed(m.chatID)
-			case *chatv1.OperatorPresence:
-				err = in.send(&chatv1.WatchInboxResponse{Kind: &chatv1.WatchInboxResponse_Presence{Presence: m}})
-			case signOut:
-				return errs.Unauthenticated("signed out")
-			}
-			if err != nil {
-				return err
-			}
+		case <-feed.ready:
+		case <-sub.Ready(): // the subscription ended
+		}
+		ended := sub.Err()
+		b := feed.take()
+		if b.signedOut {
+			return errs.Unauthenticated("signed out")
+		}
+		if err := in.apply(ctx, b); err != nil {
+			return err
+		}
+		if ended != nil {
+			return cutOff(ended)
 		}
 	}
 }

@@ -354,10 +354,10 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 		select {
 		case <-ctx.Done():
 			return nil
-		case m, ok := <-sub.C():
-			if !ok {
-				return hub.Ended(sub.Err(), "reconnect")
-			}
+		case <-sub.Ready():
+		}
+		ms, ended := sub.Take()
+		for _, m := range ms {
 			switch m := m.(type) {
 			case *monitorv1.Invitation:
 				if m.InvitationId == sentInv {
@@ -373,6 +373,9 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 				}
 				return stream.Send(&monitorv1.WatchVisitResponse{Kind: &monitorv1.WatchVisitResponse_Ended{Ended: &monitorv1.VisitEnded{}}})
 			}
+		}
+		if ended != nil {
+			return hub.Ended(ended, "reconnect")
 		}
 	}
 }

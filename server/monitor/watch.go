@@ -15,38 +15,33 @@ import (
 
 // coalescer collects visitor changes published for one operator stream,
 // keeping only the newest state of each visitor until the stream takes them.
-// It drains the hub subscription on its own goroutine, so a stream busy
-// writing a batch does not fall behind the hub.
+// The hub hands it each change on the publisher's goroutine
+// (hub.SubscribeFunc), so a stream busy writing a batch never falls behind
+// the hub, and no goroutine or queue is kept per stream.
 type coalescer struct {
 	mu      sync.Mutex
 	pending map[string]visitorState
-	ready   chan struct{} // signalled when pending becomes non-empty or the subscription ended
-	err     error         // why the subscription ended
-	done    bool
+	ready   chan struct{} // signalled when pending becomes non-empty or the operator signed out
 	// signedOut: the operator signed out; the stream ends.
 	signedOut bool
 }
 
-func newCoalescer(sub *hub.Sub) *coalescer {
-	c := &coalescer{pending: map[string]visitorState{}, ready: make(chan struct{}, 1)}
-	go func() {
-		for m := range sub.C() {
-			switch m := m.(type) {
-			case visitorState:
-				c.add(m)
-			case signOut:
-				c.mu.Lock()
-				c.signedOut = true
-				c.mu.Unlock()
-				c.signal()
-			}
-		}
+func newCoalescer() *coalescer {
+	return &coalescer{pending: map[string]visitorState{}, ready: make(chan struct{}, 1)}
+}
+
+// merge is the hub subscription's sink.
+func (c *coalescer) merge(m any) bool {
+	switch m := m.(type) {
+	case visitorState:
+		c.add(m)
+	case signOut:
 		c.mu.Lock()
-		c.done, c.err = true, sub.Err()
+		c.signedOut = true
 		c.mu.Unlock()
 		c.signal()
-	}()
-	return c
+	}
+	return true
 }
 
 func (c *coalescer) signal() {
@@ -65,16 +60,16 @@ func (c *coalescer) add(st visitorState) {
 	c.signal()
 }
 
-// take returns the pending changes and whether the subscription ended.
-func (c *coalescer) take() (map[string]visitorState, bool, error) {
+// take returns the pending changes.
+func (c *coalescer) take() map[string]visitorState {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	p := c.pending
 	if len(p) == 0 {
-		return nil, c.done, c.err
+		return nil
 	}
 	c.pending = map[string]visitorState{}
-	return p, c.done, c.err
+	return p
 }
 
 func (c *coalescer) isSignedOut() bool {
@@ -99,9 +94,9 @@ func (s *Service) WatchVisitors(ctx context.Context, req *connect.Request[monito
 	}
 	// Subscribe before reading the snapshot so no change is missed; the
 	// versions drop whatever the snapshot already contains.
-	sub := s.hub.Subscribe(visitorsTopic(op.AccountID), operatorTopic(op.ID))
+	c := newCoalescer()
+	sub := s.hub.SubscribeFunc(c.merge, visitorsTopic(op.AccountID), operatorTopic(op.ID))
 	defer sub.Close()
-	c := newCoalescer(sub)
 
 	snap, err := s.store.OnSite(ctx, op.AccountID)
 	if err != nil {
@@ -126,6 +121,7 @@ func (s *Service) WatchVisitors(ctx context.Context, req *connect.Request[monito
 		case <-ctx.Done():
 			return nil
 		case <-c.ready:
+		case <-sub.Ready(): // the subscription ended
 		}
 		// At most one batch per interval: wait out the rest of it, letting
 		// changes accumulate.
@@ -138,7 +134,9 @@ func (s *Service) WatchVisitors(ctx context.Context, req *connect.Request[monito
 			case <-t.C:
 			}
 		}
-		pending, done, subErr := c.take()
+		pending := c.take()
+		subErr := sub.Err()
+		done := subErr != nil
 		if c.isSignedOut() {
 			return errs.Unauthenticated("signed out")
 		}

@@ -296,7 +296,8 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	mux.Handle(grpchealth.NewHandler(grpchealth.NewStaticChecker(services...)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.Handle("/", web.New(accounts))
+	pages := web.New(accounts)
+	mux.Handle("/", pages)
 
 	// Outermost first: the client's address (and the server's own origin),
 	// then CORS for the widget loader's procedures only, then refusal of
@@ -304,7 +305,13 @@ func newApp(ctx context.Context, cfg config, log *slog.Logger) (_ *app, err erro
 	// cookie) but for those, then the operator's session.
 	crossSite := http.NewCrossOriginProtection()
 	web.AllowLoaderCrossOrigin(crossSite)
-	a.handler = clients.Middleware(web.LoaderCORS(crossSite.Handler(auth.SessionMiddleware(sessions, mux))))
+	// Static files never see the session: no cookie lookup, and no
+	// "Vary: Cookie" that would keep caches and CDNs from keeping them.
+	outer := http.NewServeMux()
+	outer.Handle("GET /static/", pages)
+	outer.Handle("GET /widget.js", pages)
+	outer.Handle("/", crossSite.Handler(auth.SessionMiddleware(sessions, mux)))
+	a.handler = clients.Middleware(web.LoaderCORS(outer))
 	return a, nil
 }
 

@@ -57,6 +57,7 @@ type config struct {
 	maxHeaderBytes     int
 	maxConnsPerAddress int
 	metricsAddr        string
+	pprof              bool
 	tlsAES256Only      bool
 	// files in chats: server caps (accounts may lower them), the budget of
 	// all chats' files together, and the life of a download link
@@ -192,6 +193,7 @@ func parseFlags(args []string, stdout io.Writer) (config, error) {
 		"open connections allowed per peer address; behind a proxy the peer is the proxy, so raise it or turn it off (0: off)")
 	f.str(&c.metricsAddr, "metrics-addr", "LETHE_METRICS_ADDR", "127.0.0.1:9464",
 		"listen address of the Prometheus /metrics endpoint, kept off the public port (empty: no metrics)")
+	f.boolean(&c.pprof, "pprof", "LETHE_PPROF", false, "also serve Go's profiler (/debug/pprof/) on the metrics address, for measuring")
 	f.boolean(&c.tlsAES256Only, "tls-aes256-only", "LETHE_TLS_AES256_ONLY", false,
 		"with TLS, accept only AES-256-GCM; Go cannot restrict TLS 1.3 suites, so this also limits TLS to 1.2")
 	f.str(&c.logLevel, "log-level", "LETHE_LOG_LEVEL", "info", "debug, info, warn or error")

@@ -95,7 +95,7 @@ func run(ctx context.Context, cfg config, stdout, stderr io.Writer) error {
 	}
 	ln := netinfo.LimitConns(raw, cfg.maxConnsPerAddress)
 	defer ln.Close()
-	msrv, maddr, err := serveMetrics(cfg.metricsAddr, a.metrics, ln, errLog)
+	msrv, maddr, err := serveMetrics(cfg.metricsAddr, cfg.pprof, a.metrics, ln, errLog)
 	if err != nil {
 		return fmt.Errorf("--metrics-addr: %w", err)
 	}

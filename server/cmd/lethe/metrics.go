@@ -4,6 +4,7 @@ import (
 	stdlog "log"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -39,9 +40,16 @@ func metricsRegistry(chats *chat.Service, queue *mail.Queue) *prometheus.Registr
 }
 
 // metricsHandler serves reg at /metrics and nothing else.
-func metricsHandler(reg prometheus.Gatherer) http.Handler {
+func metricsHandler(reg prometheus.Gatherer, profiles bool) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if profiles {
+		// Go's profiler (--pprof), for the profiles in BENCHMARKS.md: CPU,
+		// heap and goroutine stacks, sizes and counts, never data.
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+	}
 	return mux
 }
 
@@ -49,7 +57,7 @@ func metricsHandler(reg prometheus.Gatherer) http.Handler {
 // a listener of its own at addr, so that the public port never shows them
 // (empty addr: no metrics, a nil server). It returns the address it listens
 // on.
-func serveMetrics(addr string, reg *prometheus.Registry, conns *netinfo.ConnLimiter, errLog *stdlog.Logger) (*http.Server, string, error) {
+func serveMetrics(addr string, profiles bool, reg *prometheus.Registry, conns *netinfo.ConnLimiter, errLog *stdlog.Logger) (*http.Server, string, error) {
 	if addr == "" {
 		return nil, "", nil
 	}
@@ -60,7 +68,7 @@ func serveMetrics(addr string, reg *prometheus.Registry, conns *netinfo.ConnLimi
 	if err != nil {
 		return nil, "", err
 	}
-	srv := &http.Server{Handler: metricsHandler(reg), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+	srv := &http.Server{Handler: metricsHandler(reg, profiles), ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 	go srv.Serve(ln)
 	return srv, ln.Addr().String(), nil
 }

@@ -24,7 +24,7 @@ func TestMetrics_CountDestroyedChatsAndSentMailWithoutContent(t *testing.T) {
 	closeChat(t, admin, v, vs)
 	ts.waitDestroyed(v.ChatID)
 
-	ms := httptest.NewServer(metricsHandler(ts.app.metrics))
+	ms := httptest.NewServer(metricsHandler(ts.app.metrics, false))
 	defer ms.Close()
 	res, err := ms.Client().Get(ms.URL + "/metrics")
 	if err != nil {
@@ -86,5 +86,31 @@ func TestMetrics_OwnListenerPrintedAtStart(t *testing.T) {
 	res.Body.Close()
 	if res.StatusCode != http.StatusNotFound {
 		t.Fatalf("GET /metrics on the public port: HTTP %d, want 404", res.StatusCode)
+	}
+}
+
+// The profiler is served only with --pprof, and only on the metrics address.
+func TestMetrics_ProfilerOnlyWhenAskedFor(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	for _, profiles := range []bool{false, true} {
+		ms := httptest.NewServer(metricsHandler(ts.app.metrics, profiles))
+		res, err := ms.Client().Get(ms.URL + "/debug/pprof/heap")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		ms.Close()
+		if want := map[bool]int{false: http.StatusNotFound, true: http.StatusOK}[profiles]; res.StatusCode != want {
+			t.Errorf("--pprof=%v: /debug/pprof/heap HTTP %d, want %d", profiles, res.StatusCode, want)
+		}
+	}
+	res, err := ts.client().Get(ts.URL + "/debug/pprof/heap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusNotFound {
+		t.Fatalf("/debug/pprof on the public port: HTTP %d, want 404", res.StatusCode)
 	}
 }

@@ -110,3 +110,41 @@ func waitOperatorsOnline(t *testing.T, ts *testServer, want bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// Static files are served outside the session: even with a session cookie,
+// no "Vary: Cookie" keeps a cache or CDN from storing them, while pages that
+// depend on the session still say they vary by it.
+func TestStatic_NotVariedByTheSession(t *testing.T) {
+	t.Parallel()
+	ts := newTestServer(t)
+	cookie := rawLogin(t, ts)
+	get := func(path string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, ts.URL+path, nil)
+		req.AddCookie(cookie)
+		req.Header.Set("Accept-Encoding", "br, gzip")
+		res, err := ts.client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res
+	}
+	for _, path := range []string{"/widget.js", "/static/console.css"} {
+		res := get(path)
+		if res.StatusCode != http.StatusOK {
+			t.Fatalf("%s: HTTP %d", path, res.StatusCode)
+		}
+		for _, v := range res.Header.Values("Vary") {
+			if strings.Contains(v, "Cookie") {
+				t.Errorf("%s: Vary %q: static files must not vary by the session", path, res.Header.Values("Vary"))
+			}
+		}
+		if res.Header.Get("Set-Cookie") != "" {
+			t.Errorf("%s: Set-Cookie on a static file", path)
+		}
+	}
+	res := get("/console/")
+	if !strings.Contains(strings.Join(res.Header.Values("Vary"), ","), "Cookie") {
+		t.Errorf("/console/: Vary %q, want Cookie (the session stack still wraps the pages)", res.Header.Values("Vary"))
+	}
+}

@@ -1091,8 +1091,10 @@ export const MonitorService: GenService<{
    * destroyed yet is back on site). Page limits: url and referrer at most 2,048
    * characters, title at most 300; INVALID_ARGUMENT beyond or for an empty url.
    * NOT_FOUND if the account does not exist. A ticket, if given, is redeemed as
-   * in Identify (same errors) before anything is stored. No authentication.
-   * The last 50 page views of a visit are kept. New visits are limited per
+   * in Identify (same errors) before anything is stored. No authentication;
+   * a browser's call whose Origin is neither one of the account's allowed
+   * origins nor the Lethe server's own is refused with PERMISSION_DENIED
+   * (calls without an Origin, from the SDKs, are not). The last 50 page views of a visit are kept. New visits are limited per
    * client address (a burst of 60, then one every 2 seconds):
    * RESOURCE_EXHAUSTED beyond; page views of an existing visit are not.
    *
