@@ -144,11 +144,14 @@ test("Stop tracking me: the visitor leaves the operator's list and no new visit 
   await panel.getByTestId("data-note").waitFor();
   await shot(page, "85-stopped-tracking");
   await until("the visitor to leave the operator's list", async () => (await rows.count()) === 0, 10_000);
-  // The next page of the site: the panel sends nothing.
+  // The next page of the site: the loader remembers and sends nothing.
+  const monitorCalls = [];
+  page.on("request", (r) => r.url().includes("MonitorService") && monitorCalls.push(r.url()));
   await page.goto(`${lethe.base}/demo?page=2`);
   await page.locator("#lethe-launcher").waitFor({ state: "visible" });
   await op.waitForTimeout(4000);
   assert.equal(await rows.count(), 0, "no new visit after Stop tracking");
+  assert.deepEqual(monitorCalls, [], "no page view, heartbeat or stream after Stop tracking");
 });
 
 test("a browser with Global Privacy Control is never in the operator's visitor list", { timeout: 120_000 }, async (t) => {
@@ -159,12 +162,15 @@ test("a browser with Global Privacy Control is never in the operator's visitor l
   const ctx = await context(t, { locale: "en-US", extraHTTPHeaders: { "Sec-GPC": "1" } });
   await ctx.addInitScript(() => Object.defineProperty(Navigator.prototype, "globalPrivacyControl", { get: () => true, configurable: true }));
   const page = await ctx.newPage();
+  const monitorCalls = [];
+  page.on("request", (r) => r.url().includes("MonitorService") && monitorCalls.push(r.url()));
   const panel = await openPanel(page);
   await panel.getByTestId("prechat").waitFor();
   await page.goto(`${lethe.base}/demo?page=2`);
   await page.locator("#lethe-launcher").waitFor({ state: "visible" });
   await op.waitForTimeout(4000);
   assert.equal(await rows.count(), 0, "no visitor with GPC");
+  assert.deepEqual(monitorCalls, [], "with GPC the widget sends no page view, heartbeat or stream");
 });
 
 test("an operator exports and corrects their account, revokes another session and deletes the account; the last admin cannot", { timeout: 120_000 }, async (t) => {

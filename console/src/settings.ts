@@ -36,6 +36,7 @@ function settingsCard(ctx: PageContext): HTMLElement {
   const transcripts = h("input", { type: "checkbox", id: "set-transcripts", class: "check", "data-testid": "set-transcripts" });
   const recipients = h("textarea", { id: "set-recipients", "data-testid": "set-recipients", rows: 3, spellcheck: "false", autocomplete: "off" });
   const hideIp = h("input", { type: "checkbox", id: "set-hide-ip", class: "check", "data-testid": "set-hide-ip" });
+  const noMonitoring = h("input", { type: "checkbox", id: "set-no-monitoring", class: "check", "data-testid": "set-no-monitoring" });
   const tls = h(
     "select",
     { id: "set-mail-tls", "data-testid": "set-mail-tls" },
@@ -77,6 +78,11 @@ function settingsCard(ctx: PageContext): HTMLElement {
     checkField(transcripts, "E-mail chat transcripts", "When a chat closes, a transcript goes to the recipients below; the chat is deleted as soon as the mail server has accepted it."),
     hinted("Recipients", "One e-mail address per line, at most 20. Transcripts and offline messages go here.", recipients),
     checkField(hideIp, "Hide visitors' IP addresses and host names", "They are then never stored, shown, mailed or logged."),
+    checkField(
+      noMonitoring,
+      "No monitoring before the click",
+      "The widget sends nothing until a visitor opens the chat: you see only visitors who did, and cannot invite the others.",
+    ),
     hinted("Mail encryption (TLS)", "Mandatory holds mail that cannot travel encrypted (and drops it after the maximum hold).", tls),
     hinted("Close a chat when the visitor has been gone for", "Between 10 seconds and 24 hours.", idle, idleUnit),
     hinted("Websites allowed to embed the chat", "One origin per line, such as https://www.example.com; “self” is this server. At most 20.", origins),
@@ -104,6 +110,7 @@ function settingsCard(ctx: PageContext): HTMLElement {
     transcripts.checked = st.transcriptsEnabled;
     recipients.value = st.recipients.join("\n");
     hideIp.checked = st.hideVisitorIp;
+    noMonitoring.checked = st.monitoringDisabled;
     tls.value = st.mailTlsPolicy === MailTlsPolicy.MANDATORY ? "mandatory" : "opportunistic";
     const secs = st.idleTimeoutSeconds;
     idleUnit.value = secs > 0 && secs % 60 === 0 ? "min" : "s";
@@ -141,6 +148,7 @@ function settingsCard(ctx: PageContext): HTMLElement {
         transcriptsEnabled: transcripts.checked,
         recipients: lines(recipients.value),
         hideVisitorIp: hideIp.checked,
+        monitoringDisabled: noMonitoring.checked,
         mailTlsPolicy: tls.value === "mandatory" ? MailTlsPolicy.MANDATORY : MailTlsPolicy.OPPORTUNISTIC,
         idleTimeoutSeconds: Math.round(Number(idle.value) * (idleUnit.value === "min" ? 60 : 1)),
         allowedOrigins: lines(origins.value),

@@ -1,10 +1,12 @@
 /**
  * The chat panel runs inside the loader's iframe on the Lethe origin. It owns
- * the visitor's side of a chat and reports the visit on every page. This file
+ * the visitor's side of a chat. The loader creates it only when the visitor
+ * opens the chat, an invitation arrives, or a chat is in progress: the visit
+ * (page views, heartbeat, invitations' stream) is the loader's. This file
  * only boots it: it reads the page's meta tags, builds the clients and views
  * and wires them together. Where things are:
  *
- *   panel/visit.ts       the visit: page views, custom data, heartbeat, Leave on pagehide
+ *   panel/visit.ts       the visit token, claimed with the loader's page token; invitation answers
  *   panel/host.ts        postMessage with the host page
  *   panel/start.ts       the start view: the pre-chat form and the offline form
  *   panel/start-state.ts which of them shows (pure)
@@ -15,33 +17,39 @@
  *   panel/unread.ts      open state and the launcher's unread count (pure)
  *   panel/storage.ts     what is kept in sessionStorage
  *   panel/data.ts        "Your data" (GetMyData, download, correct, stop tracking, forget me),
- *                        its own bundle (panel-data.js) loaded on first use by panel/data-load.ts
+ *                        a chunk of its own, imported on first use
  *
  * It talks to the host page only through postMessage with the host origin
- * from the page's meta tag, and never sends chat content there: an
- * invitation's text is shown here, never in the page.
+ * from the page's meta tag, and never sends chat content there.
  */
-import { ChatService, ConsentService, FileService, type Invitation, createClient, createLetheTransport } from "@lethe/sdk";
+import { panelApi } from "./panel/api";
 import { createChatView } from "./panel/chat";
 import { configLoader } from "./panel/config";
-import { type PanelMessage, connectHost } from "./panel/host";
+import { type Invitation, type PanelMessage, connectHost } from "./panel/host";
 import { createInvitationView } from "./panel/invitation";
 import { createShell } from "./panel/shell";
 import { createStart } from "./panel/start";
 import type { DataView } from "./panel/data";
-import { loadDataView } from "./panel/data-load";
-import { INVITED_KEY, type ChatSession, getItem, offlineTokens, sessionBox, setItem, setOfflineTokens } from "./panel/storage";
+import { INVITED_KEY, type ChatSession, type SessionBox, getItem, offlineTokens, sessionBox, setItem, setOfflineTokens } from "./panel/storage";
 import { type Attention, attentionFrom, chatStarted, closed, eventShown, invitationPending, opened, viewRebuilt } from "./panel/unread";
-import { startVisit } from "./panel/visit";
+import { panelVisit } from "./panel/visit";
 
 const meta = (name: string) => document.querySelector<HTMLMetaElement>(`meta[name="${name}"]`)?.content ?? "";
 const accountId = meta("lethe-account");
 
-const session = sessionBox();
-const transport = createLetheTransport(location.origin, { token: () => session.current?.token });
-const chatApi = createClient(ChatService, transport);
-const consentApi = createClient(ConsentService, transport);
-const filesApi = createClient(FileService, transport);
+const box = sessionBox();
+/** The chat session; the loader hears whether there is one, to load the panel on every page while there is. */
+const session: SessionBox = {
+  get current() {
+    return box.current;
+  },
+  set(s) {
+    const was = !!box.current;
+    box.set(s);
+    if (was !== !!s) post({ type: "lethe:chat", active: !!s });
+  },
+};
+const api = panelApi(() => session.current?.token);
 
 /** The panel's own state: which view is shown, and what the host page should know. */
 const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolean; data: DataView | undefined; dataShown: boolean } = {
@@ -55,24 +63,21 @@ const panel: { screen: "start" | "chat"; attention: Attention; keepFocus: boolea
 };
 
 const shell = createShell(minimize, () => void showData());
-const reloadConfig = configLoader(accountId, chatApi, shell, (cfg) => {
+const reloadConfig = configLoader(accountId, api, shell, (cfg) => {
   start.configure(cfg);
   chat.configure(cfg);
 });
 const start = createStart({
   accountId,
   shell,
-  chat: chatApi,
-  consent: consentApi,
+  api,
   reloadConfig,
   onStarted,
   onOfflineToken: (t) => setOfflineTokens([...offlineTokens(), t]),
 });
 const chat = createChatView({
   shell,
-  chat: chatApi,
-  consent: consentApi,
-  files: filesApi,
+  api,
   session,
   onEvent: (seq, byOperator) => attend(eventShown(panel.attention, seq, byOperator)),
   onGone: showStart,
@@ -80,19 +85,17 @@ const chat = createChatView({
   prefillEmail: () => start.email(),
 });
 const invitation = createInvitationView(shell, onAnswer);
-const visit = startVisit(accountId, onInvitation);
+const visit = panelVisit();
 const post: (msg: PanelMessage) => void = connectHost(meta("lethe-host"), (c) => {
   switch (c.type) {
     case "open":
       return setOpen();
     case "close":
       return attend(closed(panel.attention));
-    case "context":
-      return visit.setPage(c.page);
-    case "data":
-      return visit.setData(c.data);
-    case "identify":
-      return visit.identify(c.ticket);
+    case "visit":
+      return visit.setPageToken(c.pageToken);
+    case "invitation":
+      return onInvitation(c.invitation);
   }
 });
 
@@ -143,12 +146,13 @@ function showChat(s: ChatSession): void {
   chat.show(s);
 }
 
-/** showData opens "Your data" over the current screen, loading its bundle the first time. */
+/** showData opens "Your data" over the current screen, loading its chunk the first time. */
 async function showData(): Promise<void> {
   if (!panel.data) {
     try {
-      const create = await loadDataView();
-      panel.data ??= create({
+      const { createDataView } = await import("./panel/data");
+      await visit.claimed();
+      panel.data ??= createDataView({
         chatToken: () => session.current?.token,
         visitToken: () => visit.token(),
         offlineTokens,
@@ -156,7 +160,10 @@ async function showData(): Promise<void> {
         showError: (msg) => shell.showError(msg),
         clearError: () => shell.clearError(),
         onBack: hideData,
-        onStoppedTracking: () => visit.stop(),
+        onStoppedTracking: () => {
+          visit.forget();
+          post({ type: "lethe:notrack" });
+        },
         onForgotten: forgotten,
       });
     } catch {
@@ -183,6 +190,7 @@ function forgotten(): void {
   chat.stop();
   session.set(undefined);
   visit.forget();
+  post({ type: "lethe:forgotten" });
   setOfflineTokens([]);
   panel.screen = "start";
   start.show();
@@ -243,3 +251,4 @@ if (session.current) {
   showStart();
 }
 post({ type: "lethe:ready" });
+post({ type: "lethe:chat", active: !!session.current });

@@ -3,39 +3,23 @@
  * then live), the operator's typing notice, the queue and closed states, the
  * "End chat" button with its confirmation, the transcript and withdrawal
  * links (tools.ts), the composer (composer.ts) and files (ui/files.ts: the
- * paper clip, drop and paste, uploads, and shared files with thumbnails).
+ * paper clip, drop and paste, uploads, and shared files with thumbnails),
+ * whose chunk (files.ts, with the generated clients) loads when a chat shows.
  */
-import {
-  AuthorKind,
-  type ChatClient,
-  type ChatEvent,
-  ChatState,
-  type Client,
-  Code,
-  type ConnectError,
-  type ConsentService,
-  type GetWidgetConfigResponse,
-  type FileClient,
-  type FileShared,
-  errorMessage,
-  timestampDate,
-  watchChatResuming,
-} from "@lethe/sdk";
+import { type ChatEvent, type ChatState, type PanelApi, type RpcError, type WidgetConfig, errorMessage } from "./api";
 import { h, show } from "../../../ui/dom";
-import { createAttach, disableDownloads, fileCard } from "../../../ui/files";
 import { createComposer } from "./composer";
 import { maxChars } from "./config";
 import type { Shell } from "./shell";
 import type { ChatSession, SessionBox } from "./storage";
+import type { FilesUi } from "./files";
 import { createTools } from "./tools";
 
 const TYPING_SHOWN_MS = 6000;
 
 export interface ChatDeps {
   shell: Shell;
-  chat: ChatClient;
-  consent: Client<typeof ConsentService>;
-  files: FileClient;
+  api: PanelApi;
   session: SessionBox;
   /** onEvent reports each event shown, for the unread count. */
   onEvent(seq: bigint, byOperator: boolean): void;
@@ -56,7 +40,7 @@ export interface ChatView {
   show(s: ChatSession): void;
   /** stop stops following the chat, for another view. */
   stop(): void;
-  configure(cfg: GetWidgetConfigResponse): void;
+  configure(cfg: WidgetConfig): void;
   focus(): void;
   /** escape closes an open confirmation and tells whether there was one. */
   escape(): boolean;
@@ -70,17 +54,22 @@ interface ChatViewState {
   closed: boolean;
   transcripts: boolean;
   typingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The files UI once its chunk is in, and its loading. */
+  files: FilesUi | undefined;
+  filesLoading: Promise<FilesUi | undefined> | undefined;
 }
 
 export function createChatView(d: ChatDeps): ChatView {
   const st: ChatViewState = {
     watch: undefined,
-    state: ChatState.UNSPECIFIED,
+    state: "",
     operatorName: "",
     visitorName: "",
     closed: false,
     transcripts: false,
     typingTimer: undefined,
+    files: undefined,
+    filesLoading: undefined,
   };
   const chatId = () => d.session.current?.chatId;
 
@@ -92,8 +81,7 @@ export function createChatView(d: ChatDeps): ChatView {
   const closedBox = h("div", { class: "closed", "data-testid": "closed", role: "status", hidden: true }, closedText, newChatBtn);
   const tools = createTools({
     shell: d.shell,
-    chat: d.chat,
-    consent: d.consent,
+    api: d.api,
     chatId,
     prefillEmail: d.prefillEmail,
     onWithdrawn() {
@@ -103,14 +91,16 @@ export function createChatView(d: ChatDeps): ChatView {
       endChatView("", "You withdrew your consent. The chat has ended and everything in it was deleted.");
     },
   });
-  const attach = createAttach({ files: d.files, chatId });
+  // The paper clip and the uploads, filled in when the files chunk is in.
+  const attachSlot = h("span", { class: "slot" });
+  const uploadsSlot = h("div", { class: "slot" });
   const composer = createComposer({
-    lead: attach.button,
+    lead: attachSlot,
     async send(text) {
       const id = chatId();
       if (!id || st.closed) return false;
       try {
-        await d.chat.sendMessage({ chatId: id, text });
+        await d.api.sendMessage(id, text);
         d.shell.clearError();
         return true;
       } catch (err) {
@@ -121,13 +111,31 @@ export function createChatView(d: ChatDeps): ChatView {
     typing(on) {
       const id = chatId();
       if (!id || st.closed) return;
-      d.chat.setTyping({ chatId: id, typing: on }).catch(() => {
+      d.api.setTyping(id, on).catch(() => {
         // Typing is best effort; a lost notice is harmless.
       });
     },
   });
-  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, attach.uploads, composer.root);
-  attach.dropOn(root);
+  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, uploadsSlot, composer.root);
+
+  /** loadFiles loads the files chunk once (a failed load may be tried again by the next chat). */
+  function loadFiles(): Promise<FilesUi | undefined> {
+    st.filesLoading ??= import("./files").then(
+      ({ filesUi }) => {
+        const ui = filesUi(() => d.session.current?.token, chatId);
+        attachSlot.append(ui.attach.button);
+        uploadsSlot.append(ui.attach.uploads);
+        ui.attach.dropOn(root);
+        st.files = ui;
+        return ui;
+      },
+      () => {
+        st.filesLoading = undefined;
+        return undefined;
+      },
+    );
+    return st.filesLoading;
+  }
 
   const endButton = h("button", { type: "button", class: "btn-head", "data-testid": "end", hidden: true, onclick: () => askEnd(true) }, "End chat");
   const confirmYes = h("button", { type: "button", class: "btn danger", "data-testid": "end-confirm", onclick: () => void endChat() }, "End chat");
@@ -161,7 +169,7 @@ export function createChatView(d: ChatDeps): ChatView {
     if (!id) return;
     confirmYes.disabled = true;
     try {
-      await d.chat.endChat({ chatId: id });
+      await d.api.endChat(id);
       d.shell.clearError();
       show(endConfirm, false);
     } catch (err) {
@@ -173,21 +181,21 @@ export function createChatView(d: ChatDeps): ChatView {
 
   function onState(state: ChatState): void {
     st.state = state;
-    show(waiting, state === ChatState.WAITING);
-    if (state === ChatState.WAITING) {
+    show(waiting, state === "waiting");
+    if (state === "waiting") {
       if (waiting.parentNode !== log || log.lastChild !== waiting) log.append(waiting);
       d.shell.setStatus("In the queue");
-    } else if (state === ChatState.ACTIVE) {
+    } else if (state === "active") {
       waiting.remove();
       d.shell.setStatus(st.operatorName ? `Chatting with ${st.operatorName}` : "An operator is here");
-    } else if (state === ChatState.CLOSED) {
+    } else if (state === "closed") {
       waiting.remove();
       d.shell.setStatus("Chat ended");
     }
   }
 
   function addLine(author: "visitor" | "operator" | "system", text: string | Node, ev: ChatEvent, name?: string): void {
-    const when = ev.time ? timestampDate(ev.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+    const when = ev.time ? new Date(ev.time).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
     const el =
       author === "system"
         ? h("p", { class: "sys", "data-testid": "msg", "data-author": "system" }, text)
@@ -225,11 +233,11 @@ export function createChatView(d: ChatDeps): ChatView {
         break;
       case "message": {
         const m = k.value;
-        if (m.authorKind === AuthorKind.OPERATOR) {
+        if (m.author === "operator") {
           byOperator = true;
           hideTyping();
           addLine("operator", m.text, ev, m.authorName);
-        } else if (m.authorKind === AuthorKind.SYSTEM) {
+        } else if (m.author === "system") {
           addLine("system", m.text, ev);
         } else {
           addLine("visitor", m.text, ev, m.authorName || st.visitorName || "You");
@@ -237,12 +245,12 @@ export function createChatView(d: ChatDeps): ChatView {
         break;
       }
       case "file":
-        byOperator = k.value.authorKind === AuthorKind.OPERATOR;
+        byOperator = k.value.author === "operator";
         addFile(k.value, ev);
         break;
       case "typing": {
         const t = k.value;
-        if (t.authorKind !== AuthorKind.OPERATOR) break;
+        if (t.author !== "operator") break;
         if (!t.typing) {
           hideTyping();
           break;
@@ -256,7 +264,7 @@ export function createChatView(d: ChatDeps): ChatView {
       case "operatorJoined":
         st.operatorName = k.value.operatorName;
         addLine("system", `${st.operatorName} joined the chat`, ev);
-        if (st.state === ChatState.ACTIVE) onState(st.state);
+        if (st.state === "active") onState(st.state);
         break;
       case "operatorLeft":
         addLine("system", `${k.value.operatorName} left the chat`, ev);
@@ -269,10 +277,20 @@ export function createChatView(d: ChatDeps): ChatView {
     d.onEvent(ev.seq, byOperator);
   }
 
-  function addFile(f: FileShared, ev: ChatEvent): void {
-    const card = fileCard(f, d.files, (err) => d.shell.showError(errorMessage(err)));
-    if (f.authorKind === AuthorKind.OPERATOR) addLine("operator", card, ev, f.authorName);
+  /** addFile shows a shared file: a placeholder until the files chunk draws its card. */
+  function addFile(f: Extract<ChatEvent["kind"], { case: "file" }>["value"], ev: ChatEvent): void {
+    const card = h("div", { class: "file-card" });
+    const draw = (ui: FilesUi | undefined) => {
+      if (!ui) return;
+      const real = ui.card(f.json, (msg) => d.shell.showError(msg));
+      card.replaceWith(real);
+      if (st.closed) ui.disableDownloads(real);
+    };
+    if (f.author === "operator") addLine("operator", card, ev, f.authorName);
     else addLine("visitor", card, ev, f.authorName || st.visitorName || "You");
+    // Once the placeholder is in the log, so that the card can take its place.
+    if (st.files) draw(st.files);
+    else void loadFiles().then(draw);
   }
 
   /** endChatView turns the view into its closed state, with why and what became of the chat. */
@@ -281,11 +299,11 @@ export function createChatView(d: ChatDeps): ChatView {
     const stick = atBottom();
     st.closed = true;
     hideTyping();
-    onState(ChatState.CLOSED);
+    onState("closed");
     composer.enable(false);
-    attach.clear();
-    attach.enable(false);
-    disableDownloads(log);
+    st.files?.attach.clear();
+    st.files?.attach.enable(false);
+    st.files?.disableDownloads(log);
     show(endButton, false);
     askEnd(false);
     closedText.replaceChildren(...(why ? [h("strong", null, why), " ", text] : [text]));
@@ -304,7 +322,7 @@ export function createChatView(d: ChatDeps): ChatView {
     show(s) {
       stopWatch();
       st.closed = false;
-      st.state = ChatState.UNSPECIFIED;
+      st.state = "";
       st.operatorName = "";
       log.replaceChildren();
       hideTyping();
@@ -313,13 +331,17 @@ export function createChatView(d: ChatDeps): ChatView {
       tools.reset();
       renderTools();
       composer.enable(true);
-      attach.clear();
-      attach.enable(true);
-      void attach.load();
+      st.files?.attach.clear();
+      void loadFiles().then((ui) => {
+        if (!ui || st.closed) return;
+        ui.attach.enable(true);
+        void ui.attach.load();
+      });
       d.shell.setStatus("Connecting…");
       const ctl = new AbortController();
       st.watch = ctl;
-      void watchChatResuming(d.chat, s.chatId, {
+      void d.api.watchChat(s.chatId, {
+        afterSeq: 0n,
         signal: ctl.signal,
         onEvent,
         onState,
@@ -344,7 +366,7 @@ export function createChatView(d: ChatDeps): ChatView {
     },
     stop() {
       stopWatch();
-      attach.clear();
+      st.files?.attach.clear();
       show(endButton, false);
       askEnd(false);
     },
@@ -368,6 +390,6 @@ export function createChatView(d: ChatDeps): ChatView {
 }
 
 /** chatGone tells whether the server says the visitor's chat no longer exists for them. */
-function chatGone(err: ConnectError): boolean {
-  return err.code === Code.Unauthenticated || err.code === Code.NotFound || err.code === Code.PermissionDenied;
+function chatGone(err: RpcError): boolean {
+  return err.code === "unauthenticated" || err.code === "not_found" || err.code === "permission_denied";
 }

@@ -4,7 +4,7 @@
  * fetched when the panel starts, for every new chat, when the visitor asks
  * whether an operator is back, and by the start view's poll.
  */
-import { type ChatClient, type GetWidgetConfigResponse, errorMessage } from "@lethe/sdk";
+import { type PanelApi, type WidgetConfig, errorMessage } from "./api";
 import type { Shell } from "./shell";
 
 /** The message limit until the account's config says otherwise. */
@@ -16,18 +16,18 @@ export const MAX_CHARS = 4000;
  */
 export function configLoader(
   accountId: string,
-  chat: ChatClient,
+  api: PanelApi,
   shell: Shell,
-  apply: (cfg: GetWidgetConfigResponse) => void,
+  apply: (cfg: WidgetConfig) => void,
 ): () => Promise<void> {
   return async () => {
     if (!accountId) {
       shell.showError("This chat is not set up correctly.");
       return;
     }
-    let cfg: GetWidgetConfigResponse;
+    let cfg: WidgetConfig;
     try {
-      cfg = await chat.getWidgetConfig({ accountId });
+      cfg = await api.getWidgetConfig(accountId);
     } catch (err) {
       shell.showError(errorMessage(err));
       return;
@@ -38,4 +38,4 @@ export function configLoader(
 }
 
 /** maxChars is the account's message limit. */
-export const maxChars = (cfg: GetWidgetConfigResponse) => (cfg.maxMessageChars > 0 ? cfg.maxMessageChars : MAX_CHARS);
+export const maxChars = (cfg: WidgetConfig) => (cfg.maxMessageChars > 0 ? cfg.maxMessageChars : MAX_CHARS);

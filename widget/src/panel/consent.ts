@@ -4,7 +4,7 @@
  * start or a message without the current version where the account requires
  * it, so this box is a courtesy, not the guard.
  */
-import type { ConsentText } from "@lethe/sdk";
+import type { ConsentText } from "./api";
 import { h, show } from "../../../ui/dom";
 
 export interface ConsentBox {

@@ -3,9 +3,9 @@
  * server holds about the visitor right now (the chat, the visit, mail
  * waiting to be sent), each with when it is destroyed; the JSON download;
  * correcting the name and e-mail while the chat is open; "Stop tracking me";
- * and "Forget me now" with its deletion receipt. It is built into its own
- * bundle (panel-data.js), loaded the first time the visitor opens it, so
- * the chat panel's first load stays small. Every text is set as text.
+ * and "Forget me now" with its deletion receipt. It is a chunk of its own,
+ * imported the first time the visitor opens it, so the chat panel's first
+ * load stays small. Every text is set as text.
  */
 import { toJsonString } from "@bufbuild/protobuf";
 import { Code, ConnectError, create, createClient, createLetheTransport, errorMessage } from "@lethe/sdk";

@@ -5,12 +5,12 @@ import { parseHostMessage } from "./host";
 test("parseHostMessage accepts the loader's messages", () => {
   assert.deepEqual(parseHostMessage({ type: "lethe:open" }), { type: "open" });
   assert.deepEqual(parseHostMessage({ type: "lethe:close" }), { type: "close" });
-  assert.deepEqual(parseHostMessage({ type: "lethe:context", url: "https://shop.example/a", title: "A", referrer: "" }), {
-    type: "context",
-    page: { url: "https://shop.example/a", title: "A", referrer: "" },
-  });
-  assert.deepEqual(parseHostMessage({ type: "lethe:data", data: { plan: "pro", n: 3 } }), { type: "data", data: { plan: "pro" } });
-  assert.deepEqual(parseHostMessage({ type: "lethe:identify", ticket: "lt_x" }), { type: "identify", ticket: "lt_x" });
+  assert.deepEqual(parseHostMessage({ type: "lethe:visit", pageToken: "pt_x" }), { type: "visit", pageToken: "pt_x" });
+  assert.deepEqual(parseHostMessage({ type: "lethe:visit", pageToken: "" }), { type: "visit", pageToken: "" });
+  assert.deepEqual(
+    parseHostMessage({ type: "lethe:invitation", invitation: { invitationId: "i1", operatorName: "Ann", message: "Hi", extra: 1 } }),
+    { type: "invitation", invitation: { invitationId: "i1", operatorName: "Ann", message: "Hi" } },
+  );
 });
 
 test("parseHostMessage refuses anything malformed", () => {
@@ -19,21 +19,22 @@ test("parseHostMessage refuses anything malformed", () => {
     "lethe:open",
     [],
     { type: "lethe:unread", count: 3 },
-    { type: "lethe:context", url: 42 },
-    { type: "lethe:context", url: "" },
-    { type: "lethe:data", data: ["a"] },
-    { type: "lethe:data", data: null },
-    { type: "lethe:identify", ticket: "" },
-    { type: "lethe:identify" },
+    { type: "lethe:visit" },
+    { type: "lethe:visit", pageToken: 7 },
+    { type: "lethe:invitation" },
+    { type: "lethe:invitation", invitation: { invitationId: "" } },
+    { type: "lethe:invitation", invitation: "i1" },
+    // The panel no longer reports the visit: page views go from the loader.
+    { type: "lethe:context", url: "https://shop.example/" },
+    { type: "lethe:identify", ticket: "lt_x" },
   ]) {
     assert.equal(parseHostMessage(m), undefined, JSON.stringify(m));
   }
 });
 
-test("parseHostMessage cuts a page view to the server's limits rather than dropping it", () => {
-  const c = parseHostMessage({ type: "lethe:context", url: "u".repeat(5000), title: "t".repeat(500), referrer: 7 });
-  assert.ok(c && c.type === "context");
-  assert.equal(c.page.url.length, 2048);
-  assert.equal(c.page.title.length, 300);
-  assert.equal(c.page.referrer, "");
+test("parseHostMessage cuts an invitation's fields to their limits", () => {
+  const c = parseHostMessage({ type: "lethe:invitation", invitation: { invitationId: "i", operatorName: 7, message: "m".repeat(900) } });
+  assert.ok(c && c.type === "invitation");
+  assert.equal(c.invitation.operatorName, "");
+  assert.equal(c.invitation.message.length, 500);
 });

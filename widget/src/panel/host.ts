@@ -6,36 +6,37 @@
  * the page: the panel says "ready", "open", "close" and an unread count.
  */
 
-/** A page view as the host reports it, cut to the server's limits. */
-export interface PageView {
-  url: string;
-  title: string;
-  referrer: string;
+/** An operator's invitation, as the loader's WatchVisit stream brought it. */
+export interface Invitation {
+  invitationId: string;
+  operatorName: string;
+  message: string;
 }
 
-/** What the host page can ask of the panel. */
+/** What the host page can tell the panel. */
 export type HostCommand =
   | { type: "open" }
   | { type: "close" }
-  | { type: "context"; page: PageView }
-  | { type: "data"; data: Record<string, string> }
-  | { type: "identify"; ticket: string };
+  /** The loader's page token ("" when the visit is not reported): the panel claims the visit with it. */
+  | { type: "visit"; pageToken: string }
+  | { type: "invitation"; invitation: Invitation };
 
 /** What the panel tells the host page. */
 export type PanelMessage =
   | { type: "lethe:ready" }
   | { type: "lethe:open" }
   | { type: "lethe:close" }
-  | { type: "lethe:unread"; count: number };
+  | { type: "lethe:unread"; count: number }
+  /** Whether the visitor is in a chat: the loader then loads the panel on every page. */
+  | { type: "lethe:chat"; active: boolean }
+  /** The visitor asked to stop tracking (the visit is already forgotten): the loader stops for the session. */
+  | { type: "lethe:notrack" }
+  /** "Forget me now" erased the visit: the loader drops its page token. */
+  | { type: "lethe:forgotten" };
 
 const str = (v: unknown, max: number) => (typeof v === "string" ? v.slice(0, max) : "");
 
-/**
- * parseHostMessage turns a message from the host page into a command, or
- * undefined for anything malformed. URLs are cut to the server's limits: a
- * long URL is better cut than not counted. Custom data keeps string values
- * only (the loader already turned numbers and booleans into strings).
- */
+/** parseHostMessage turns a message from the host page into a command, or undefined for anything malformed. */
 export function parseHostMessage(m: unknown): HostCommand | undefined {
   if (!m || typeof m !== "object") return undefined;
   const msg = m as Record<string, unknown>;
@@ -44,20 +45,16 @@ export function parseHostMessage(m: unknown): HostCommand | undefined {
       return { type: "open" };
     case "lethe:close":
       return { type: "close" };
-    case "lethe:context": {
-      const url = str(msg.url, 2048);
-      if (!url) return undefined;
-      return { type: "context", page: { url, title: str(msg.title, 300), referrer: str(msg.referrer, 2048) } };
+    case "lethe:visit":
+      return typeof msg.pageToken === "string" ? { type: "visit", pageToken: msg.pageToken.slice(0, 200) } : undefined;
+    case "lethe:invitation": {
+      const i = msg.invitation as Record<string, unknown> | null;
+      if (!i || typeof i !== "object" || typeof i.invitationId !== "string" || !i.invitationId) return undefined;
+      return {
+        type: "invitation",
+        invitation: { invitationId: str(i.invitationId, 100), operatorName: str(i.operatorName, 200), message: str(i.message, 500) },
+      };
     }
-    case "lethe:data": {
-      const d = msg.data;
-      if (!d || typeof d !== "object" || Array.isArray(d)) return undefined;
-      const data: Record<string, string> = {};
-      for (const [k, v] of Object.entries(d as Record<string, unknown>)) if (typeof v === "string") data[k] = v;
-      return { type: "data", data };
-    }
-    case "lethe:identify":
-      return typeof msg.ticket === "string" && msg.ticket ? { type: "identify", ticket: msg.ticket } : undefined;
   }
   return undefined;
 }

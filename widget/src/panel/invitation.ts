@@ -3,7 +3,7 @@
  * the visitor answers. The operator's words are shown here only, never passed
  * to the host page.
  */
-import type { Invitation } from "@lethe/sdk";
+import type { Invitation } from "./host";
 import { h, show } from "../../../ui/dom";
 import type { Shell } from "./shell";
 

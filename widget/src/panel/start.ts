@@ -6,15 +6,7 @@
  * one shows is decided in start-state.ts; both forms are built here by one
  * contactFields().
  */
-import {
-  type ChatClient,
-  Code,
-  ConnectError,
-  type Client,
-  type ConsentService,
-  type GetWidgetConfigResponse,
-  errorMessage,
-} from "@lethe/sdk";
+import { type PanelApi, type WidgetConfig, errorMessage, rpcCode } from "./api";
 import { h, show } from "../../../ui/dom";
 import { MAX_CHARS, maxChars } from "./config";
 import { type ConsentBox, consentBox } from "./consent";
@@ -27,8 +19,7 @@ const CONFIG_POLL_MS = 15000;
 export interface StartDeps {
   accountId: string;
   shell: Shell;
-  chat: ChatClient;
-  consent: Client<typeof ConsentService>;
+  api: PanelApi;
   /** reloadConfig fetches the widget config and hands it to configure. */
   reloadConfig(): Promise<void>;
   /** onStarted takes over once StartChat made a chat. */
@@ -43,7 +34,7 @@ export interface Start {
   show(): void;
   /** hide stops polling the config while another view is shown. */
   hide(): void;
-  configure(cfg: GetWidgetConfigResponse): void;
+  configure(cfg: WidgetConfig): void;
   /** busy tells whether a chat is being started or a message sent. */
   busy(): boolean;
   focus(): void;
@@ -234,7 +225,7 @@ export function createStart(d: StartDeps): Start {
 
   async function loadConsent(reset: boolean): Promise<void> {
     try {
-      const res = await d.consent.getConsent({ accountId: d.accountId, locale });
+      const res = await d.api.getConsent(d.accountId, locale);
       pre.consent.set(res.prechat, reset);
       off.consent.set(res.offline, reset);
       updateButtons();
@@ -250,7 +241,7 @@ export function createStart(d: StartDeps): Start {
    */
   async function refused(err: unknown): Promise<void> {
     d.shell.showError(errorMessage(err));
-    if (ConnectError.from(err).code !== Code.FailedPrecondition) return;
+    if (rpcCode(err) !== "failed_precondition") return;
     await Promise.all([loadConsent(true), d.reloadConfig()]);
   }
 
@@ -274,7 +265,7 @@ export function createStart(d: StartDeps): Start {
   const startChat = (e: Event) =>
     submitting(e, prechat, async () => {
       const consent = pre.consent.accepted();
-      const res = await d.chat.startChat({
+      const res = await d.api.startChat({
         accountId: d.accountId,
         visitorName: pre.name.value.trim(),
         visitorEmail: pre.email.value.trim(),
@@ -287,7 +278,7 @@ export function createStart(d: StartDeps): Start {
 
   const leaveMessage = (e: Event) =>
     submitting(e, offlineForm, async () => {
-      const res = await d.chat.leaveOfflineMessage({
+      const res = await d.api.leaveOfflineMessage({
         accountId: d.accountId,
         visitorName: off.name.value.trim(),
         visitorEmail: off.email.value.trim(),

@@ -4,14 +4,13 @@
  * (where the visitor accepted a consent text) with its confirmation.
  * Withdrawing ends the chat and destroys it at once, with no transcript.
  */
-import { type ChatClient, type Client, type ConsentService, errorMessage } from "@lethe/sdk";
+import { type PanelApi, errorMessage } from "./api";
 import { h, show } from "../../../ui/dom";
 import type { Shell } from "./shell";
 
 export interface ToolsDeps {
   shell: Shell;
-  chat: ChatClient;
-  consent: Client<typeof ConsentService>;
+  api: PanelApi;
   /** chatId is the open chat's id, if there is one. */
   chatId(): string | undefined;
   /** prefillEmail is the address to offer for the transcript. */
@@ -86,7 +85,7 @@ export function createTools(d: ToolsDeps): Tools {
     const email = trEmail.value.trim();
     trSend.disabled = true;
     try {
-      await d.chat.requestTranscript({ chatId, email });
+      await d.api.requestTranscript(chatId, email);
       d.shell.clearError();
       trOk.textContent = `A copy of this chat will be e-mailed to ${email} when it ends.`;
       show(trOk, true);
@@ -112,7 +111,7 @@ export function createTools(d: ToolsDeps): Tools {
     st.withdrawing = true;
     wdYes.disabled = true;
     try {
-      await d.consent.withdrawConsent({ chatId });
+      await d.api.withdrawConsent(chatId);
       d.shell.clearError();
       show(trOk, false);
       d.onWithdrawn();
