@@ -47,12 +47,15 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 	rss0 := settle(t.pid)
 	debug.FreeOSMemory() // what an earlier run held is not counted
 	self0 := rssKiB(os.Getpid())
-	var open, cuts atomic.Int64
+	var open, cuts, live atomic.Int64
 	var errs errCount
 	start := time.Now()
 	tenth := max(c.n/10, 1)
 	// Visitors i, i+conns, i+2·conns … share connection i, so every
 	// connection fills as the run goes.
+	// The streams live on the scenario's context: parallel's own ends (and
+	// would reset every stream) as soon as the last one is open.
+	streamsCtx := ctx
 	err := parallel(ctx, c.n, c.concurrency, func(ctx context.Context, i int) error {
 		cli := chats[i%conns]
 		v, err := startChat(ctx, cli, c.account, i)
@@ -61,7 +64,7 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 		}
 		opened := make(chan error, 1)
 		go func() {
-			stream, err := cli.WatchChat(ctx, withToken(&chatv1.WatchChatRequest{ChatId: v.id}, v.token))
+			stream, err := cli.WatchChat(streamsCtx, withToken(&chatv1.WatchChatRequest{ChatId: v.id}, v.token))
 			if err != nil {
 				opened <- err
 				return
@@ -70,12 +73,16 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 			for stream.Receive() {
 				if first {
 					first = false
+					live.Add(1)
 					opened <- nil
 				}
 			}
+			if !first {
+				live.Add(-1)
+			}
 			if first {
 				opened <- fmt.Errorf("visitor %d: the stream ended before its first event: %w", i, stream.Err())
-			} else if ctx.Err() == nil {
+			} else if streamsCtx.Err() == nil {
 				cuts.Add(1)
 				errs.add(stream.Err())
 			}
@@ -110,6 +117,7 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 	}
 	rows = append(rows,
 		row{"client RSS per stream (the load client itself)", fmt.Sprintf("%.1f KiB", float64(self1-self0)/float64(c.n))},
-		row{"streams cut off while open", fmt.Sprintf("%d (%s)", cuts.Load(), errs.String())})
+		row{"streams cut off while open", fmt.Sprintf("%d (%s)", cuts.Load(), errs.String())},
+		row{"streams still open at the end", fmt.Sprint(live.Load())})
 	return rows, nil
 }
