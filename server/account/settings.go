@@ -90,6 +90,18 @@ func (s *Store) AuditRetention(ctx context.Context, accountID string) (time.Dura
 
 // Settings returns an account's settings (defaults when never saved).
 func (s *Store) Settings(ctx context.Context, accountID string) (*Settings, error) {
+	return s.settings.Get(accountID, func() (*Settings, error) { return s.readSettings(ctx, accountID) })
+}
+
+func (st *Settings) clone() *Settings {
+	c := *st
+	c.Recipients = slices.Clone(st.Recipients)
+	c.AllowedOrigins = slices.Clone(st.AllowedOrigins)
+	c.FileCategories = slices.Clone(st.FileCategories)
+	return &c
+}
+
+func (s *Store) readSettings(ctx context.Context, accountID string) (*Settings, error) {
 	a, err := s.Account(ctx, accountID)
 	if err != nil {
 		return nil, err
@@ -146,6 +158,7 @@ func (s *Store) SaveSettings(ctx context.Context, accountID string, st *Settings
 	if st.RequireTLS {
 		policy = accountv1.MailTlsPolicy_MAIL_TLS_POLICY_MANDATORY
 	}
+	defer s.forget(accountID)
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET allowed_origins = ? WHERE id = ?`, string(origins), accountID); err != nil {
 			return err

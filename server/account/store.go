@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"slices"
 	"strings"
 	"time"
 
@@ -54,6 +55,10 @@ var ErrEmailTaken = errors.New("e-mail address in use")
 // Store owns the accounts and operators tables in lethe.db.
 type Store struct {
 	db *store.DB
+	// accounts and settings remember what every chat start reads (its
+	// account, name and settings); every write here forgets its account.
+	accounts *store.Memo[*Account]
+	settings *store.Memo[*Settings]
 }
 
 // NewStore migrates and returns the account store.
@@ -62,7 +67,7 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 	if err := db.Migrate(ctx, "account", sub); err != nil {
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, accounts: store.NewMemo((*Account).clone), settings: store.NewMemo((*Settings).clone)}, nil
 }
 
 // CreateAccount inserts an account.
@@ -70,11 +75,22 @@ func (s *Store) CreateAccount(ctx context.Context, a Account) error {
 	origins, _ := json.Marshal(a.AllowedOrigins)
 	_, err := s.db.W.ExecContext(ctx, `INSERT INTO accounts (id, name, allowed_origins, created_at) VALUES (?, ?, ?, ?)`,
 		a.ID, a.Name, string(origins), a.CreatedAt.Unix())
+	s.forget(a.ID)
 	return err
 }
 
 // Account returns one account.
 func (s *Store) Account(ctx context.Context, id string) (*Account, error) {
+	return s.accounts.Get(id, func() (*Account, error) { return s.account(ctx, id) })
+}
+
+func (a *Account) clone() *Account {
+	c := *a
+	c.AllowedOrigins = slices.Clone(a.AllowedOrigins)
+	return &c
+}
+
+func (s *Store) account(ctx context.Context, id string) (*Account, error) {
 	var a Account
 	var origins string
 	var created int64
@@ -93,10 +109,17 @@ func (s *Store) Account(ctx context.Context, id string) (*Account, error) {
 	return &a, nil
 }
 
+// forget drops what is remembered of an account, after a write of its rows.
+func (s *Store) forget(id string) {
+	s.accounts.Forget(id)
+	s.settings.Forget(id)
+}
+
 // SetAllowedOrigins replaces the account's website origins.
 func (s *Store) SetAllowedOrigins(ctx context.Context, id string, origins []string) error {
 	b, _ := json.Marshal(origins)
 	_, err := s.db.W.ExecContext(ctx, `UPDATE accounts SET allowed_origins = ? WHERE id = ?`, string(b), id)
+	s.forget(id)
 	return err
 }
 

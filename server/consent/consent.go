@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -56,7 +57,12 @@ type Text struct {
 }
 
 // Store owns consent_texts and consent_counts.
-type Store struct{ db *store.DB }
+type Store struct {
+	db *store.DB
+	// texts remembers each account's current texts, which every chat
+	// start reads; set forgets the account's.
+	texts *store.Memo[[]Text]
+}
 
 // NewStore migrates and returns the store.
 func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
@@ -64,11 +70,15 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 	if err := db.Migrate(ctx, "consent", sub); err != nil {
 		return nil, err
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, texts: store.NewMemo(slices.Clone[[]Text])}, nil
 }
 
 // current returns the latest version of every (form, locale) of an account.
 func (s *Store) current(ctx context.Context, accountID string) ([]Text, error) {
+	return s.texts.Get(accountID, func() ([]Text, error) { return s.readCurrent(ctx, accountID) })
+}
+
+func (s *Store) readCurrent(ctx context.Context, accountID string) ([]Text, error) {
 	rows, err := s.db.R.QueryContext(ctx, `SELECT t.form, t.locale, t.version, t.text, t.required, t.updated_at FROM consent_texts t
 		WHERE t.account_id = ? AND t.version = (SELECT max(version) FROM consent_texts u
 			WHERE u.account_id = t.account_id AND u.form = t.form AND u.locale = t.locale)
@@ -92,6 +102,7 @@ func (s *Store) current(ctx context.Context, accountID string) ([]Text, error) {
 
 // set stores a new version and returns it.
 func (s *Store) set(ctx context.Context, accountID string, t Text) (Text, error) {
+	defer s.texts.Forget(accountID)
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) + 1 FROM consent_texts WHERE account_id = ? AND form = ? AND locale = ?`,
 			accountID, t.Form, t.Locale).Scan(&t.Version); err != nil {
