@@ -128,8 +128,8 @@ const (
 	qInsertEvent     = `INSERT INTO events (chat_id, seq, body) VALUES (?, ?, ?)`
 	qUpdateEventBody = `UPDATE events SET body = ? WHERE chat_id = ? AND seq = ?`
 	qInsertVisitor   = `INSERT INTO visitors (id, account_id, token_hash, name, email, ip, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
-	qInsertChat      = `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	qInsertChat      = `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at, last_seq)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	qUpdateChat          = `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ? WHERE id = ?`
 	qTouch               = `UPDATE chats SET visitor_seen_at = ? WHERE id = ? RETURNING account_id`
 	qUpdateVisitor       = `UPDATE visitors SET name = ?, email = ? WHERE id = ?`
@@ -287,26 +287,36 @@ func (s *Store) Create(ctx context.Context, n NewChat, after func(c *Chat, evs [
 	var c *Chat
 	err := s.wr.do(ctx, func(ctx context.Context, sqlTx *sql.Tx) error {
 		tx := s.w.Tx(sqlTx)
+		ms := now.UnixMilli()
 		if _, err := tx.ExecContext(ctx, qInsertVisitor,
-			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, n.IP, n.Host, now.UnixMilli()); err != nil {
+			n.VisitorID, n.AccountID, n.TokenHash, n.Name, n.Email, n.IP, n.Host, ms); err != nil {
 			return err
 		}
+		c = &Chat{ID: n.ChatID, AccountID: n.AccountID, VisitorID: n.VisitorID, VisitorName: n.Name, VisitorEmail: n.Email,
+			State: StateWaiting, LastSeq: int64(len(evs)), StartedAt: time.UnixMilli(ms), VisitorIP: n.IP, VisitorHost: n.Host,
+			ConsentVersion: n.ConsentVersion, ConsentLocale: n.ConsentLocale, SeenAt: time.UnixMilli(ms)}
 		consentAt := int64(0)
 		if n.ConsentVersion > 0 {
-			consentAt = now.UnixMilli()
+			consentAt = ms
+			c.ConsentAt = time.UnixMilli(ms)
 		}
+		// A new chat's events are numbered from 1 here, and its row says so
+		// from the start: no sequence update and no read back.
 		if _, err := tx.ExecContext(ctx, qInsertChat,
-			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, now.UnixMilli(), n.ConsentVersion, n.ConsentLocale, consentAt, now.UnixMilli()); err != nil {
+			n.ChatID, n.AccountID, n.VisitorID, StateWaiting, ms, n.ConsentVersion, n.ConsentLocale, consentAt, ms, c.LastSeq); err != nil {
 			return err
 		}
-		for _, ev := range evs {
-			if err := appendEvent(ctx, tx, n.ChatID, ev); err != nil {
+		for i, ev := range evs {
+			ev.ChatId, ev.Seq, ev.Time = n.ChatID, int64(i+1), timestamppb.New(now)
+			b, err := proto.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qInsertEvent, n.ChatID, ev.Seq, b); err != nil {
 				return err
 			}
 		}
-		var err error
-		c, err = getChat(ctx, tx, n.ChatID)
-		return err
+		return nil
 	}, func() {
 		if s.onSeen != nil {
 			s.onSeen(c.ID, c.AccountID, c.SeenAt)

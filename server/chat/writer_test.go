@@ -157,3 +157,46 @@ func TestWriter_CallerLeavingWhileQueuedDoesNotBlockTheWriter(t *testing.T) {
 		t.Fatalf("messages %q (abandoned change applied: %v), want first, kept, after", got, applied.Load())
 	}
 }
+
+// Create builds the new chat without reading it back: what it returns, and
+// the events it numbered, are what the store holds, and the next change
+// goes on from there.
+func TestCreate_ReturnsWhatIsStored(t *testing.T) {
+	ctx := context.Background()
+	st := newTestStore(t, 0)
+	for _, consent := range []int32{0, 3} {
+		n := NewChat{ChatID: "c" + string(rune('a'+consent)), VisitorID: "v" + string(rune('a'+consent)), AccountID: "acct",
+			TokenHash: []byte{byte(consent), 1}, Name: "Ann", Email: "ann@example.com", FirstMessage: "hello", MessageID: "m1",
+			IP: "192.0.2.1", Host: "host.example", ConsentVersion: consent, ConsentLocale: "en"}
+		c, evs, err := st.Create(ctx, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored, err := st.Chat(ctx, n.ChatID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if *stored != *c {
+			t.Fatalf("Create returned\n%+v\nthe store holds\n%+v", *c, *stored)
+		}
+		held, err := st.Events(ctx, n.ChatID, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(held) != 2 || len(evs) != 2 {
+			t.Fatalf("%d events held, %d returned, want 2", len(held), len(evs))
+		}
+		for i := range evs {
+			if evs[i].Seq != int64(i+1) || held[i].Seq != evs[i].Seq || held[i].GetTime().AsTime() != evs[i].GetTime().AsTime() {
+				t.Fatalf("event %d: returned seq %d at %v, held seq %d at %v", i, evs[i].Seq, evs[i].GetTime().AsTime(), held[i].Seq, held[i].GetTime().AsTime())
+			}
+		}
+		_, next, err := st.Change(ctx, n.ChatID, func(*Chat, *sql.Tx) ([]*chatv1.ChatEvent, error) { return message("next"), nil }, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next[0].Seq != 3 {
+			t.Fatalf("the next event got seq %d, want 3", next[0].Seq)
+		}
+	}
+}
