@@ -3,10 +3,11 @@
 // view (with the WatchVisit stream for invitations), and no panel; with the
 // account's "no monitoring" setting it sends nothing but the config until the
 // click; the loader's page token cannot read anything; static files are
-// served pre-compressed with long-lived caching.
+// served pre-compressed with long-lived caching. A chat without files loads
+// nothing of the files UI or the protobuf runtime; the paper clip's first click does.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startShop, launchBrowser, shot, adminApi, operatorLogin } from "./harness.mjs";
+import { startShop, launchBrowser, shot, adminApi, operatorLogin, until } from "./harness.mjs";
 
 let lethe;
 let shop;
@@ -208,6 +209,68 @@ test("a chat in progress loads the panel on the next page at once, with its live
   await page.locator("#lethe-launcher").waitFor({ state: "visible" });
   await page.waitForTimeout(1000);
   assert.equal(await page.locator("#lethe-frame").count(), 0, "no panel before the click once the chat ended");
+  await ctx.close();
+  await opCtx.close();
+});
+
+test("a chat without files loads no chunk but the first load's; the paper clip's first click loads the files UI and an upload works", { timeout: 180_000 }, async () => {
+  // The chunks panel.js imports statically: its first load. Every other chunk is loaded on first use.
+  const html = await (await fetch(`${lethe.base}/widget/panel?account=demo&host=${encodeURIComponent(shop.origin)}`)).text();
+  const js = await (await fetch(`${lethe.base}${/src="(\/static\/panel\.js\?v=[^"]+)"/.exec(html)[1]}`)).text();
+  const firstLoad = new Set([...js.matchAll(/(?:from|import)\s*"\.\/(chunks\/[^"]+\.js)"/g)].map((m) => `/static/${m[1]}`));
+  assert.ok(firstLoad.size >= 1, "panel.js imports its shared chunk statically");
+  assert.ok(![...firstLoad].some((c) => c.includes("/chunks/files-") || c.includes("/chunks/data-")), `first load: ${[...firstLoad]}`);
+
+  const opCtx = await browser.newContext();
+  const op = await opCtx.newPage();
+  await operatorLogin(op, lethe.base);
+  const ctx = await browser.newContext();
+  const page = await ctx.newPage();
+  const failures = [];
+  page.on("pageerror", (e) => failures.push(String(e)));
+  const chunks = [];
+  const limits = [];
+  page.on("request", (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith("/static/chunks/")) chunks.push(u.pathname);
+    if (u.pathname.endsWith(".FileService/GetFileLimits")) limits.push(r.headers()["content-type"]);
+  });
+  await page.goto(shop.origin + "/");
+  await page.locator("#lethe-launcher").click();
+  const panel = page.frameLocator("#lethe-frame");
+  await panel.getByTestId("name").fill("Paper Clip Pat");
+  await panel.getByTestId("message").fill("Just a question, no files");
+  await panel.getByTestId("start").click();
+  await panel.getByTestId("chat").waitFor();
+  await op.getByTestId("queue-item").filter({ hasText: "Paper Clip Pat" }).getByTestId("accept").click();
+  const view = op.getByTestId("chat-view").filter({ hasText: "Just a question, no files" });
+  await view.getByText("Just a question, no files").waitFor();
+  await view.getByTestId("composer").fill("Ask away");
+  await view.getByTestId("composer").press("Enter");
+  await panel.getByText("Ask away").waitFor();
+  await panel.getByTestId("composer").fill("Thanks, that was all");
+  await panel.getByTestId("send").click();
+  await view.getByText("Thanks, that was all").waitFor();
+  // The paper clip shows (the chat's file limits, read over Connect JSON), drawn without the files chunk.
+  const attach = panel.getByTestId("attach");
+  await attach.waitFor();
+  assert.equal(await attach.getAttribute("aria-label"), "Attach a file");
+  assert.ok(limits.length >= 1 && limits.every((t) => t?.startsWith("application/json")), `GetFileLimits over JSON: ${limits}`);
+  await page.waitForTimeout(1000);
+  assert.ok(chunks.some((c) => firstLoad.has(c)), `the panel's own chunk requests are seen: ${chunks}`);
+  const extra = chunks.filter((c) => !firstLoad.has(c.replace(/\?.*$/, "")));
+  assert.deepEqual(extra, [], "a chat without files loads no chunk but the first load's (no files UI, no protobuf runtime)");
+  await shot(page, "83-lazy-chat-without-files");
+
+  // The first click of the paper clip opens the file chooser and loads the files UI meanwhile.
+  const [chooser] = await Promise.all([page.waitForEvent("filechooser"), attach.click()]);
+  await until("the files chunk", () => chunks.some((c) => c.includes("/chunks/files-")), 30_000);
+  await chooser.setFiles({ name: "first-click.txt", mimeType: "text/plain", buffer: Buffer.from("sent after the paper clip's first click\n") });
+  await panel.getByTestId("file-row").filter({ hasText: "first-click.txt" }).waitFor();
+  await view.getByTestId("file-row").filter({ hasText: "first-click.txt" }).waitFor();
+  assert.equal(await panel.getByTestId("upload-row").count(), 0, "the finished upload's row is gone");
+  assert.ok(chunks.filter((c) => !firstLoad.has(c.replace(/\?.*$/, ""))).some((c) => !c.includes("/chunks/files-")), "the runtime chunk came with the files UI");
+  assert.deepEqual(failures, []);
   await ctx.close();
   await opCtx.close();
 });

@@ -9,7 +9,8 @@
 // loaded by `<script type="module">`) and content-hashed chunks under
 // static/chunks/, which the server may cache forever. What the panel imports
 // statically is its first load; what it imports with import() ("Your data",
-// the files UI) is loaded on first use and shares the runtime chunks. Every
+// the files UI: uploads and file cards, while the paper clip is drawn at
+// once) is loaded on first use and shares the runtime chunks. Every
 // file in static/ gets a brotli (quality 11) and a gzip (-9, no name, no
 // mtime) twin, `<name>.br` and `<name>.gz`, for the server to send as is.
 import { build } from "esbuild";
@@ -123,7 +124,7 @@ const what = (p) => {
   const ins = Object.entries(outputs[p].inputs).sort((a, b) => b[1].bytesInOutput - a[1].bytesInOutput);
   const src = ins.map(([f]) => f);
   if (src.some((f) => f.includes("panel/data.ts"))) return "\"Your data\" view";
-  if (src.some((f) => f.includes("ui/files.ts"))) return "files UI (attach, upload, file cards)";
+  if (src.some((f) => f.includes("ui/files.ts"))) return "files UI (uploads, file cards): at the paper clip's first click or a chat's first file";
   if (src.some((f) => f.includes("@bufbuild/protobuf"))) return "connect + protobuf runtime, shared";
   return "shared helpers: " + src.slice(0, 2).map((f) => f.replace(/^.*\//, "")).join(", ");
 };

@@ -1,6 +1,8 @@
-// Files in a chat, for the widget panel and the console alike: the attach
-// button with its hidden file input, drag-and-drop and paste, one row per
-// upload (progress, cancel, retry after a dropped connection, the limit's
+// Files in a chat, for the widget panel and the console alike (the attach
+// button with its hidden file input, drag-and-drop and paste are in
+// ./attach.ts, which the widget panel draws without this module, and
+// ./files-attach.ts puts the two together for the console): one row per upload
+// (progress, cancel, retry after a dropped connection, the limit's
 // message), and the card of a shared file (name and size as text, a
 // thumbnail drawn on a canvas from the bytes for images, a download button
 // that follows a single-use link). Nothing a participant sent ever becomes
@@ -8,7 +10,6 @@
 import {
   type FileClient,
   type FileShared,
-  type GetFileLimitsResponse,
   ConnectError,
   Code,
   downloadFile,
@@ -17,6 +18,7 @@ import {
   retryable,
   uploadFile,
 } from "@lethe/sdk";
+import type { FileLimits, PaperClip } from "./attach";
 import { h, show } from "./dom";
 
 /** formatBytes writes a size in binary units as the server does ("10 MiB", "1.5 KiB", "12 bytes"). */
@@ -40,7 +42,7 @@ export function sentence(msg: string): string {
  * tooLarge is the message for a file over the limits the server gave, in the
  * server's own words; "" when the file fits.
  */
-export function tooLarge(size: number, l: Pick<GetFileLimitsResponse, "maxFileBytes" | "maxChatBytes" | "usedChatBytes">): string {
+export function tooLarge(size: number, l: Pick<FileLimits, "maxFileBytes" | "maxChatBytes" | "usedChatBytes">): string {
   const max = Number(l.maxFileBytes);
   if (max > 0 && size > max) return `A file may be at most ${formatBytes(max)}`;
   const chat = Number(l.maxChatBytes);
@@ -54,54 +56,25 @@ export function progressPercent(sent: number, total: number): number {
   return total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 0;
 }
 
-export interface AttachDeps {
+export interface UploadsDeps {
   files: FileClient;
   /** The open chat, or undefined. */
   chatId(): string | undefined;
+  /** The paper clip the files come from: its limits, its list of uploads, and where focus returns. */
+  clip: PaperClip;
 }
 
-export interface Attach {
-  /** The paper clip, for the composer. */
-  readonly button: HTMLButtonElement;
-  /** The uploads under way or failed (and the hidden file input), for above the composer. */
-  readonly uploads: HTMLElement;
-  /** load asks the server what may be sent into the chat; the button shows only if files are on. */
-  load(): Promise<void>;
-  /** enable turns sending files on for an open chat (when the server allows them) or off. */
-  enable(on: boolean): void;
-  /** dropOn takes files dropped on el or pasted into it. */
-  dropOn(el: HTMLElement): void;
-  /** clear cancels every upload and forgets the limits (a new chat). */
+export interface Uploads {
+  /** add sends files into the open chat, one row each in the clip's list of uploads. */
+  add(files: Iterable<File>): void;
+  /** clear cancels every upload. */
   clear(): void;
 }
 
-type Limits = GetFileLimitsResponse;
-
-/** createAttach builds the sending side of files. */
-export function createAttach(d: AttachDeps): Attach {
-  const st: { limits: Limits | undefined; on: boolean; rows: Set<() => void> } = { limits: undefined, on: false, rows: new Set() };
-  const input = h("input", { type: "file", multiple: true, hidden: true, tabindex: -1, "data-testid": "file-input", "aria-hidden": "true" });
-  const button = h(
-    "button",
-    { type: "button", class: "btn-attach", "data-testid": "attach", "aria-label": "Attach a file", title: "Attach a file", hidden: true, onclick: () => input.click() },
-    h("span", { class: "i-clip", "aria-hidden": "true" }),
-  );
-  const uploads = h("div", { class: "uploads", "aria-label": "Uploads", role: "list" }, input);
-  input.addEventListener("change", () => {
-    add(input.files);
-    input.value = "";
-  });
-
-  const usable = () => st.on && !!st.limits?.enabled;
-  function render(): void {
-    show(button, usable());
-    input.accept = st.limits?.accept ?? "";
-  }
-
-  function add(list: FileList | null | undefined): void {
-    if (!list || !usable()) return;
-    for (const f of Array.from(list)) uploadRow(f);
-  }
+/** createUploads sends files, one row per upload: progress, cancel, retry after a dropped connection, the limit's message. */
+export function createUploads(d: UploadsDeps): Uploads {
+  const rows = new Set<() => void>();
+  const { clip } = d;
 
   function uploadRow(file: File): void {
     const ctl: { abort?: AbortController; uploadId: string } = { uploadId: "" };
@@ -119,7 +92,7 @@ export function createAttach(d: AttachDeps): Attach {
       err,
       h("div", { class: "upload-actions" }, retry, cancel),
     );
-    uploads.append(row);
+    clip.uploads.append(row);
 
     const setProgress = (sent: number) => {
       const p = progressPercent(sent, file.size);
@@ -137,9 +110,9 @@ export function createAttach(d: AttachDeps): Attach {
     };
     const remove = () => {
       const hadFocus = row.contains(document.activeElement);
-      st.rows.delete(stop);
+      rows.delete(stop);
       row.remove();
-      if (hadFocus && !button.hidden) button.focus();
+      if (hadFocus && !clip.button.hidden) clip.button.focus();
     };
 
     async function start(): Promise<void> {
@@ -160,7 +133,7 @@ export function createAttach(d: AttachDeps): Attach {
         });
         // The chat's FileShared event shows the file; this row is done.
         remove();
-        void load();
+        void clip.load();
       } catch (e) {
         if (abort.signal.aborted) return;
         const ce = ConnectError.from(e);
@@ -178,59 +151,19 @@ export function createAttach(d: AttachDeps): Attach {
       remove();
     }
 
-    st.rows.add(stop);
-    const tooBig = st.limits ? tooLarge(file.size, st.limits) : "";
+    rows.add(stop);
+    const limits = clip.limits();
+    const tooBig = limits ? tooLarge(file.size, limits) : "";
     if (tooBig) fail(tooBig, false);
     else void start();
   }
 
-  async function load(): Promise<void> {
-    const chatId = d.chatId();
-    if (!chatId) return;
-    try {
-      st.limits = await d.files.getFileLimits({ chatId });
-    } catch {
-      // An older server, or the chat is gone: no files then.
-      st.limits = undefined;
-    }
-    render();
-  }
-
   return {
-    button,
-    uploads,
-    load,
-    enable(on) {
-      st.on = on;
-      render();
-    },
-    dropOn(el) {
-      const hasFiles = (e: DragEvent) => usable() && !!e.dataTransfer?.types.includes("Files");
-      el.addEventListener("dragover", (e) => {
-        if (!hasFiles(e)) return;
-        e.preventDefault();
-        el.classList.add("dropping");
-      });
-      el.addEventListener("dragleave", (e) => {
-        if (e.target === el) el.classList.remove("dropping");
-      });
-      el.addEventListener("drop", (e) => {
-        el.classList.remove("dropping");
-        if (!hasFiles(e)) return;
-        e.preventDefault();
-        add(e.dataTransfer?.files);
-      });
-      el.addEventListener("paste", (e) => {
-        const files = e.clipboardData?.files;
-        if (!files?.length || !usable()) return;
-        e.preventDefault();
-        add(files);
-      });
+    add(files) {
+      for (const f of files) uploadRow(f);
     },
     clear() {
-      for (const stop of [...st.rows]) stop();
-      st.limits = undefined;
-      render();
+      for (const stop of [...rows]) stop();
     },
   };
 }

@@ -14,7 +14,8 @@ import {
   type OperatorPresence,
 } from "@lethe/sdk";
 import { h, show } from "../../ui/dom";
-import { createAttach, disableDownloads, fileCard } from "../../ui/files";
+import { createAttach } from "../../ui/files-attach";
+import { disableDownloads, fileCard } from "../../ui/files";
 import type { PageContext } from "./context";
 import { timeOfDay } from "./format";
 import type { ChatEntry, Detached } from "./inbox";

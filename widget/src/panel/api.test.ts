@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { chatEvent, chatState } from "./api";
+import { chatEvent, chatState, fileLimits } from "./api";
 
 test("chatEvent reads the JSON of each kind, defaults filled in", () => {
   assert.deepEqual(chatEvent({ seq: "7", time: "2026-01-02T03:04:05Z", message: { authorKind: "AUTHOR_KIND_OPERATOR", authorName: "Ann", text: "Hi" } }), {
@@ -33,4 +33,15 @@ test("chatState reads the enum names", () => {
   assert.equal(chatState("CHAT_STATE_CLOSED"), "closed");
   assert.equal(chatState(undefined), "");
   assert.equal(chatState(2), "");
+});
+
+test("fileLimits reads GetFileLimits' JSON: int64 as strings, defaults filled in", () => {
+  assert.deepEqual(
+    fileLimits({ enabled: true, maxFileBytes: "10485760", maxChatBytes: "52428800", usedChatBytes: "1024", chunkSize: 262144, categories: ["FILE_CATEGORY_IMAGE"], accept: "image/*,.pdf" }),
+    { enabled: true, accept: "image/*,.pdf", maxFileBytes: 10485760n, maxChatBytes: 52428800n, usedChatBytes: 1024n },
+  );
+  // Files turned off: protobuf JSON leaves every default out.
+  assert.deepEqual(fileLimits({}), { enabled: false, accept: "", maxFileBytes: 0n, maxChatBytes: 0n, usedChatBytes: 0n });
+  assert.equal(fileLimits({ enabled: "true", maxFileBytes: "1e9" }).enabled, false);
+  assert.equal(fileLimits({ maxFileBytes: "1e9" }).maxFileBytes, 0n);
 });

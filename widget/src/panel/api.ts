@@ -5,8 +5,11 @@
  * JSON leaves out fields with default values and spells enums by name, int64
  * as strings and timestamps as RFC 3339; the types and converters below give
  * the panel what it reads, with the defaults filled in. What needs the
- * generated clients (files, "Your data") is in chunks loaded on first use.
+ * generated clients (uploads and shared files, "Your data") is in chunks
+ * loaded on first use; the chat's file limits, which show or hide the paper
+ * clip, come through here.
  */
+import type { FileLimits } from "../../../ui/attach";
 import { RpcError, jsonRpc, jsonStream, rpcCode } from "../json-rpc";
 import { backoffDelay } from "../visit";
 
@@ -21,6 +24,9 @@ type J = Record<string, unknown>;
 const str = (v: unknown) => (typeof v === "string" ? v : "");
 const num = (v: unknown) => (typeof v === "number" ? v : 0);
 const obj = (v: unknown): J => (v && typeof v === "object" ? (v as J) : {});
+/** int64 reads an int64, which protobuf JSON writes as a decimal string (a number is accepted too). */
+const int64 = (v: unknown): bigint =>
+  typeof v === "string" && /^-?\d{1,20}$/.test(v) ? BigInt(v) : typeof v === "number" && Number.isFinite(v) ? BigInt(Math.trunc(v)) : 0n;
 
 /** The account's widget config. */
 export interface WidgetConfig {
@@ -87,6 +93,17 @@ export function chatEvent(j: J): ChatEvent {
   return ev({ case: undefined });
 }
 
+/** fileLimits reads a GetFileLimitsResponse. */
+export function fileLimits(j: J): FileLimits {
+  return {
+    enabled: j.enabled === true,
+    accept: str(j.accept),
+    maxFileBytes: int64(j.maxFileBytes),
+    maxChatBytes: int64(j.maxChatBytes),
+    usedChatBytes: int64(j.usedChatBytes),
+  };
+}
+
 const consentText = (v: unknown): ConsentText | undefined => {
   if (!v || typeof v !== "object") return undefined;
   const t = v as J;
@@ -141,6 +158,7 @@ export function panelApi(token: () => string | undefined) {
     setTyping: (chatId: string, typing: boolean) => chat("SetTyping", { chatId, typing }),
     endChat: (chatId: string) => chat("EndChat", { chatId }),
     requestTranscript: (chatId: string, email: string) => chat("RequestTranscript", { chatId, email }),
+    getFileLimits: async (chatId: string) => fileLimits(await call("files.v1.FileService/GetFileLimits", { chatId })),
     withdrawConsent: (chatId: string) => call("consent.v1.ConsentService/WithdrawConsent", { chatId }),
 
     /**

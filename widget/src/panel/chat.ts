@@ -2,11 +2,15 @@
  * The chat view: the conversation as the server streams it (history first,
  * then live), the operator's typing notice, the queue and closed states, the
  * "End chat" button with its confirmation, the transcript and withdrawal
- * links (tools.ts), the composer (composer.ts) and files (ui/files.ts: the
- * paper clip, drop and paste, uploads, and shared files with thumbnails),
- * whose chunk (files.ts, with the generated clients) loads when a chat shows.
+ * links (tools.ts), the composer (composer.ts) and files: the paper clip
+ * with drop and paste (ui/attach.ts, drawn at once, its limits read over the
+ * JSON api), and the uploads and shared files' cards (ui/files.ts), whose
+ * chunk (files.ts, with the generated clients) loads on the first use of
+ * files: the paper clip's first click, the first file given, or the first
+ * shared file to draw. A chat without files never loads it.
  */
 import { type ChatEvent, type ChatState, type PanelApi, type RpcError, type WidgetConfig, errorMessage } from "./api";
+import { createPaperClip } from "../../../ui/attach";
 import { h, show } from "../../../ui/dom";
 import { createComposer } from "./composer";
 import { maxChars } from "./config";
@@ -91,11 +95,22 @@ export function createChatView(d: ChatDeps): ChatView {
       endChatView("", "You withdrew your consent. The chat has ended and everything in it was deleted.");
     },
   });
-  // The paper clip and the uploads, filled in when the files chunk is in.
-  const attachSlot = h("span", { class: "slot" });
-  const uploadsSlot = h("div", { class: "slot" });
+  // The paper clip, drawn now; what it is given is sent by the files chunk,
+  // loaded as the file chooser opens or when a file is dropped or pasted.
+  const clip = createPaperClip({
+    chatId,
+    getLimits: (id) => d.api.getFileLimits(id),
+    onOpen: () => void loadFiles(),
+    onFiles(files) {
+      void loadFiles().then((ui) => {
+        // The chat may have ended while the chunk loaded.
+        if (ui && clip.usable()) ui.upload(files);
+        else if (!ui) d.shell.showError("The files could not be sent. Please try again.");
+      });
+    },
+  });
   const composer = createComposer({
-    lead: attachSlot,
+    lead: clip.button,
     async send(text) {
       const id = chatId();
       if (!id || st.closed) return false;
@@ -116,16 +131,14 @@ export function createChatView(d: ChatDeps): ChatView {
       });
     },
   });
-  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, uploadsSlot, composer.root);
+  const root = h("section", { class: "chat", "data-testid": "chat", "aria-label": "Conversation" }, log, typing, closedBox, tools.root, clip.uploads, composer.root);
+  clip.dropOn(root);
 
   /** loadFiles loads the files chunk once (a failed load may be tried again by the next chat). */
   function loadFiles(): Promise<FilesUi | undefined> {
     st.filesLoading ??= import("./files").then(
       ({ filesUi }) => {
-        const ui = filesUi(() => d.session.current?.token, chatId);
-        attachSlot.append(ui.attach.button);
-        uploadsSlot.append(ui.attach.uploads);
-        ui.attach.dropOn(root);
+        const ui = filesUi(() => d.session.current?.token, chatId, clip);
         st.files = ui;
         return ui;
       },
@@ -301,8 +314,9 @@ export function createChatView(d: ChatDeps): ChatView {
     hideTyping();
     onState("closed");
     composer.enable(false);
-    st.files?.attach.clear();
-    st.files?.attach.enable(false);
+    st.files?.clear();
+    clip.reset();
+    clip.enable(false);
     st.files?.disableDownloads(log);
     show(endButton, false);
     askEnd(false);
@@ -331,12 +345,10 @@ export function createChatView(d: ChatDeps): ChatView {
       tools.reset();
       renderTools();
       composer.enable(true);
-      st.files?.attach.clear();
-      void loadFiles().then((ui) => {
-        if (!ui || st.closed) return;
-        ui.attach.enable(true);
-        void ui.attach.load();
-      });
+      st.files?.clear();
+      clip.reset();
+      clip.enable(true);
+      void clip.load();
       d.shell.setStatus("Connecting…");
       const ctl = new AbortController();
       st.watch = ctl;
@@ -366,7 +378,8 @@ export function createChatView(d: ChatDeps): ChatView {
     },
     stop() {
       stopWatch();
-      st.files?.attach.clear();
+      st.files?.clear();
+      clip.reset();
       show(endButton, false);
       askEnd(false);
     },
