@@ -39,7 +39,7 @@ func TestExplain_RequestPathUsesIndexes(t *testing.T) {
 		{"append event", qInsertEvent, []any{"c", 1, h}},
 		{"rewrite event", qUpdateEventBody, []any{h, "c", 1}},
 		{"insert visitor", qInsertVisitor, []any{"v", "a", h, "n", "", "", "", 0}},
-		{"insert chat", qInsertChat, []any{"c", "a", "v", 1, 0, 0, "", 0, 0}},
+		{"insert chat", qInsertChat, []any{"c", "a", "v", 1, 0, 0, "", 0, 0, 2}},
 		{"update chat state", qUpdateChat, []any{1, "", "", 0, "c"}},
 		{"touch", qTouch, []any{0, "c"}},
 		{"update visitor", qUpdateVisitor, []any{"n", "e", "v"}},
