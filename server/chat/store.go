@@ -176,11 +176,15 @@ func getChat(ctx context.Context, q *store.Prepared, id string) (*Chat, error) {
 }
 
 // Chat returns one chat.
-func (s *Store) Chat(ctx context.Context, id string) (*Chat, error) { return getChat(ctx, s.r, id) }
+// Like every read a visitor's stream makes, it runs off the caller's stack
+// (store.OffStack), so that an idle stream keeps a small one.
+func (s *Store) Chat(ctx context.Context, id string) (*Chat, error) {
+	return store.OffStack(func() (*Chat, error) { return getChat(ctx, s.r, id) })
+}
 
 // VisitorByTokenHash returns the chat of the visitor holding a token.
 func (s *Store) VisitorByTokenHash(ctx context.Context, hash []byte) (*Chat, error) {
-	return scanChat(s.r.QueryRowContext(ctx, qChatByTokenHash, hash))
+	return store.OffStack(func() (*Chat, error) { return scanChat(s.r.QueryRowContext(ctx, qChatByTokenHash, hash)) })
 }
 
 // Chats lists an account's chats in the given states (at most three; all
@@ -220,7 +224,7 @@ func (s *Store) Chats(ctx context.Context, accountID string, states ...State) ([
 
 // Events returns the stored events of a chat with seq > after, in order.
 func (s *Store) Events(ctx context.Context, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
-	return events(ctx, s.r, chatID, after)
+	return store.OffStack(func() ([]*chatv1.ChatEvent, error) { return events(ctx, s.r, chatID, after) })
 }
 
 func events(ctx context.Context, q querier, chatID string, after int64) ([]*chatv1.ChatEvent, error) {
