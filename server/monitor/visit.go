@@ -18,6 +18,7 @@ import (
 	"github.com/lethehq/lethe/server/errs"
 	"github.com/lethehq/lethe/server/hub"
 	"github.com/lethehq/lethe/server/ids"
+	"github.com/lethehq/lethe/server/store"
 )
 
 // bearer returns the token of an "Authorization: Bearer" header.
@@ -306,7 +307,9 @@ func (s *Service) RespondToInvitation(ctx context.Context, req *connect.Request[
 // WatchVisit implements MonitorServiceHandler. While it is open the visitor
 // is on site; when it closes the OnSiteTimeout starts from then.
 func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1.WatchVisitRequest], stream *connect.ServerStream[monitorv1.WatchVisitResponse]) error {
-	v, err := s.visitFrom(ctx, req.Header())
+	// Its reads and writes run off this goroutine's stack (store.OffStack),
+	// which then stays small while the stream waits for invitations.
+	v, err := store.OffStack(func() (*Visit, error) { return s.visitFrom(ctx, req.Header()) })
 	if err != nil {
 		return err
 	}
@@ -322,19 +325,19 @@ func (s *Service) WatchVisit(ctx context.Context, req *connect.Request[monitorv1
 			s.log.Warn("touch visit", slog.String("visit", v.ID), slog.String("error", err.Error()))
 		}
 	}()
-	rejoined, err := touch(ctx, s.store.db.W, v.ID, time.Now(), false, false)
-	if isNotFound(err) {
-		return errNoVisit
-	}
-	if err != nil {
-		return err
-	}
-	if rejoined {
-		s.publish(ctx, v.AccountID, v.ID)
-	}
 	// Re-read: an invitation may have come between the lookup and the
 	// subscription.
-	if v, err = s.store.Visit(ctx, v.ID); err != nil {
+	v, err = store.OffStack(func() (*Visit, error) {
+		rejoined, err := touch(ctx, s.store.db.W, v.ID, time.Now(), false, false)
+		if err != nil {
+			return nil, err
+		}
+		if rejoined {
+			s.publish(ctx, v.AccountID, v.ID)
+		}
+		return s.store.Visit(ctx, v.ID)
+	})
+	if err != nil {
 		if isNotFound(err) {
 			return errNoVisit
 		}
