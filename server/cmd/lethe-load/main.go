@@ -63,9 +63,14 @@
 // each visitor watching its chat, -rate messages per second (2,000) for
 // -window, half visitor → operator and half operator → visitor.
 //
-// Scenario "streams": -streams visitor streams (100,000), -per-conn per
+// Scenario "streams": -streams-open visitor streams (100,000), -per-conn per
 // HTTP/2 connection from 127.0.0.2–127.0.0.20: time to open them, server
 // RSS per idle stream, idle CPU over -idle.
+//
+// Scenario "invitations": the same with the widget's loader before any
+// click: Track with write_only, then WatchVisit on the page token (the
+// stream that brings invitations), on Lethe alone (the floor serves no
+// monitoring); Lethe needs --visits-per-addr off --visit-calls-per-addr off.
 //
 // Scenario "inbox": an operator's inbox open while -chats chats (10,000)
 // start within -within (20 s): cut off or not, and each chat's summary's
@@ -115,7 +120,7 @@ func main() {
 	email := flag.String("email", "admin@lethe.local", "operator e-mail")
 	password := flag.String("password", os.Getenv("LETHE_ADMIN_PASSWORD"), "operator password")
 	account := flag.String("account", "demo", "account id")
-	scenario := flag.String("scenario", "destroy", "throughput, chats10k, streams, inbox, destroy, forget, messages, visitors, abuse or files")
+	scenario := flag.String("scenario", "destroy", "throughput, chats10k, streams, invitations, inbox, destroy, forget, messages, visitors, abuse or files")
 	chats := flag.Int("chats", 100, "number of chats (default for throughput 1,000, for chats10k and inbox 10,000)")
 	messages := flag.Int("messages", 20, "messages per chat")
 	concurrency := flag.Int("concurrency", 8, "chats at once")
@@ -196,10 +201,15 @@ func main() {
 				return inboxScenario(ctx, c, *within, t)
 			}}[*scenario]
 		err = compare(ctx, *scenario, targets, func(ctx context.Context, t target) ([]row, error) { return run(ctx, lc, t) })
-	case "streams":
-		sc := streamsConfig{account: *account, n: *nStreams, perConn: *perConn, concurrency: *concurrency, idle: *idle}
+	case "streams", "invitations":
+		sc := streamsConfig{account: *account, n: *nStreams, perConn: *perConn, concurrency: *concurrency, idle: *idle, visits: *scenario == "invitations"}
 		if !set["concurrency"] {
 			sc.concurrency = 64
+		}
+		if sc.visits {
+			// The floor serves no monitoring: the loader's streams are
+			// measured on Lethe alone, beside scenario streams' floor.
+			targets = targets[len(targets)-1:]
 		}
 		err = compare(ctx, *scenario, targets, func(ctx context.Context, t target) ([]row, error) { return streamsScenario(ctx, sc, t) })
 	case "destroy":
@@ -577,6 +587,8 @@ limits off:
   /tmp/lethe-load -scenario chats10k $L              10k open chats at 2,000 msg/s for 30 s, both directions
   /tmp/lethe-load -scenario streams $L               100k visitor streams, 100 per HTTP/2 connection: open time, RSS per stream, idle CPU
   /tmp/lethe-load -scenario inbox $L                 an operator's inbox while 10k chats start within 20 s
+  /tmp/lethe-load -scenario invitations $L           100k loaders' invitation streams (Lethe alone; also start it
+                                                   with --visits-per-addr off --visit-calls-per-addr off)
   /tmp/lethe-load -scenario destroy -url http://127.0.0.1:8080 -data /tmp/lethe-bench -password load-password-1 \
       -chats 200 -background-rate 250              close → gone from every file, under 250 msg/s
 

@@ -9,8 +9,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"connectrpc.com/connect"
+
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
 	"github.com/lethehq/lethe/gen/go/lethe/chat/v1/chatv1connect"
+	monitorv1 "github.com/lethehq/lethe/gen/go/lethe/monitor/v1"
+	"github.com/lethehq/lethe/gen/go/lethe/monitor/v1/monitorv1connect"
 )
 
 // streamsConfig is scenario streams.
@@ -20,6 +24,17 @@ type streamsConfig struct {
 	perConn     int           // streams per HTTP/2 connection
 	concurrency int           // visitors opening at once
 	idle        time.Duration // how long idle CPU is measured
+	// visits: each visitor is the widget's loader before any click (Track
+	// with write_only, then WatchVisit on the page token, the stream that
+	// brings invitations) instead of a chat (StartChat, then WatchChat).
+	visits bool
+}
+
+// receiver is an open server stream as the scenario reads it.
+type receiver interface {
+	Receive() bool
+	Err() error
+	Close() error
 }
 
 // streams opens n visitor streams (StartChat, then WatchChat, each stream
@@ -34,9 +49,29 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 	conns := (c.n + c.perConn - 1) / c.perConn
 	clients := make([]*http.Client, conns)
 	chats := make([]chatv1connect.ChatServiceClient, conns)
+	monitors := make([]monitorv1connect.MonitorServiceClient, conns)
 	for i := range conns {
 		clients[i] = h2From(srcAddr(i))
 		chats[i] = chatv1connect.NewChatServiceClient(clients[i], t.url)
+		monitors[i] = monitorv1connect.NewMonitorServiceClient(clients[i], t.url)
+	}
+	// open starts visitor i's stream on the scenario's context.
+	open1 := func(ctx, streamsCtx context.Context, i int) (receiver, error) {
+		if c.visits {
+			mon := monitors[i%conns]
+			res, err := mon.Track(ctx, connect.NewRequest(&monitorv1.TrackRequest{AccountId: c.account, WriteOnly: true,
+				Page: &monitorv1.Page{Url: fmt.Sprintf("https://shop.example/p/%d", i), Title: "Load"}}))
+			if err != nil {
+				return nil, fmt.Errorf("visitor %d: track: %w", i, err)
+			}
+			return mon.WatchVisit(streamsCtx, withToken(&monitorv1.WatchVisitRequest{}, res.Msg.PageToken))
+		}
+		cli := chats[i%conns]
+		v, err := startChat(ctx, cli, c.account, i)
+		if err != nil {
+			return nil, err
+		}
+		return cli.WatchChat(streamsCtx, withToken(&chatv1.WatchChatRequest{ChatId: v.id}, v.token))
 	}
 	defer func() {
 		cancel()
@@ -57,14 +92,9 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 	// would reset every stream) as soon as the last one is open.
 	streamsCtx := ctx
 	err := parallel(ctx, c.n, c.concurrency, func(ctx context.Context, i int) error {
-		cli := chats[i%conns]
-		v, err := startChat(ctx, cli, c.account, i)
-		if err != nil {
-			return err
-		}
 		opened := make(chan error, 1)
 		go func() {
-			stream, err := cli.WatchChat(streamsCtx, withToken(&chatv1.WatchChatRequest{ChatId: v.id}, v.token))
+			stream, err := open1(ctx, streamsCtx, i)
 			if err != nil {
 				opened <- err
 				return
@@ -105,7 +135,7 @@ func streamsScenario(ctx context.Context, c streamsConfig, t target) ([]row, err
 	self1 := rssKiB(os.Getpid())
 	rows := []row{
 		{"visitor streams open", fmt.Sprintf("%d on %d HTTP/2 connections (%d per connection) from 19 addresses", c.n, conns, c.perConn)},
-		{"time to open them all (StartChat + WatchChat each)", fmt.Sprintf("%.1f s (%.0f streams/s)", took.Seconds(), float64(c.n)/took.Seconds())},
+		{"time to open them all (" + map[bool]string{false: "StartChat + WatchChat", true: "Track with write_only + WatchVisit"}[c.visits] + " each)", fmt.Sprintf("%.1f s (%.0f streams/s)", took.Seconds(), float64(c.n)/took.Seconds())},
 	}
 	if t.pid > 0 {
 		rows = append(rows,
