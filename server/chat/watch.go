@@ -46,21 +46,26 @@ func (s *Service) WatchChat(ctx context.Context, req *connect.Request[chatv1.Wat
 	defer sub.Close()
 	s.watch(v.ChatID, +1)
 	defer s.watch(v.ChatID, -1)
-	c, err := s.store.Chat(ctx, v.ChatID)
-	if isNotFound(err) {
-		return sendEnded(stream, v.ChatID)
-	}
-	if err != nil {
-		return err
+	// A full history replays the state from the start (every chat has its
+	// started event, so an empty one means the chat is gone); a resumed one
+	// starts from the chat's state as stored.
+	state := chatv1.ChatState_CHAT_STATE_WAITING
+	if req.Msg.AfterSeq > 0 {
+		c, err := s.store.Chat(ctx, v.ChatID)
+		if isNotFound(err) {
+			return sendEnded(stream, v.ChatID)
+		}
+		if err != nil {
+			return err
+		}
+		state = c.State.proto()
 	}
 	backlog, err := s.store.Events(ctx, v.ChatID, req.Msg.AfterSeq)
 	if err != nil {
 		return err
 	}
-	// A full history replays the state from the start.
-	state := c.State.proto()
-	if req.Msg.AfterSeq == 0 {
-		state = chatv1.ChatState_CHAT_STATE_WAITING
+	if req.Msg.AfterSeq == 0 && len(backlog) == 0 {
+		return sendEnded(stream, v.ChatID)
 	}
 	last := req.Msg.AfterSeq
 	send := func(ev *chatv1.ChatEvent) error {

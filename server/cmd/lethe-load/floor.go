@@ -41,8 +41,12 @@ const (
 	floorOpName  = "Floor"
 )
 
-// floorMaxRequestBytes is Lethe's read limit on chat requests (chat.MaxRequestBytes).
-const floorMaxRequestBytes = 64 << 10
+// floorMaxRequestBytes is above Lethe's read limit on chat requests
+// (chat.MaxRequestBytes, 64 KiB): the floor's 256-slot inbox falls behind
+// under chats10k and resumes with the seqs of 10,000 chats (a 74 KB
+// request), which Lethe's limit would refuse over and over. A higher limit
+// costs the floor nothing.
+const floorMaxRequestBytes = 1 << 20
 
 // serveFloor serves the floor on addr until ctx ends. compressMin is
 // connect's compress-min-bytes (0: compress every response, connect's
