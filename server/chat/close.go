@@ -262,6 +262,7 @@ func (s *Service) destroy(chatID string) error {
 	if h, err := s.store.visitorTokenHash(ctx, c.VisitorID); err == nil {
 		s.tombstones.add(h, &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: true})
 	}
+	s.visitors.forgetChat(chatID)
 	if err := s.store.Destroy(ctx, chatID); err != nil {
 		s.log.Error("destroy chat", slog.String("chat", chatID), slog.String("error", err.Error()))
 		return err

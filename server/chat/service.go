@@ -96,7 +96,9 @@ type Service struct {
 	open *openChats
 
 	tombstones *tombstones
-	watchers   *watchers
+	// visitors remembers the visitor of each open chat by token hash.
+	visitors *visitorCache
+	watchers *watchers
 	// idle is the janitor's view of chats that may go idle (close.go).
 	idle *idleWatch
 	// filesHook destroys a chat's files when it closes (files.go).
@@ -160,7 +162,7 @@ func NewService(ctx context.Context, st *Store, h *hub.Hub, dir Directory, conse
 		messages: limit.NewRate(l.MessagesPerVisitor), typings: limit.NewRate(typingRate),
 		starts: limit.NewRate(l.StartsPerAddr), addrMsgs: limit.NewRate(l.MessagesPerAddr), offline: limit.NewRate(l.OfflinePerAddr),
 		open:       newOpenChats(l.OpenPerAddr),
-		tombstones: newTombstones(), watchers: newWatchers(), idle: newIdleWatch(),
+		tombstones: newTombstones(), visitors: newVisitorCache(), watchers: newWatchers(), idle: newIdleWatch(),
 		destroyQ: make(chan string, 1024), stop: make(chan struct{})}
 	s.pres = newPresence(o.PresenceGrace, func(accountID string, p *chatv1.OperatorPresence) {
 		s.hub.Publish(accountTopic(accountID), p)
@@ -220,6 +222,10 @@ type signOut struct{}
 // VisitorByToken implements auth.VisitorSource.
 func (s *Service) VisitorByToken(ctx context.Context, token string) (*auth.Visitor, error) {
 	h := ids.Hash(token)
+	v, gen, ok := s.visitors.get(h)
+	if ok {
+		return v, nil
+	}
 	c, err := s.store.VisitorByTokenHash(ctx, h)
 	if errors.Is(err, ErrNotFound) {
 		if v, ok := s.tombstones.get(h); ok {
@@ -230,7 +236,9 @@ func (s *Service) VisitorByToken(ctx context.Context, token string) (*auth.Visit
 	if err != nil {
 		return nil, err
 	}
-	return &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: c.State == StateClosed}, nil
+	v = &auth.Visitor{ID: c.VisitorID, AccountID: c.AccountID, ChatID: c.ID, Closed: c.State == StateClosed}
+	s.visitors.put(h, v, gen)
+	return v, nil
 }
 
 // SignOut sets an operator offline and ends their console streams.
@@ -376,6 +384,7 @@ func (s *Service) change(ctx context.Context, chatID string, fn func(c *Chat, tx
 	c, evs, err := s.store.Change(ctx, chatID, fn, func(c *Chat, evs []*chatv1.ChatEvent) {
 		s.publish(c, evs)
 		if c.State == StateClosed {
+			s.visitors.forgetChat(c.ID)
 			s.open.release(c.ID)
 			s.hub.Publish(accountTopic(c.AccountID), chatRemoved{chatID: c.ID})
 		}

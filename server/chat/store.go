@@ -124,13 +124,12 @@ const (
 	qChatsInStates = `SELECT ` + chatCols + ` FROM chats c JOIN visitors v ON v.id = c.visitor_id
 	WHERE c.state IN (?, ?, ?) ORDER BY c.started_at, c.id`
 	qEventsAfter     = `SELECT body FROM events WHERE chat_id = ? AND seq > ? ORDER BY seq`
-	qNextSeq         = `UPDATE chats SET last_seq = last_seq + 1 WHERE id = ? RETURNING last_seq`
 	qInsertEvent     = `INSERT INTO events (chat_id, seq, body) VALUES (?, ?, ?)`
 	qUpdateEventBody = `UPDATE events SET body = ? WHERE chat_id = ? AND seq = ?`
 	qInsertVisitor   = `INSERT INTO visitors (id, account_id, token_hash, name, email, ip, host, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
 	qInsertChat      = `INSERT INTO chats (id, account_id, visitor_id, state, started_at, consent_version, consent_locale, consent_at, visitor_seen_at, last_seq)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	qUpdateChat          = `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ? WHERE id = ?`
+	qUpdateChat          = `UPDATE chats SET state = ?, operator_id = ?, operator_name = ?, closed_at = ?, last_seq = ? WHERE id = ?`
 	qTouch               = `UPDATE chats SET visitor_seen_at = ? WHERE id = ? RETURNING account_id`
 	qUpdateVisitor       = `UPDATE visitors SET name = ?, email = ? WHERE id = ?`
 	qSetTranscriptEmail  = `UPDATE visitors SET transcript_email = ? WHERE id = ?`
@@ -145,7 +144,7 @@ const (
 )
 
 // writeQueries run on the write connection.
-var writeQueries = []string{qChatByID, qEventsAfter, qNextSeq, qInsertEvent, qUpdateEventBody, qInsertVisitor, qInsertChat,
+var writeQueries = []string{qChatByID, qEventsAfter, qInsertEvent, qUpdateEventBody, qInsertVisitor, qInsertChat,
 	qUpdateChat, qTouch, qUpdateVisitor, qSetTranscriptEmail, qDestroyChatVisitor, qDestroyEvents, qDestroyChat, qDestroyVisitor}
 
 func scanChat(row interface{ Scan(...any) error }) (*Chat, error) {
@@ -248,25 +247,6 @@ func events(ctx context.Context, q querier, chatID string, after int64) ([]*chat
 	return out, rows.Err()
 }
 
-// appendEvent assigns the chat's next sequence number to ev and stores it,
-// inside the transaction of q.
-func appendEvent(ctx context.Context, q *store.Prepared, chatID string, ev *chatv1.ChatEvent) error {
-	var seq int64
-	if err := q.QueryRowContext(ctx, qNextSeq, chatID).Scan(&seq); err != nil {
-		return err
-	}
-	ev.ChatId, ev.Seq = chatID, seq
-	if ev.Time == nil {
-		ev.Time = timestamppb.Now()
-	}
-	b, err := proto.Marshal(ev)
-	if err != nil {
-		return err
-	}
-	_, err = q.ExecContext(ctx, qInsertEvent, chatID, seq, b)
-	return err
-}
-
 // NewChat is what StartChat stores.
 type NewChat struct {
 	ChatID, VisitorID, AccountID string
@@ -356,20 +336,34 @@ func (s *Store) Change(ctx context.Context, chatID string, fn func(c *Chat, tx *
 		if err != nil {
 			return err
 		}
+		before := *c
+		// The events are numbered on from the row just read (the writer is
+		// the only one to change it), and the row is written once, only if
+		// something of it changed.
+		now := timestamppb.Now()
+		for _, ev := range evs {
+			c.LastSeq++
+			ev.ChatId, ev.Seq = chatID, c.LastSeq
+			if ev.Time == nil {
+				ev.Time = now
+			}
+			b, err := proto.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, qInsertEvent, chatID, ev.Seq, b); err != nil {
+				return err
+			}
+		}
+		if c.State == before.State && c.OperatorID == before.OperatorID && c.OperatorName == before.OperatorName && c.LastSeq == before.LastSeq {
+			return nil
+		}
 		closedAt := int64(0)
 		if c.State == StateClosed {
 			closedAt = time.Now().UnixMilli()
 		}
-		if _, err := tx.ExecContext(ctx, qUpdateChat, c.State, c.OperatorID, c.OperatorName, closedAt, c.ID); err != nil {
+		if _, err := tx.ExecContext(ctx, qUpdateChat, c.State, c.OperatorID, c.OperatorName, closedAt, c.LastSeq, c.ID); err != nil {
 			return err
-		}
-		for _, ev := range evs {
-			if err := appendEvent(ctx, tx, chatID, ev); err != nil {
-				return err
-			}
-		}
-		if len(evs) > 0 {
-			c.LastSeq = evs[len(evs)-1].Seq
 		}
 		return nil
 	}, func() {
