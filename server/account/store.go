@@ -59,6 +59,9 @@ type Store struct {
 	// account, name and settings); every write here forgets its account.
 	accounts *store.Memo[*Account]
 	settings *store.Memo[*Settings]
+	// operators remembers operators by id: every operator request reads
+	// its operator (SessionOperator); every write of an operator forgets it.
+	operators *store.Memo[*Operator]
 }
 
 // NewStore migrates and returns the account store.
@@ -67,7 +70,8 @@ func NewStore(ctx context.Context, db *store.DB) (*Store, error) {
 	if err := db.Migrate(ctx, "account", sub); err != nil {
 		return nil, err
 	}
-	return &Store{db: db, accounts: store.NewMemo((*Account).clone), settings: store.NewMemo((*Settings).clone)}, nil
+	return &Store{db: db, accounts: store.NewMemo((*Account).clone), settings: store.NewMemo((*Settings).clone),
+		operators: store.NewMemo(func(o *Operator) *Operator { c := *o; return &c })}, nil
 }
 
 // CreateAccount inserts an account.
@@ -127,6 +131,7 @@ func (s *Store) SetAllowedOrigins(ctx context.Context, id string, origins []stri
 func (s *Store) CreateOperator(ctx context.Context, o Operator) error {
 	_, err := s.db.W.ExecContext(ctx, `INSERT INTO operators (id, account_id, email, name, password_hash, role, disabled, created_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, o.ID, o.AccountID, o.Email, o.Name, o.PasswordHash, o.Role, o.Disabled, o.CreatedAt.Unix())
+	s.operators.Forget(o.ID)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return ErrEmailTaken
 	}
@@ -151,7 +156,9 @@ func scanOperator(row interface{ Scan(...any) error }) (*Operator, error) {
 
 // Operator returns one operator by id.
 func (s *Store) Operator(ctx context.Context, id string) (*Operator, error) {
-	return scanOperator(s.db.R.QueryRowContext(ctx, `SELECT `+operatorCols+` FROM operators WHERE id = ?`, id))
+	return s.operators.Get(id, func() (*Operator, error) {
+		return scanOperator(s.db.R.QueryRowContext(ctx, `SELECT `+operatorCols+` FROM operators WHERE id = ?`, id))
+	})
 }
 
 // OperatorByEmail returns one operator by sign-in address (case-insensitive).
@@ -180,12 +187,14 @@ func (s *Store) Operators(ctx context.Context, accountID string) ([]*Operator, e
 // SetDisabled sets an operator's disabled flag.
 func (s *Store) SetDisabled(ctx context.Context, id string, disabled bool) error {
 	_, err := s.db.W.ExecContext(ctx, `UPDATE operators SET disabled = ? WHERE id = ?`, disabled, id)
+	s.operators.Forget(id)
 	return err
 }
 
 // SetPasswordHash replaces an operator's password hash.
 func (s *Store) SetPasswordHash(ctx context.Context, id, hash string) error {
 	_, err := s.db.W.ExecContext(ctx, `UPDATE operators SET password_hash = ? WHERE id = ?`, hash, id)
+	s.operators.Forget(id)
 	return err
 }
 
@@ -235,6 +244,7 @@ func (s *Store) AllowedOrigins(ctx context.Context, id string) ([]string, error)
 // that is someone else's is ErrEmailTaken; an unknown operator ErrNotFound.
 func (s *Store) UpdateProfile(ctx context.Context, id, name, email string) error {
 	res, err := s.db.W.ExecContext(ctx, `UPDATE operators SET name = ?, email = ? WHERE id = ?`, name, email, id)
+	s.operators.Forget(id)
 	if err != nil && strings.Contains(err.Error(), "UNIQUE") {
 		return ErrEmailTaken
 	}
@@ -256,6 +266,7 @@ var ErrLastAdmin = errors.New("the account's last enabled admin")
 // transaction, so that two admins deleting themselves at once cannot both
 // go. An unknown operator is ErrNotFound.
 func (s *Store) DeleteOperator(ctx context.Context, id string) error {
+	defer s.operators.Forget(id)
 	return s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var account string
 		var role Role
