@@ -1,12 +1,8 @@
 package account
 
 import (
-	"context"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
-	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/store/storetest"
 )
 
@@ -15,18 +11,7 @@ import (
 // scan of a table that grows with traffic.
 func TestExplain_EveryStatementUsesIndexes(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "explain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(context.Background(), "account", sub); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Migrated(t, migrations, map[string]string{"account": "migrations"})
 	storetest.Check(t, db, ".", storetest.Options{Scans: map[string]string{
 		"SELECT count(*) FROM operators": "run once at start-up (first-run setup); operators are a handful per account",
 	}})

@@ -1,12 +1,8 @@
 package auth
 
 import (
-	"context"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
-	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/store/storetest"
 )
 
@@ -15,17 +11,6 @@ import (
 // scan of a table that grows with traffic.
 func TestExplain_EveryStatementUsesIndexes(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "explain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(context.Background(), "auth", sub); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Migrated(t, migrations, map[string]string{"auth": "migrations"})
 	storetest.Check(t, db, ".", storetest.Options{})
 }

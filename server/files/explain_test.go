@@ -1,12 +1,8 @@
 package files
 
 import (
-	"context"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
-	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/store/storetest"
 )
 
@@ -15,18 +11,7 @@ import (
 // scan of a table that grows with traffic.
 func TestExplain_EveryStatementUsesIndexes(t *testing.T) {
 	t.Parallel()
-	db, err := store.Open(filepath.Join(t.TempDir(), "explain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Migrate(context.Background(), "files", sub); err != nil {
-		t.Fatal(err)
-	}
+	db := storetest.Migrated(t, migrations, map[string]string{"files": "migrations"})
 	storetest.Check(t, db, ".", storetest.Options{Scans: map[string]string{
 		// Files live only while their chat is open (they die at its
 		// close), so these tables hold the files of open chats only.

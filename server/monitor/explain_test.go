@@ -1,12 +1,8 @@
 package monitor
 
 import (
-	"context"
-	"io/fs"
-	"path/filepath"
 	"testing"
 
-	"github.com/lethehq/lethe/server/store"
 	"github.com/lethehq/lethe/server/store/storetest"
 )
 
@@ -15,23 +11,9 @@ import (
 // tickets, API keys or custom keys, which grow with traffic.
 func TestExplain_EveryStatementUsesIndexes(t *testing.T) {
 	t.Parallel()
-	ctx := context.Background()
 	// Scratch and durable tables in one database, so that each statement
 	// finds its tables.
-	db, err := store.Open(filepath.Join(t.TempDir(), "explain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	for domain, dir := range map[string]string{"monitor": "migrations/scratch", "monitor-durable": "migrations/durable"} {
-		sub, err := fs.Sub(migrations, dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := db.Migrate(ctx, domain, sub); err != nil {
-			t.Fatal(err)
-		}
-	}
+	db := storetest.Migrated(t, migrations, map[string]string{"monitor": "migrations/scratch", "monitor-durable": "migrations/durable"})
 	// The WHERE clauses the callers of visitors, held, eachPage and
 	// eachDatum pass (store.go, privacy.go).
 	wheres := []string{`v.id = ?`, `v.account_id = ? AND v.left_at IS NULL`, `v.account_id = ? AND v.id IN (SELECT value FROM json_each(?))`}

@@ -15,6 +15,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"io/fs"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -256,4 +257,26 @@ func Check(t testing.TB, db *store.DB, dir string, o Options) {
 		t.Errorf("foreign key %s has no index on its column: each delete of a parent row scans the child table", fk)
 	}
 	t.Logf("%d statements explained", len(qs))
+}
+
+// Migrated opens a database in a temporary directory and applies the
+// migrations of each domain (domain name → its directory in fsys), as the
+// package's store does, so that Check finds every table.
+func Migrated(t testing.TB, fsys fs.FS, domains map[string]string) *store.DB {
+	t.Helper()
+	db, err := store.Open(filepath.Join(t.TempDir(), "explain.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	for domain, dir := range domains {
+		sub, err := fs.Sub(fsys, dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Migrate(context.Background(), domain, sub); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return db
 }
