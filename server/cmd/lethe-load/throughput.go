@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	chatv1 "github.com/lethehq/lethe/gen/go/lethe/chat/v1"
+	lethe "github.com/lethehq/lethe/sdk/go"
 )
 
 // loadConfig is what the issue-8 scenarios share.
@@ -47,22 +48,11 @@ func throughput(ctx context.Context, c loadConfig, t target) ([]row, error) {
 		total += int(math.Round(r * c.stepFor.Seconds()))
 	}
 	tr := newTracker(total)
-	inbox := watchInbox(ctx, op, func(m *chatv1.WatchInboxResponse) {
-		if msg := m.GetEvent().GetMessage(); msg != nil && msg.AuthorKind == chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
-			tr.delivered(msg.Text)
-		}
-	})
-	if err := inbox.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := newPool(t.url, c.clients)
-	defer p.close()
-	t0 := time.Now()
-	vs, err := openChats(ctx, p, op, c.account, c.chats)
+	inbox, p, vs, err := acceptedChats(ctx, t, op, c, tr)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("%d chats started and accepted in %v\n", c.chats, time.Since(t0).Round(time.Millisecond))
+	defer p.close()
 	rows := []row{{"chats (accepted by one operator)", fmt.Sprint(c.chats)}}
 	if c.warmup > 0 {
 		// Not counted: the first calls of every connection and code path.
@@ -143,22 +133,12 @@ func chats10k(ctx context.Context, c loadConfig, t target) ([]row, error) {
 	}
 	n := int(math.Round(c.rate * c.window.Seconds()))
 	tr := newTracker(n)
-	inbox := watchInbox(ctx, op, func(m *chatv1.WatchInboxResponse) {
-		if msg := m.GetEvent().GetMessage(); msg != nil && msg.AuthorKind == chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
-			tr.delivered(msg.Text)
-		}
-	})
-	if err := inbox.wait(ctx); err != nil {
-		return nil, err
-	}
-	p := newPool(t.url, c.clients)
-	defer p.close()
 	t0 := time.Now()
-	vs, err := openChats(ctx, p, op, c.account, c.chats)
+	inbox, p, vs, err := acceptedChats(ctx, t, op, c, tr)
 	if err != nil {
 		return nil, err
 	}
-	fmt.Printf("%d chats started and accepted in %v\n", c.chats, time.Since(t0).Round(time.Millisecond))
+	defer p.close()
 	var cuts atomic.Int64
 	var open atomic.Int64
 	for _, v := range vs {
@@ -248,4 +228,28 @@ func chats10k(ctx context.Context, c loadConfig, t target) ([]row, error) {
 			row{"server RSS", kib(t.pid)})
 	}
 	return rows, nil
+}
+
+// acceptedChats watches op's inbox, counting the visitors' messages it
+// brings as delivered on tr, then starts c.chats chats (spread over
+// c.clients connections) that op accepts, so that their events reach the
+// inbox in full. The caller closes the pool.
+func acceptedChats(ctx context.Context, t target, op *lethe.Operator, c loadConfig, tr *tracker) (*inboxWatch, *pool, []*visitor, error) {
+	inbox := watchInbox(ctx, op, func(m *chatv1.WatchInboxResponse) {
+		if msg := m.GetEvent().GetMessage(); msg != nil && msg.AuthorKind == chatv1.AuthorKind_AUTHOR_KIND_VISITOR {
+			tr.delivered(msg.Text)
+		}
+	})
+	if err := inbox.wait(ctx); err != nil {
+		return nil, nil, nil, err
+	}
+	p := newPool(t.url, c.clients)
+	t0 := time.Now()
+	vs, err := openChats(ctx, p, op, c.account, c.chats)
+	if err != nil {
+		p.close()
+		return nil, nil, nil, err
+	}
+	fmt.Printf("%d chats started and accepted in %v\n", c.chats, time.Since(t0).Round(time.Millisecond))
+	return inbox, p, vs, nil
 }
